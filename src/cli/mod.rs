@@ -1,0 +1,111 @@
+//! The command line: one file per subcommand, each with its `XxxArgs` and a
+//! `run()` that first validates the arguments into a config, then acts.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{CliError, ErrorKind};
+
+pub mod ceremony;
+pub mod definition;
+pub mod demo;
+pub mod identity;
+pub mod verify;
+
+/// dvkg: generate Ethereum validator keys together with the other operators
+/// of a distributed validator cluster, without any machine ever holding a
+/// whole validator key.
+#[derive(Debug, Parser)]
+#[command(name = "dvkg", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 user or configuration error, 2 usage error, \
+3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable, \
+5 verification failed, 255 internal error."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or show this operator's identity (Ed25519 + age).
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
+    /// Create or check a cluster definition.
+    #[command(subcommand)]
+    Definition(definition::DefinitionCommand),
+    /// Run the key generation ceremony with the other operators.
+    Ceremony(ceremony::CeremonyArgs),
+    /// Check public outputs (lock, transcript, deposit data) with no secret.
+    Verify(verify::VerifyArgs),
+    /// Run a whole ceremony of N operators on this machine over loopback QUIC.
+    Demo(demo::DemoArgs),
+}
+
+/// Sets up logging on stderr from `-v`/`-q` and `RUST_LOG`.
+pub fn init_tracing(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+///
+/// A [`CliError`] whose kind fixes the exit code.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Identity(command) => identity::run(command),
+        Command::Definition(command) => definition::run(command),
+        Command::Ceremony(args) => ceremony::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// The error of a command that is specified but not built yet.
+pub(crate) fn not_built(command: &str) -> CliError {
+    CliError::new(
+        ErrorKind::User,
+        format!("`dvkg {command}` is not built yet in this version"),
+    )
+    .with_hint(
+        "see README.md for what this version can do; `dvkg verify --deposit-data FILE` works today",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

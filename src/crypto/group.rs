@@ -1,0 +1,393 @@
+//! Group arithmetic for the DKG: scalars, G1 and G2 points, multi-scalar
+//! multiplication and pairing checks, over blst (through `blstrs`).
+//!
+//! Every point that enters from outside goes through `from_bytes`, which
+//! checks the encoding, the curve, the prime-order subgroup and (for G1
+//! commitments) that it is not the identity. Points built here by arithmetic
+//! are in the subgroup by construction.
+
+use std::fmt;
+
+use blstrs::{Bls12, G1Affine, G1Projective, G2Affine, G2Prepared, G2Projective};
+use ff::{Field, PrimeField};
+use group::prime::PrimeCurveAffine;
+use group::{Curve, Group};
+use pairing::{MillerLoopResult, MultiMillerLoop};
+use rand::{CryptoRng, RngCore};
+use zeroize::Zeroize;
+
+use super::bls::{BlsError, PublicKey, SIGNATURE_DST, Signature};
+use super::secret::SecretBytes;
+
+/// An element of the scalar field `Fr` of BLS12-381 (integers mod `r`).
+///
+/// # Security
+///
+/// Scalars hold polynomial coefficients and key shares. The value is
+/// overwritten with zero on drop; `Debug` prints `<redacted>`; there is no
+/// `Display` or `Serialize`. Public scalars (Lagrange coefficients, proof
+/// responses) use the same type and pay the same negligible wiping cost.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Scalar(pub(crate) blstrs::Scalar);
+
+impl Scalar {
+    /// Zero.
+    pub const ZERO: Self = Self(blstrs::Scalar::ZERO);
+    /// One.
+    pub const ONE: Self = Self(blstrs::Scalar::ONE);
+
+    /// A uniformly random scalar: 64 random bytes reduced mod `r` ("wide
+    /// reduction"), so the bias is below 2^-128.
+    pub fn random<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut wide = [0u8; 64];
+        rng.fill_bytes(&mut wide);
+        let out = Self::from_wide(&wide);
+        wide.zeroize();
+        out
+    }
+
+    /// Reduces 64 big-endian bytes mod `r`.
+    pub fn from_wide(bytes: &[u8; 64]) -> Self {
+        // Horner over four 16-byte limbs: each limb is below 2^128 < r, so it
+        // converts exactly; the multiplications reduce mod r.
+        let shift = blstrs::Scalar::from_u128(1u128 << 64).square(); // 2^128
+        let mut acc = blstrs::Scalar::ZERO;
+        for chunk in bytes.chunks_exact(16) {
+            let mut limb = [0u8; 16];
+            limb.copy_from_slice(chunk);
+            acc = acc * shift + blstrs::Scalar::from_u128(u128::from_be_bytes(limb));
+            limb.zeroize();
+        }
+        Self(acc)
+    }
+
+    /// A small integer, such as an operator index.
+    pub fn from_u64(value: u64) -> Self {
+        Self(blstrs::Scalar::from(value))
+    }
+
+    /// Parses a canonical 32-byte big-endian scalar (`< r`).
+    pub fn from_bytes_be(bytes: &[u8; 32]) -> Option<Self> {
+        Option::from(blstrs::Scalar::from_bytes_be(bytes)).map(Self)
+    }
+
+    /// The 32-byte big-endian encoding, in a buffer wiped on drop.
+    pub fn to_bytes_be(&self) -> SecretBytes<32> {
+        let mut raw = self.0.to_bytes_be();
+        SecretBytes::new(&mut raw)
+    }
+
+    /// `self + other`.
+    pub fn add(&self, other: &Self) -> Self {
+        Self(self.0 + other.0)
+    }
+
+    /// `self - other`.
+    pub fn sub(&self, other: &Self) -> Self {
+        Self(self.0 - other.0)
+    }
+
+    /// `self * other`.
+    pub fn mul(&self, other: &Self) -> Self {
+        Self(self.0 * other.0)
+    }
+
+    /// The multiplicative inverse, or `None` for zero.
+    pub fn invert(&self) -> Option<Self> {
+        Option::from(self.0.invert()).map(Self)
+    }
+
+    /// Whether this is zero.
+    pub fn is_zero(&self) -> bool {
+        bool::from(self.0.is_zero())
+    }
+
+    /// Uses this scalar as a BLS secret key (for signing with the standard
+    /// API, and for keystores).
+    ///
+    /// # Errors
+    ///
+    /// [`BlsError::SecretKeyOutOfRange`] for zero.
+    pub fn to_secret_key(&self) -> Result<super::SecretKey, BlsError> {
+        super::SecretKey::from_bytes(&self.to_bytes_be())
+    }
+
+    /// The scalar of a BLS secret key.
+    pub fn from_secret_key(key: &super::SecretKey) -> Self {
+        // A secret key is a canonical non-zero scalar, so this cannot fail;
+        // fall back to zero rather than panic if blst ever disagreed.
+        Self::from_bytes_be(key.to_bytes().expose_secret()).unwrap_or(Self::ZERO)
+    }
+}
+
+impl Zeroize for Scalar {
+    fn zeroize(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: `self.0` is a valid, aligned, initialised `blstrs::Scalar`
+        // that we hold by unique reference; a volatile write of another valid
+        // value keeps the compiler from eliding the wipe.
+        unsafe {
+            std::ptr::write_volatile(&mut self.0, blstrs::Scalar::ZERO);
+        }
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Scalar {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl fmt::Debug for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scalar(<redacted>)")
+    }
+}
+
+/// A point of the G1 subgroup: a Feldman commitment, a public share or a
+/// group public key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct G1Point(pub(crate) G1Affine);
+
+impl G1Point {
+    /// The generator `G1`.
+    pub fn generator() -> Self {
+        Self(G1Affine::generator())
+    }
+
+    /// `scalar * G1`.
+    pub fn mul_generator(scalar: &Scalar) -> Self {
+        Self((G1Projective::generator() * scalar.0).to_affine())
+    }
+
+    /// `scalar * self`.
+    pub fn mul(&self, scalar: &Scalar) -> Self {
+        Self((self.0 * scalar.0).to_affine())
+    }
+
+    /// Decodes a compressed point, refusing bad encodings, points outside the
+    /// subgroup and the identity.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlsError`] naming the problem.
+    pub fn from_bytes(bytes: &[u8; 48]) -> Result<Self, BlsError> {
+        // The unchecked decoding tells "not on the curve" apart from "not in
+        // the subgroup", so that blame can say which.
+        let unchecked: G1Affine = Option::from(G1Affine::from_compressed_unchecked(bytes))
+            .ok_or(BlsError::BadEncoding)?;
+        if bool::from(unchecked.is_identity()) {
+            return Err(BlsError::Identity);
+        }
+        if !bool::from(unchecked.is_torsion_free()) {
+            return Err(BlsError::NotInSubgroup);
+        }
+        Ok(Self(unchecked))
+    }
+
+    /// The 48-byte compressed encoding.
+    pub fn to_bytes(&self) -> [u8; 48] {
+        self.0.to_compressed()
+    }
+
+    /// This point as a validated BLS public key.
+    ///
+    /// # Errors
+    ///
+    /// [`BlsError::Identity`] for the identity, which is no usable key.
+    pub fn to_public_key(&self) -> Result<PublicKey, BlsError> {
+        PublicKey::from_bytes(&self.to_bytes())
+    }
+
+    /// Whether this is the identity.
+    pub fn is_identity(&self) -> bool {
+        bool::from(self.0.is_identity())
+    }
+}
+
+impl fmt::Debug for G1Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "G1({})", hex::encode(self.to_bytes()))
+    }
+}
+
+/// A running sum of G1 points in projective form.
+#[derive(Clone, Copy, Debug)]
+pub struct G1Sum(G1Projective);
+
+impl Default for G1Sum {
+    fn default() -> Self {
+        Self(G1Projective::identity())
+    }
+}
+
+impl G1Sum {
+    /// Adds a point.
+    pub fn add(&mut self, point: &G1Point) {
+        self.0 += point.0;
+    }
+
+    /// The sum as a point.
+    pub fn to_point(&self) -> G1Point {
+        G1Point(self.0.to_affine())
+    }
+}
+
+/// `sum_i scalars[i] * points[i]`, by Pippenger's algorithm.
+pub fn g1_msm(points: &[G1Point], scalars: &[Scalar]) -> G1Projective {
+    let projective: Vec<G1Projective> = points.iter().map(|p| G1Projective::from(p.0)).collect();
+    let raw: Vec<blstrs::Scalar> = scalars.iter().map(|s| s.0).collect();
+    G1Projective::multi_exp(&projective, &raw)
+}
+
+/// Whether `sum_i scalars[i] * points[i]` is the identity.
+pub fn g1_msm_is_identity(points: &[G1Point], scalars: &[Scalar]) -> bool {
+    bool::from(g1_msm(points, scalars).is_identity())
+}
+
+/// A G2 point: a (partial) BLS signature or a hashed message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct G2Point(pub(crate) G2Affine);
+
+impl G2Point {
+    /// `H(message)`: hash to G2 with Ethereum's signature DST.
+    pub fn hash(message: &[u8]) -> Self {
+        Self(G2Projective::hash_to_curve(message, SIGNATURE_DST, &[]).to_affine())
+    }
+
+    /// `scalar * self`; with `self = H(m)` and a secret key, a signature.
+    pub fn mul(&self, scalar: &Scalar) -> Self {
+        Self((self.0 * scalar.0).to_affine())
+    }
+
+    /// Decodes a compressed signature, refusing bad encodings, points outside
+    /// the subgroup and the identity.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlsError`] naming the problem.
+    pub fn from_bytes(bytes: &[u8; 96]) -> Result<Self, BlsError> {
+        let unchecked: G2Affine = Option::from(G2Affine::from_compressed_unchecked(bytes))
+            .ok_or(BlsError::BadEncoding)?;
+        if bool::from(unchecked.is_identity()) {
+            return Err(BlsError::Identity);
+        }
+        if !bool::from(unchecked.is_torsion_free()) {
+            return Err(BlsError::NotInSubgroup);
+        }
+        Ok(Self(unchecked))
+    }
+
+    /// The 96-byte compressed encoding.
+    pub fn to_bytes(&self) -> [u8; 96] {
+        self.0.to_compressed()
+    }
+
+    /// This point as a standard signature.
+    ///
+    /// # Errors
+    ///
+    /// Only if the point is the identity.
+    pub fn to_signature(&self) -> Result<Signature, BlsError> {
+        Signature::from_bytes(&self.to_bytes())
+    }
+}
+
+impl fmt::Debug for G2Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "G2({})", hex::encode(self.to_bytes()))
+    }
+}
+
+/// `sum_i scalars[i] * points[i]` in G2.
+pub fn g2_msm(points: &[G2Point], scalars: &[Scalar]) -> G2Point {
+    let projective: Vec<G2Projective> = points.iter().map(|p| G2Projective::from(p.0)).collect();
+    let raw: Vec<blstrs::Scalar> = scalars.iter().map(|s| s.0).collect();
+    G2Point(G2Projective::multi_exp(&projective, &raw).to_affine())
+}
+
+/// Checks `e(G1, signature) == prod_j e(keys[j], messages[j])`, the shape of
+/// a random-linear-combination batch of BLS verifications grouped by
+/// message: one Miller loop per distinct message plus one.
+pub fn pairing_check(signature: &G2Point, terms: &[(G1Point, G2Point)]) -> bool {
+    let neg_g1 = -G1Affine::generator();
+    let prepared_sig = G2Prepared::from(signature.0);
+    let prepared: Vec<(G1Affine, G2Prepared)> = terms
+        .iter()
+        .map(|(key, message)| (key.0, G2Prepared::from(message.0)))
+        .collect();
+    let mut refs: Vec<(&G1Affine, &G2Prepared)> = Vec::with_capacity(terms.len() + 1);
+    refs.push((&neg_g1, &prepared_sig));
+    refs.extend(prepared.iter().map(|(k, m)| (k, m)));
+    let result = Bls12::multi_miller_loop(&refs).final_exponentiation();
+    bool::from(result.is_identity())
+}
+
+/// Converts a projective G1 sum to a point.
+pub fn g1_from_projective(point: G1Projective) -> G1Point {
+    G1Point(point.to_affine())
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn wide_reduction_matches_field_arithmetic() {
+        let mut bytes = [0u8; 64];
+        bytes[63] = 5;
+        assert_eq!(Scalar::from_wide(&bytes), Scalar::from_u64(5));
+        bytes[47] = 1; // 2^128
+        let two_128 = Scalar::from_u64(1 << 32)
+            .mul(&Scalar::from_u64(1 << 32))
+            .mul(&Scalar::from_u64(1 << 32))
+            .mul(&Scalar::from_u64(1 << 32));
+        assert_eq!(Scalar::from_wide(&bytes), two_128.add(&Scalar::from_u64(5)));
+        // 2^512 - 1 reduces to a canonical value that round-trips.
+        let max = Scalar::from_wide(&[0xff; 64]);
+        assert_eq!(
+            Scalar::from_bytes_be(max.to_bytes_be().expose_secret()),
+            Some(max)
+        );
+    }
+
+    #[test]
+    fn signing_by_scalar_matches_blst() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let x = Scalar::random(&mut rng);
+        let sk = x.to_secret_key().unwrap();
+        let ours = G2Point::hash(b"message").mul(&x);
+        assert_eq!(ours.to_bytes(), sk.sign(b"message").to_bytes());
+        assert_eq!(
+            G1Point::mul_generator(&x).to_bytes(),
+            sk.public_key().to_bytes()
+        );
+        assert_eq!(Scalar::from_secret_key(&sk), x);
+    }
+
+    #[test]
+    fn pairing_check_accepts_valid_and_rejects_invalid() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let x = Scalar::random(&mut rng);
+        let pk = G1Point::mul_generator(&x);
+        let h = G2Point::hash(b"m");
+        let sig = h.mul(&x);
+        assert!(pairing_check(&sig, &[(pk, h)]));
+        assert!(!pairing_check(&sig, &[(pk, G2Point::hash(b"n"))]));
+    }
+
+    #[test]
+    fn decoding_refuses_identity_and_garbage() {
+        let mut identity = [0u8; 48];
+        identity[0] = 0xc0;
+        assert_eq!(G1Point::from_bytes(&identity), Err(BlsError::Identity));
+        assert_eq!(G1Point::from_bytes(&[0xff; 48]), Err(BlsError::BadEncoding));
+        let g = G1Point::generator();
+        assert_eq!(G1Point::from_bytes(&g.to_bytes()), Ok(g));
+        assert_eq!(format!("{:?}", Scalar::ONE), "Scalar(<redacted>)");
+    }
+}

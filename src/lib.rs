@@ -1,0 +1,34 @@
+//! dvkg: distributed validator key generation.
+//!
+//! N operators of an Ethereum distributed validator cluster run one ceremony
+//! together and each leaves with a share of every validator key; the full
+//! private key is never assembled anywhere. This crate is the library behind
+//! the `dvkg` binary, laid out so that each concern has one home:
+//!
+//! - [`crypto`]: the only gateway to BLS12-381 (blst); secret wrappers.
+//! - [`eth`]: Ethereum formats (networks, withdrawal credentials, deposit
+//!   data, EIP-2335 keystores), isolated from the protocol.
+//! - [`cli`]: the command-line edge; [`error`]: user-facing errors and exit
+//!   codes.
+//!
+//! The normative description of every format lives in `ceremony-specs/`.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod ceremony;
+pub mod cli;
+pub mod crypto;
+pub mod error;
+pub mod eth;
+pub mod hexfmt;
+pub mod store;
