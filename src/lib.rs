@@ -28,7 +28,9 @@
 pub mod ceremony;
 pub mod cli;
 pub mod crypto;
+pub mod dkg;
 pub mod error;
 pub mod eth;
 pub mod hexfmt;
 pub mod store;
+pub mod wire;

@@ -234,6 +234,82 @@ impl G1Sum {
     }
 }
 
+impl G1Sum {
+    /// `k * self` for a small non-negative integer (an operator index),
+    /// by double-and-add: a handful of group operations instead of a
+    /// full-width scalar multiplication.
+    pub fn mul_small(&self, k: u64) -> Self {
+        let mut acc = G1Projective::identity();
+        for bit in (0..64 - k.leading_zeros()).rev() {
+            acc = acc.double();
+            if (k >> bit) & 1 == 1 {
+                acc += self.0;
+            }
+        }
+        Self(acc)
+    }
+
+    /// `self + other`.
+    pub fn plus(&self, other: &Self) -> Self {
+        Self(self.0 + other.0)
+    }
+
+    /// `sum_k x^k * coefficients[k]` by Horner's rule, for a small `x` (an
+    /// operator index): the public share of operator `x` from the
+    /// coefficient commitments.
+    pub fn horner(coefficients: &[G1Point], x: u64) -> Self {
+        let mut acc = Self::default();
+        for point in coefficients.iter().rev() {
+            acc = acc.mul_small(x);
+            acc.add(point);
+        }
+        acc
+    }
+}
+
+/// Converts many projective sums to points with one shared inversion.
+pub fn normalize_g1(sums: &[G1Sum]) -> Vec<G1Point> {
+    let projective: Vec<G1Projective> = sums.iter().map(|s| s.0).collect();
+    let mut affine = vec![G1Affine::identity(); projective.len()];
+    G1Projective::batch_normalize(&projective, &mut affine);
+    affine.into_iter().map(G1Point).collect()
+}
+
+/// A linear combination of G1 points that must equal the identity, checked
+/// with one multi-scalar multiplication: the shape of every batched check
+/// (Schnorr proofs, shares against commitments).
+#[derive(Default)]
+pub struct G1Batch {
+    points: Vec<G1Point>,
+    scalars: Vec<Scalar>,
+    generator: Option<Scalar>,
+}
+
+impl G1Batch {
+    /// Adds `scalar * point`.
+    pub fn add(&mut self, point: &G1Point, scalar: Scalar) {
+        self.points.push(*point);
+        self.scalars.push(scalar);
+    }
+
+    /// Adds `scalar * G1`.
+    pub fn add_generator(&mut self, scalar: &Scalar) {
+        self.generator = Some(match self.generator.take() {
+            Some(acc) => acc.add(scalar),
+            None => scalar.clone(),
+        });
+    }
+
+    /// Whether the combination is the identity.
+    pub fn is_identity(mut self) -> bool {
+        if let Some(g) = self.generator.take() {
+            self.points.push(G1Point::generator());
+            self.scalars.push(g);
+        }
+        g1_msm_is_identity(&self.points, &self.scalars)
+    }
+}
+
 /// `sum_i scalars[i] * points[i]`, by Pippenger's algorithm.
 pub fn g1_msm(points: &[G1Point], scalars: &[Scalar]) -> G1Projective {
     let projective: Vec<G1Projective> = points.iter().map(|p| G1Projective::from(p.0)).collect();
@@ -297,6 +373,64 @@ impl G2Point {
 impl fmt::Debug for G2Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "G2({})", hex::encode(self.to_bytes()))
+    }
+}
+
+impl G1Point {
+    /// `k * self` for a 64-bit `k`, by double-and-add (about a quarter of
+    /// the cost of a full-width multiplication): random weights of batched
+    /// checks are 64 bits.
+    pub fn mul_u64(&self, k: u64) -> G1Sum {
+        G1Sum(mul_u64_projective(G1Projective::from(self.0), k))
+    }
+}
+
+fn mul_u64_projective<P: Group>(point: P, k: u64) -> P {
+    let mut acc = P::identity();
+    for bit in (0..64 - k.leading_zeros()).rev() {
+        acc = acc.double();
+        if (k >> bit) & 1 == 1 {
+            acc += point;
+        }
+    }
+    acc
+}
+
+impl G2Point {
+    /// `k * self` for a signed 64-bit `k`, by double-and-add: the Lagrange
+    /// coefficients of the signer set `{1, …, t}` are such integers.
+    pub fn mul_i64(&self, k: i64) -> G2Sum {
+        let product = mul_u64_projective(G2Projective::from(self.0), k.unsigned_abs());
+        G2Sum(if k < 0 { -product } else { product })
+    }
+}
+
+/// A running sum of G2 points in projective form.
+#[derive(Clone, Copy, Debug)]
+pub struct G2Sum(G2Projective);
+
+impl Default for G2Sum {
+    fn default() -> Self {
+        Self(G2Projective::identity())
+    }
+}
+
+impl G2Sum {
+    /// Adds another sum.
+    pub fn add(&mut self, other: &Self) {
+        self.0 += other.0;
+    }
+
+    /// The sum as a point.
+    pub fn to_point(&self) -> G2Point {
+        G2Point(self.0.to_affine())
+    }
+}
+
+/// A scalar from a `u64` (random weights of batched checks).
+impl From<u64> for Scalar {
+    fn from(value: u64) -> Self {
+        Self::from_u64(value)
     }
 }
 

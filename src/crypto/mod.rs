@@ -13,6 +13,7 @@
 
 mod bls;
 pub mod group;
+pub mod identity;
 pub mod secret;
 
 pub use bls::{

@@ -4,4 +4,7 @@
 mod cli;
 mod common;
 mod deposit_vectors;
+mod dkg;
+mod dkg_blame;
+mod dkg_harness;
 mod keystore;

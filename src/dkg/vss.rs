@@ -1,0 +1,395 @@
+//! Feldman verifiable secret sharing: polynomials, commitments, Schnorr
+//! proofs of knowledge, and the checks of shares and proofs (batched with
+//! random weights, one by one to find a culprit).
+//!
+//! Spec: `ceremony-specs/protocol.md`, "Round 1" and "Round 2".
+
+use std::fmt;
+
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha512};
+
+use super::error::{DkgError, Evidence};
+use super::messages::{DealBundle, ProofBytes, Signed};
+use crate::ceremony::{OperatorId, Params};
+use crate::crypto::group::{G1Batch, G1Sum};
+use crate::crypto::{G1Point, Scalar};
+use crate::wire::Bytes;
+
+/// Domain of the proof-of-knowledge challenge (protocol.md, Round 1, Step 3).
+pub const PROOF_DOMAIN: &[u8] = b"dvkg/1 proof of knowledge";
+
+/// A secret polynomial `f(x) = a_0 + a_1 x + … + a_{t-1} x^{t-1}`.
+///
+/// # Security
+///
+/// The coefficients are secret (`a_0` is this dealer's contribution to the
+/// validator key). [`Scalar`] wipes itself on drop; `Debug` is redacted.
+pub struct Polynomial {
+    coefficients: Vec<Scalar>,
+}
+
+impl fmt::Debug for Polynomial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Polynomial(degree {}, <redacted>)",
+            self.coefficients.len().saturating_sub(1)
+        )
+    }
+}
+
+impl Polynomial {
+    /// A random polynomial with `threshold` coefficients (degree `t - 1`).
+    pub fn random<R: RngCore + CryptoRng + ?Sized>(threshold: usize, rng: &mut R) -> Self {
+        Self {
+            coefficients: (0..threshold).map(|_| Scalar::random(rng)).collect(),
+        }
+    }
+
+    /// A polynomial with the given constant term and random other
+    /// coefficients (dealer mode: sharing a known secret).
+    pub fn with_constant<R: RngCore + CryptoRng + ?Sized>(
+        constant: Scalar,
+        threshold: usize,
+        rng: &mut R,
+    ) -> Self {
+        let mut coefficients = vec![constant];
+        coefficients.extend((1..threshold).map(|_| Scalar::random(rng)));
+        Self { coefficients }
+    }
+
+    /// `f(x)` by Horner's rule.
+    pub fn evaluate(&self, x: OperatorId) -> Scalar {
+        let x = Scalar::from_u64(u64::from(x.get()));
+        self.coefficients
+            .iter()
+            .rev()
+            .fold(Scalar::ZERO, |acc, a| acc.mul(&x).add(a))
+    }
+
+    /// `a_0`.
+    pub fn constant(&self) -> &Scalar {
+        // A polynomial always has `threshold >= 2` coefficients.
+        static ZERO: Scalar = Scalar::ZERO;
+        self.coefficients.first().unwrap_or(&ZERO)
+    }
+
+    /// The Feldman commitments `a_k · G1`.
+    pub fn commitments(&self) -> Vec<G1Point> {
+        self.coefficients
+            .iter()
+            .map(G1Point::mul_generator)
+            .collect()
+    }
+}
+
+/// The proof-of-knowledge challenge
+/// `c = SHA-512(PROOF_DOMAIN ‖ session ‖ validator ‖ dealer ‖ C_0 ‖ R) mod r`
+/// (validator as 4 big-endian bytes, dealer as one byte).
+pub fn proof_challenge(
+    session: &[u8; 32],
+    validator: usize,
+    dealer: OperatorId,
+    c0: &G1Point,
+    r: &G1Point,
+) -> Scalar {
+    let mut hasher = Sha512::new();
+    hasher.update(PROOF_DOMAIN);
+    hasher.update(session);
+    hasher.update((validator as u32).to_be_bytes());
+    hasher.update([dealer.get()]);
+    hasher.update(c0.to_bytes());
+    hasher.update(r.to_bytes());
+    let digest: [u8; 64] = hasher.finalize().into();
+    Scalar::from_wide(&digest)
+}
+
+/// Proves knowledge of `a_0` for `C_0 = a_0 · G1`: `R = k·G1`, `z = k + c·a_0`.
+pub fn prove<R: RngCore + CryptoRng + ?Sized>(
+    session: &[u8; 32],
+    validator: usize,
+    dealer: OperatorId,
+    a0: &Scalar,
+    c0: &G1Point,
+    rng: &mut R,
+) -> ProofBytes {
+    let k = Scalar::random(rng);
+    let r = G1Point::mul_generator(&k);
+    let c = proof_challenge(session, validator, dealer, c0, &r);
+    let z = k.add(&c.mul(a0));
+    ProofBytes {
+        r: Bytes(r.to_bytes()),
+        z: Bytes(*z.to_bytes_be().expose_secret()),
+    }
+}
+
+/// A deal whose encodings and counts have been checked: points are in the
+/// subgroup and not the identity, scalars canonical. Proofs are not checked
+/// yet.
+#[derive(Debug, Clone)]
+pub struct ParsedDeal {
+    /// The dealer.
+    pub dealer: OperatorId,
+    /// `commitments[v][k]`.
+    pub commitments: Vec<Vec<G1Point>>,
+    /// `proofs[v] = (R, z)`.
+    pub proofs: Vec<(G1Point, Scalar)>,
+}
+
+/// Checks a signed deal's counts and encodings (protocol.md, Round 2, Step 2).
+///
+/// # Errors
+///
+/// [`DkgError::WrongCount`], [`DkgError::InvalidPoint`] or
+/// [`DkgError::InvalidScalar`] naming the dealer, with the deal as evidence.
+pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDeal, DkgError> {
+    let dealer = deal.header.sender;
+    let evidence = || Box::new(Evidence::Deal { deal: deal.clone() });
+    let validators = &deal.body.validators;
+    if validators.len() != params.validators() {
+        return Err(DkgError::WrongCount {
+            culprit: dealer,
+            what: "validator entries in its deal".into(),
+            expected: params.validators(),
+            got: validators.len(),
+            evidence: evidence(),
+        });
+    }
+    if deal.body.hellos.len() != params.operators() {
+        return Err(DkgError::WrongCount {
+            culprit: dealer,
+            what: "hello receipts in its deal".into(),
+            expected: params.operators(),
+            got: deal.body.hellos.len(),
+            evidence: evidence(),
+        });
+    }
+    let mut commitments = Vec::with_capacity(validators.len());
+    let mut proofs = Vec::with_capacity(validators.len());
+    for (v, entry) in validators.iter().enumerate() {
+        if entry.commitments.len() != params.threshold() {
+            return Err(DkgError::WrongCount {
+                culprit: dealer,
+                what: format!("commitments for validator {v}"),
+                expected: params.threshold(),
+                got: entry.commitments.len(),
+                evidence: evidence(),
+            });
+        }
+        let points = entry
+            .commitments
+            .iter()
+            .enumerate()
+            .map(|(k, bytes)| {
+                G1Point::from_bytes(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
+                    culprit: dealer,
+                    validator: v,
+                    item: format!("commitment {k}"),
+                    reason,
+                    evidence: evidence(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let r = G1Point::from_bytes(&entry.proof.r.0).map_err(|reason| DkgError::InvalidPoint {
+            culprit: dealer,
+            validator: v,
+            item: "proof commitment R".into(),
+            reason,
+            evidence: evidence(),
+        })?;
+        let z = Scalar::from_bytes_be(&entry.proof.z.0).ok_or_else(|| DkgError::InvalidScalar {
+            culprit: dealer,
+            validator: v,
+            item: "proof response z".into(),
+            evidence: evidence(),
+        })?;
+        commitments.push(points);
+        proofs.push((r, z));
+    }
+    Ok(ParsedDeal {
+        dealer,
+        commitments,
+        proofs,
+    })
+}
+
+/// Adds `rho · (z·G1 − c·C_0 − R)` for one proof to `batch`.
+fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usize, rho: &Scalar) {
+    let (Some(commitments), Some((r, z))) = (deal.commitments.get(v), deal.proofs.get(v)) else {
+        return;
+    };
+    let Some(c0) = commitments.first() else {
+        return;
+    };
+    let c = proof_challenge(session, v, deal.dealer, c0, r);
+    batch.add_generator(&rho.mul(z));
+    batch.add(c0, Scalar::ZERO.sub(&rho.mul(&c)));
+    batch.add(r, Scalar::ZERO.sub(rho));
+}
+
+/// Adds `rho · (s·G1 − Σ_k i^k C_k)` for one share to `batch`.
+fn add_share(
+    batch: &mut G1Batch,
+    me: OperatorId,
+    commitments: &[G1Point],
+    share: &Scalar,
+    rho: &Scalar,
+) {
+    batch.add_generator(&rho.mul(share));
+    let x = Scalar::from_u64(u64::from(me.get()));
+    let mut power = rho.clone();
+    for c in commitments {
+        batch.add(c, Scalar::ZERO.sub(&power));
+        power = power.mul(&x);
+    }
+}
+
+/// Whether one proof of knowledge verifies.
+pub fn proof_valid(session: &[u8; 32], deal: &ParsedDeal, v: usize) -> bool {
+    let mut batch = G1Batch::default();
+    add_proof(&mut batch, session, deal, v, &Scalar::ONE);
+    batch.is_identity()
+}
+
+/// Whether one share matches its commitments: `s·G1 == Σ_k i^k C_k`.
+pub fn share_valid(me: OperatorId, commitments: &[G1Point], share: &Scalar) -> bool {
+    let expected = G1Sum::horner(commitments, u64::from(me.get())).to_point();
+    G1Point::mul_generator(share) == expected
+}
+
+/// The first invalid proof among `deals`, checked as one random linear
+/// combination and, only if that fails, one by one.
+pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
+    session: &[u8; 32],
+    deals: &[&ParsedDeal],
+    rng: &mut R,
+) -> Option<(OperatorId, usize)> {
+    let mut batch = G1Batch::default();
+    for deal in deals {
+        for v in 0..deal.proofs.len() {
+            add_proof(&mut batch, session, deal, v, &Scalar::random(rng));
+        }
+    }
+    if batch.is_identity() {
+        return None;
+    }
+    deals.iter().find_map(|deal| {
+        (0..deal.proofs.len())
+            .find(|&v| !proof_valid(session, deal, v))
+            .map(|v| (deal.dealer, v))
+    })
+}
+
+/// One dealer's shares for this operator, with that dealer's commitments.
+pub struct ShareCheck<'a> {
+    /// The dealer.
+    pub dealer: OperatorId,
+    /// `commitments[v]`.
+    pub commitments: &'a [Vec<G1Point>],
+    /// `shares[v]`.
+    pub shares: &'a [Scalar],
+}
+
+/// The first share that fails against its commitments, checked as one
+/// random linear combination and, only if that fails, one by one.
+pub fn first_invalid_share<R: RngCore + CryptoRng + ?Sized>(
+    me: OperatorId,
+    checks: &[ShareCheck<'_>],
+    rng: &mut R,
+) -> Option<(OperatorId, usize)> {
+    let mut batch = G1Batch::default();
+    for check in checks {
+        for (commitments, share) in check.commitments.iter().zip(check.shares) {
+            add_share(&mut batch, me, commitments, share, &Scalar::random(rng));
+        }
+    }
+    if batch.is_identity() {
+        return None;
+    }
+    checks.iter().find_map(|check| {
+        check
+            .commitments
+            .iter()
+            .zip(check.shares)
+            .position(|(commitments, share)| !share_valid(me, commitments, share))
+            .map(|v| (check.dealer, v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn id(i: u8) -> OperatorId {
+        OperatorId::try_from(i).unwrap()
+    }
+
+    #[test]
+    fn shares_match_commitments_and_tampering_is_caught() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let poly = Polynomial::random(3, &mut rng);
+        let commitments = poly.commitments();
+        for i in 1..=5 {
+            assert!(share_valid(id(i), &commitments, &poly.evaluate(id(i))));
+        }
+        let bad = poly.evaluate(id(2)).add(&Scalar::ONE);
+        assert!(!share_valid(id(2), &commitments, &bad));
+        let shares = vec![poly.evaluate(id(2))];
+        let commitments_v = vec![commitments.clone()];
+        let checks = [ShareCheck {
+            dealer: id(1),
+            commitments: &commitments_v,
+            shares: &shares,
+        }];
+        assert_eq!(first_invalid_share(id(2), &checks, &mut rng), None);
+        let wrong = vec![bad];
+        let checks = [ShareCheck {
+            dealer: id(1),
+            commitments: &commitments_v,
+            shares: &wrong,
+        }];
+        assert_eq!(
+            first_invalid_share(id(2), &checks, &mut rng),
+            Some((id(1), 0))
+        );
+    }
+
+    #[test]
+    fn proofs_verify_and_bind_the_context() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let session = [9u8; 32];
+        let poly = Polynomial::random(2, &mut rng);
+        let commitments = poly.commitments();
+        let proof = prove(
+            &session,
+            0,
+            id(1),
+            poly.constant(),
+            &commitments[0],
+            &mut rng,
+        );
+        let deal = ParsedDeal {
+            dealer: id(1),
+            commitments: vec![commitments.clone()],
+            proofs: vec![(
+                G1Point::from_bytes(&proof.r.0).unwrap(),
+                Scalar::from_bytes_be(&proof.z.0).unwrap(),
+            )],
+        };
+        assert!(proof_valid(&session, &deal, 0));
+        assert_eq!(first_invalid_proof(&session, &[&deal], &mut rng), None);
+        assert!(!proof_valid(&[8u8; 32], &deal, 0));
+        let other_dealer = ParsedDeal {
+            dealer: id(2),
+            ..deal.clone()
+        };
+        assert_eq!(
+            first_invalid_proof(&session, &[&deal, &other_dealer], &mut rng),
+            Some((id(2), 0))
+        );
+    }
+}

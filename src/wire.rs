@@ -1,0 +1,171 @@
+//! The one place that speaks bincode: canonical binary encodings of protocol
+//! messages, for signing, hashing and the network.
+//!
+//! Options: fixed-width little-endian integers, a size limit equal to the
+//! input's length (so a forged length prefix cannot make the decoder allocate
+//! more than the message carries), and trailing bytes refused. Human-readable
+//! formats (the JSON transcript) see byte strings as lowercase hex.
+
+use std::fmt;
+
+use bincode::Options;
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The largest message dvkg will decode, whatever the ceremony's size.
+pub const MAX_MESSAGE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Why bytes could not be decoded or a value encoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Longer than allowed, checked before decoding.
+    #[error("message of {got} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// The message length.
+        got: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Not a valid encoding of the expected type.
+    #[error("malformed message: {0}")]
+    Malformed(#[source] bincode::Error),
+}
+
+fn options(limit: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(limit)
+        .reject_trailing_bytes()
+}
+
+/// The canonical encoding of `value`.
+///
+/// Encoding the protocol's types cannot fail (no maps with non-string keys,
+/// no unsized sequences), and the limit is the global one.
+///
+/// # Errors
+///
+/// [`WireError::Malformed`] if serde reports an error, which would be a bug.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    options(MAX_MESSAGE_BYTES)
+        .serialize(value)
+        .map_err(WireError::Malformed)
+}
+
+/// Decodes `bytes` as a `T`, refusing inputs over `max` bytes (checked before
+/// any decoding) and trailing bytes.
+///
+/// # Errors
+///
+/// [`WireError`] naming the problem.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, WireError> {
+    let len = bytes.len() as u64;
+    let max = max.min(MAX_MESSAGE_BYTES);
+    if len > max {
+        return Err(WireError::TooLarge { got: len, max });
+    }
+    options(len)
+        .deserialize(bytes)
+        .map_err(WireError::Malformed)
+}
+
+/// A fixed-size byte string: bytes in bincode, lowercase hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> zeroize::Zeroize for Bytes<N> {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<const N: usize> fmt::Debug for Bytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl<const N: usize> Serialize for Bytes<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(self.0))
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+struct BytesVisitor<const N: usize>;
+
+impl<'de, const N: usize> Visitor<'de> for BytesVisitor<N> {
+    type Value = Bytes<N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{N} bytes, or {} lowercase hex characters", 2 * N)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        <[u8; N]>::try_from(v)
+            .map(Bytes)
+            .map_err(|_| E::invalid_length(v.len(), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        crate::hexfmt::decode_fixed::<N>(v, crate::hexfmt::Prefix::Forbidden)
+            .map(Bytes)
+            .map_err(|err| E::custom(format_args!("{err}")))
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(BytesVisitor::<N>)
+        } else {
+            deserializer.deserialize_bytes(BytesVisitor::<N>)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        id: u8,
+        key: Bytes<4>,
+        items: Vec<Bytes<2>>,
+    }
+
+    #[test]
+    fn round_trip_limits_and_trailing_bytes() {
+        let sample = Sample {
+            id: 7,
+            key: Bytes([1, 2, 3, 4]),
+            items: vec![Bytes([5, 6])],
+        };
+        let bytes = encode(&sample).unwrap();
+        assert_eq!(decode::<Sample>(&bytes, 1024).unwrap(), sample);
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode::<Sample>(&trailing, 1024),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<Sample>(&bytes, 3),
+            Err(WireError::TooLarge { .. })
+        ));
+        assert!(decode::<Sample>(&bytes[..bytes.len() - 1], 1024).is_err());
+        // A forged length prefix claiming 2^40 items fails without allocating.
+        let mut forged = bytes.clone();
+        forged[21..29].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(decode::<Sample>(&forged, 1024).is_err());
+        let json = serde_json::to_string(&sample).unwrap();
+        assert_eq!(json, r#"{"id":7,"key":"01020304","items":["0506"]}"#);
+        assert_eq!(serde_json::from_str::<Sample>(&json).unwrap(), sample);
+    }
+}

@@ -1,0 +1,225 @@
+//! The pure protocol end to end in one process: whole ceremonies for several
+//! cluster sizes, the share algebra, transcript verification, dealer mode
+//! against the published deposit vector.
+
+use dvkg::ceremony::OperatorId;
+use dvkg::crypto::{G1Point, PublicKey, Scalar, SecretBytes, SecretKey, Signature};
+use dvkg::dkg::signing::{DepositPlan, lagrange_at_zero};
+use dvkg::dkg::transcript::{Transcript, verify_transcript};
+use dvkg::dkg::{Output, dealer};
+use dvkg::eth::deposit::{self, DepositEntry, Expectations};
+use dvkg::eth::network::Network;
+use dvkg::eth::{Gwei, WithdrawalCredentials};
+use dvkg::hexfmt::{self, Prefix};
+use dvkg::wire;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::common::load_vector;
+use crate::dkg_harness::{Cluster, Hooks, hoodi_plan, run};
+
+fn interpolate(outputs: &[&Output], v: usize) -> Scalar {
+    let signers: Vec<OperatorId> = outputs.iter().map(|o| o.me).collect();
+    lagrange_at_zero(&signers)
+        .iter()
+        .zip(outputs)
+        .fold(Scalar::ZERO, |acc, (lambda, o)| {
+            acc.add(&lambda.mul(&o.secret_shares[v]))
+        })
+}
+
+fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let cluster = Cluster::new(n, t, validators, hoodi_plan(), &mut rng);
+    let run = run(&cluster, Hooks::default(), seed);
+    assert!(run.errors.is_empty(), "n={n} t={t}: {:?}", run.errors);
+    let outputs: Vec<&Output> = run.outputs.values().collect();
+    assert_eq!(outputs.len(), n as usize);
+
+    // Every operator holds the same transcript, byte for byte.
+    let first = wire::encode(&outputs[0].transcript).unwrap();
+    for o in &outputs {
+        assert_eq!(
+            wire::encode(&o.transcript).unwrap(),
+            first,
+            "operator {}",
+            o.me
+        );
+    }
+    let transcript = &outputs[0].transcript;
+    let verified = verify_transcript(transcript, &mut rng).unwrap();
+    assert_eq!(verified.group_keys.len(), validators as usize);
+
+    for (v, record) in transcript.validators.iter().enumerate() {
+        let group_key = G1Point::from_bytes(&record.group_key.0).unwrap();
+        // Each operator's secret share matches its public share.
+        for o in &outputs {
+            assert_eq!(
+                G1Point::mul_generator(&o.secret_shares[v]).to_bytes(),
+                record.public_shares[o.me.position()].0,
+                "public share of operator {}",
+                o.me
+            );
+        }
+        // Any t shares interpolate to the group secret; t-1 do not.
+        for _ in 0..3 {
+            let mut subset = outputs.clone();
+            subset.shuffle(&mut rng);
+            let secret = interpolate(&subset[..t as usize], v);
+            assert_eq!(G1Point::mul_generator(&secret), group_key);
+            let short = interpolate(&subset[..t as usize - 1], v);
+            assert_ne!(G1Point::mul_generator(&short), group_key);
+        }
+        // The combined deposit signature is a valid deposit.
+        let pubkey = PublicKey::from_bytes(&record.group_key.0).unwrap();
+        let credentials =
+            WithdrawalCredentials::from_bytes(&transcript.context.plan.withdrawal_credentials.0)
+                .unwrap();
+        for (d, amount) in transcript.context.plan.amounts.iter().enumerate() {
+            let signature = Signature::from_bytes(&record.signatures[d].0).unwrap();
+            let entry = DepositEntry::from_signature(
+                &pubkey,
+                credentials,
+                Gwei(*amount),
+                &Network::HOODI,
+                &signature,
+            );
+            assert!(deposit::verify_entry(&entry, &Expectations::default()).is_empty());
+        }
+    }
+}
+
+#[test]
+fn whole_ceremonies_for_every_cluster_size() {
+    for (i, (n, t)) in [(3, 2), (4, 3), (7, 5), (10, 7)].into_iter().enumerate() {
+        for v in [1, 5] {
+            check_ceremony(n, t, v, 100 + i as u64 * 10 + v);
+        }
+    }
+}
+
+#[test]
+fn several_deposits_per_validator_are_all_signed() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut plan = hoodi_plan();
+    plan.amounts = vec![1_000_000_000, 31_000_000_000];
+    let cluster = Cluster::new(4, 3, 2, plan, &mut rng);
+    let run = run(&cluster, Hooks::default(), 5);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let transcript = &run.outputs.values().next().unwrap().transcript;
+    verify_transcript(transcript, &mut rng).unwrap();
+    assert!(
+        transcript
+            .validators
+            .iter()
+            .all(|r| r.signatures.len() == 2)
+    );
+}
+
+#[test]
+fn verify_transcript_fails_on_changed_bytes() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let cluster = Cluster::new(3, 2, 1, hoodi_plan(), &mut rng);
+    let run = run(&cluster, Hooks::default(), 9);
+    let transcript = run.outputs.values().next().unwrap().transcript.clone();
+    verify_transcript(&transcript, &mut rng).unwrap();
+    let bytes = wire::encode(&transcript).unwrap();
+    // Every region of the encoding, then random positions.
+    let mut positions: Vec<usize> = (0..bytes.len()).step_by(bytes.len() / 97 + 1).collect();
+    positions.extend((0..60).map(|_| rng.gen_range(0..bytes.len())));
+    for position in positions {
+        let mut changed = bytes.clone();
+        changed[position] ^= 1 << rng.gen_range(0..8);
+        let Ok(decoded) = wire::decode::<Transcript>(&changed, u64::MAX) else {
+            continue;
+        };
+        assert!(
+            verify_transcript(&decoded, &mut rng).is_err(),
+            "flipping a bit at byte {position} of {} went unnoticed",
+            bytes.len()
+        );
+    }
+}
+
+/// Dealer mode shares the published deposit vector's secret key 3-of-4; the
+/// threshold signature must equal the published one byte for byte.
+#[test]
+fn dealer_mode_reproduces_the_published_deposit_signature() {
+    let vector = load_vector("deposit.json");
+    let mut raw = hexfmt::decode_fixed::<32>(
+        vector["signing_secret_key"].as_str().unwrap(),
+        Prefix::Optional,
+    )
+    .unwrap();
+    let secret_key = SecretKey::from_bytes(&SecretBytes::new(&mut raw)).unwrap();
+    let secret = Scalar::from_secret_key(&secret_key);
+    let published = deposit::parse_entry(&vector["entries"][0]).unwrap();
+    assert_eq!(published.withdrawal_credentials[0], 0x02);
+    let credentials = WithdrawalCredentials::from_bytes(&published.withdrawal_credentials).unwrap();
+    let plan = DepositPlan::new(published.fork_version, credentials, &[published.amount]);
+
+    let mut rng = StdRng::seed_from_u64(11);
+    let cluster = Cluster::new(4, 3, 1, plan, &mut rng);
+    let parts = dealer::additive_split(&secret, 4, &mut rng);
+    let constants = parts.into_iter().map(|p| vec![p]).collect();
+    let run = run(
+        &cluster,
+        Hooks {
+            constants: Some(constants),
+            ..Hooks::default()
+        },
+        11,
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let transcript = &run.outputs.values().next().unwrap().transcript;
+    verify_transcript(transcript, &mut rng).unwrap();
+    let record = &transcript.validators[0];
+    assert_eq!(record.group_key.0, published.pubkey);
+    assert_eq!(record.signatures[0].0, published.signature);
+    let pubkey = PublicKey::from_bytes(&record.group_key.0).unwrap();
+    let signature = Signature::from_bytes(&record.signatures[0].0).unwrap();
+    let mut entry = DepositEntry::from_signature(
+        &pubkey,
+        credentials,
+        published.amount,
+        &Network::MAINNET,
+        &signature,
+    );
+    entry.deposit_cli_version = published.deposit_cli_version.clone();
+    assert_eq!(entry, published);
+}
+
+mod share_algebra {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any t of n shares of a random polynomial reconstruct its constant;
+        /// t-1 do not; a tampered share fails against the commitments.
+        #[test]
+        fn any_t_shares_reconstruct(seed in any::<u64>(), n in 3u8..12, pick in any::<u64>()) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let t = (n / 2 + 1).max(2) as usize;
+            let poly = dvkg::dkg::vss::Polynomial::random(t, &mut rng);
+            let commitments = poly.commitments();
+            let mut ids: Vec<OperatorId> = (1..=n).map(|i| OperatorId::try_from(i).unwrap()).collect();
+            ids.shuffle(&mut StdRng::seed_from_u64(pick));
+            let chosen = &ids[..t];
+            let shares: Vec<Scalar> = chosen.iter().map(|&i| poly.evaluate(i)).collect();
+            let lambdas = lagrange_at_zero(chosen);
+            let secret = lambdas.iter().zip(&shares).fold(Scalar::ZERO, |acc, (l, s)| acc.add(&l.mul(s)));
+            prop_assert_eq!(&secret, poly.constant());
+            let fewer = lagrange_at_zero(&chosen[..t - 1]);
+            let guess = fewer.iter().zip(&shares).fold(Scalar::ZERO, |acc, (l, s)| acc.add(&l.mul(s)));
+            prop_assert_ne!(&guess, poly.constant());
+            for (&i, share) in chosen.iter().zip(&shares) {
+                prop_assert!(dvkg::dkg::vss::share_valid(i, &commitments, share));
+                prop_assert!(!dvkg::dkg::vss::share_valid(i, &commitments, &share.add(&Scalar::ONE)));
+            }
+        }
+    }
+}

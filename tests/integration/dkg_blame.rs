@@ -1,0 +1,598 @@
+//! One test per blame: a dishonest operator (always operator 2) misbehaves
+//! at one step; every honest operator must abort naming exactly operator 2
+//! (or the lying complainer), and the evidence must convict it standalone.
+
+use std::cell::RefCell;
+
+use dvkg::ceremony::OperatorId;
+use dvkg::crypto::{BlsError, G1Point, G2Point};
+use dvkg::dkg::DkgError;
+use dvkg::dkg::evidence::verify_evidence;
+use dvkg::dkg::messages::{Body, Complaint, MessageKind, Receipt, ShareBundle, Signed};
+use dvkg::wire::Bytes;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::dkg_harness::{Cluster, Hooks, Run, Views, hoodi_plan, id, resign, run};
+
+const CULPRIT: u8 = 2;
+
+fn cluster(seed: u64) -> Cluster {
+    Cluster::new(4, 3, 2, hoodi_plan(), &mut StdRng::seed_from_u64(seed))
+}
+
+/// Applies `change` to what the culprit sends to every other operator.
+fn to_others<T: Body>(
+    _cluster: &Cluster,
+    views: &mut Views<T>,
+    mut change: impl FnMut(&mut Signed<T>),
+) {
+    for (recipient, view) in views.iter_mut() {
+        if *recipient != id(CULPRIT) {
+            let message = view.get_mut(&id(CULPRIT)).unwrap();
+            change(message);
+        }
+    }
+}
+
+/// Every honest operator failed with an error naming `culprit` that
+/// satisfies `expected`, and its evidence convicts `culprit` (proven or not,
+/// as `proven` says).
+#[track_caller]
+fn assert_blamed(
+    cluster: &Cluster,
+    run: &Run,
+    culprit: u8,
+    proven: bool,
+    expected: impl Fn(&DkgError) -> bool,
+) {
+    let honest: Vec<OperatorId> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&o| o != id(CULPRIT))
+        .collect();
+    assert!(
+        run.outputs.is_empty(),
+        "the ceremony completed despite the fault"
+    );
+    for op in honest {
+        let err = run
+            .errors
+            .get(&op)
+            .unwrap_or_else(|| panic!("operator {op} did not abort; errors: {:?}", run.errors));
+        assert_eq!(
+            err.culprit(),
+            Some(id(culprit)),
+            "operator {op} blamed the wrong operator: {err}"
+        );
+        assert!(
+            expected(err),
+            "operator {op} failed with an unexpected error: {err:?}"
+        );
+        let evidence = err.evidence().expect("a blame carries evidence");
+        let verdict = verify_evidence(&cluster.context, evidence)
+            .unwrap_or_else(|e| panic!("operator {op}'s evidence does not verify: {e}"));
+        assert_eq!(verdict.culprit, id(culprit), "evidence of operator {op}");
+        assert_eq!(
+            verdict.proven, proven,
+            "evidence of operator {op}: {}",
+            verdict.fault
+        );
+        // The evidence survives a JSON round trip (as in an abort report).
+        let json = serde_json::to_string(evidence).unwrap();
+        let back: dvkg::dkg::Evidence = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, evidence);
+    }
+}
+
+/// A compressed G1 encoding of a point on the curve outside the subgroup.
+fn non_subgroup_point() -> [u8; 48] {
+    for x in 1u64.. {
+        let mut bytes = [0u8; 48];
+        bytes[40..].copy_from_slice(&x.to_be_bytes());
+        bytes[0] |= 0x80;
+        if G1Point::from_bytes(&bytes) == Err(BlsError::NotInSubgroup) {
+            return bytes;
+        }
+    }
+    unreachable!()
+}
+
+/// Operator 2 broadcasts the same changed deal to everyone and, as a
+/// consistent liar, echoes that deal in its own ack.
+fn deal_fault(
+    seed: u64,
+    change: impl Fn(&mut dvkg::dkg::messages::DealBundle) + 'static,
+) -> (Cluster, Run) {
+    let cluster = cluster(seed);
+    let sent = RefCell::new(None);
+    let hooks = Hooks {
+        deals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                change(&mut m.body);
+                resign(c, m);
+                *sent.borrow_mut() = Some(Receipt::of(m));
+            })
+        })),
+        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let receipt = sent.borrow().unwrap();
+            to_others(c, views, |m| {
+                m.body.deals[CULPRIT as usize - 1] = receipt;
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, seed);
+    (cluster, run)
+}
+
+#[test]
+fn bad_message_signature() {
+    let cluster = cluster(1);
+    let hooks = Hooks {
+        deals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| m.signature.0.0[10] ^= 1)
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 1);
+    assert_blamed(&cluster, &run, CULPRIT, false, |e| {
+        matches!(
+            e,
+            DkgError::BadSignature {
+                kind: MessageKind::Deal,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn message_for_another_session() {
+    let cluster = cluster(2);
+    let hooks = Hooks {
+        deals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                *m = Signed::sign(
+                    c.identity(id(CULPRIT)),
+                    [7; 32],
+                    id(CULPRIT),
+                    m.body.clone(),
+                );
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 2);
+    assert_blamed(&cluster, &run, CULPRIT, false, |e| {
+        matches!(e, DkgError::WrongSession { .. })
+    });
+}
+
+#[test]
+fn message_for_another_round() {
+    let cluster = cluster(3);
+    let hooks = Hooks {
+        deals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.header.kind = MessageKind::Ack;
+                let digest = dvkg::dkg::messages::signed_digest(&m.header, &m.body_hash());
+                m.signature = c.identity(id(CULPRIT)).sign(&digest);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 3);
+    assert_blamed(&cluster, &run, CULPRIT, false, |e| {
+        matches!(
+            e,
+            DkgError::WrongMessage {
+                expected: MessageKind::Deal,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn hello_for_another_definition() {
+    let cluster = cluster(4);
+    let hooks = Hooks {
+        hellos: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.definition_hash = Bytes([0xee; 32]);
+                *m = Signed::sign(
+                    c.identity(id(CULPRIT)),
+                    [0xee; 32],
+                    id(CULPRIT),
+                    m.body.clone(),
+                );
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 4);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(e, DkgError::DefinitionMismatch { .. })
+    });
+}
+
+#[test]
+fn identity_point_commitment() {
+    let (cluster, run) = deal_fault(5, |deal| {
+        let mut identity = [0u8; 48];
+        identity[0] = 0xc0;
+        deal.validators[1].commitments[1] = Bytes(identity);
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::InvalidPoint {
+                validator: 1,
+                reason: BlsError::Identity,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn non_subgroup_commitment() {
+    let point = non_subgroup_point();
+    let (cluster, run) = deal_fault(6, move |deal| {
+        deal.validators[0].commitments[2] = Bytes(point)
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::InvalidPoint {
+                validator: 0,
+                reason: BlsError::NotInSubgroup,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn malformed_commitment_encoding() {
+    let (cluster, run) = deal_fault(7, |deal| deal.validators[0].proof.r = Bytes([0xff; 48]));
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::InvalidPoint {
+                reason: BlsError::BadEncoding,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn non_canonical_proof_scalar() {
+    let order =
+        hex::decode("73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001").unwrap();
+    let (cluster, run) = deal_fault(8, move |deal| {
+        deal.validators[1].proof.z = Bytes(order.clone().try_into().unwrap())
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(e, DkgError::InvalidScalar { validator: 1, .. })
+    });
+}
+
+#[test]
+fn wrong_number_of_commitments_or_entries() {
+    let (cluster, run) = deal_fault(9, |deal| {
+        deal.validators[0].commitments.pop();
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::WrongCount {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        )
+    });
+    let (cluster, run) = deal_fault(10, |deal| {
+        deal.validators.pop();
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::WrongCount {
+                expected: 2,
+                got: 1,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn bad_proof_of_knowledge() {
+    let (cluster, run) = deal_fault(11, |deal| {
+        let z = &mut deal.validators[1].proof.z.0;
+        z[31] ^= 1;
+    });
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(e, DkgError::InvalidProof { validator: 1, .. })
+    });
+}
+
+fn share_fault(seed: u64, change: impl Fn(&mut ShareBundle) + 'static) -> (Cluster, Run) {
+    let cluster = cluster(seed);
+    let hooks = Hooks {
+        shares: Some(Box::new(
+            move |c: &Cluster, views: &mut Views<ShareBundle>| {
+                // Only operator 3 receives bad shares.
+                let message = views
+                    .get_mut(&id(3))
+                    .unwrap()
+                    .get_mut(&id(CULPRIT))
+                    .unwrap();
+                change(&mut message.body);
+                resign(c, message);
+            },
+        )),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, seed);
+    (cluster, run)
+}
+
+#[test]
+fn bad_share_to_one_operator() {
+    let (cluster, run) = share_fault(12, |bundle| {
+        let mut shares: Vec<dvkg::dkg::messages::ShareBytes> = bundle.shares.clone();
+        let mut raw = *shares[1].expose_secret();
+        raw[31] ^= 1;
+        shares[1] = dvkg::dkg::messages::ShareBytes::new(&dvkg::crypto::SecretBytes::new(&mut raw));
+        bundle.shares = shares;
+    });
+    assert_blamed(
+        &cluster,
+        &run,
+        CULPRIT,
+        true,
+        |e| matches!(e, DkgError::InvalidShare { complainer, validator: 1, .. } if *complainer == id(3)),
+    );
+}
+
+#[test]
+fn shares_bound_to_another_deal() {
+    let (cluster, run) = share_fault(13, |bundle| bundle.deal_hash = Bytes([1; 32]));
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(e, DkgError::SharesForAnotherDeal { .. })
+    });
+}
+
+#[test]
+fn equivocating_dealer() {
+    // Operator 4 receives another (signed) deal than everyone else.
+    let cluster = cluster(14);
+    let hooks = Hooks {
+        deals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let message = views
+                .get_mut(&id(4))
+                .unwrap()
+                .get_mut(&id(CULPRIT))
+                .unwrap();
+            message.body.validators[0].proof.z.0[31] ^= 1;
+            resign(c, message);
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 14);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::Equivocation {
+                echoed: MessageKind::Deal,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn equivocating_hello() {
+    // Operator 4 receives another nonce from operator 2 than everyone else,
+    // so its session id differs: the hello echoes explain why.
+    let cluster = cluster(15);
+    let hooks = Hooks {
+        hellos: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let message = views
+                .get_mut(&id(4))
+                .unwrap()
+                .get_mut(&id(CULPRIT))
+                .unwrap();
+            message.body.nonce.0[0] ^= 1;
+            resign(c, message);
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 15);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::Equivocation {
+                echoed: MessageKind::Hello,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn lying_complainer_is_blamed() {
+    // Operator 2 complains about operator 1's valid shares.
+    let cluster = cluster(16);
+    let captured: RefCell<Option<Signed<ShareBundle>>> = RefCell::new(None);
+    let hooks = Hooks {
+        shares: Some(Box::new(|_: &Cluster, views: &mut Views<ShareBundle>| {
+            *captured.borrow_mut() = Some(views[&id(CULPRIT)][&id(1)].clone());
+        })),
+        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let shares = captured.borrow().clone().unwrap();
+            to_others(c, views, |m| {
+                m.body.complaints = vec![Complaint::BadShares {
+                    shares: shares.clone(),
+                }];
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 16);
+    assert_blamed(
+        &cluster,
+        &run,
+        CULPRIT,
+        true,
+        |e| matches!(e, DkgError::FalseComplaint { dealer, .. } if *dealer == id(1)),
+    );
+}
+
+#[test]
+fn lying_complaint_about_a_valid_deal() {
+    let cluster = cluster(17);
+    let captured = RefCell::new(None);
+    let hooks = Hooks {
+        deals: Some(Box::new(|_: &Cluster, views: &mut Views<_>| {
+            *captured.borrow_mut() = Some(views[&id(CULPRIT)][&id(1)].clone());
+        })),
+        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let deal = captured.borrow().clone().unwrap();
+            to_others(c, views, |m| {
+                m.body.complaints = vec![Complaint::BadDeal { deal: deal.clone() }];
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 17);
+    assert_blamed(
+        &cluster,
+        &run,
+        CULPRIT,
+        true,
+        |e| matches!(e, DkgError::FalseComplaint { dealer, .. } if *dealer == id(1)),
+    );
+}
+
+#[test]
+fn forged_receipt_in_an_ack() {
+    let cluster = cluster(18);
+    let hooks = Hooks {
+        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.deals[0].signature.0.0[5] ^= 1;
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 18);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::InvalidReceipt {
+                echoed: MessageKind::Deal,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn bad_partial_signature() {
+    let cluster = cluster(19);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.signatures[1][0] =
+                    Bytes(G2Point::hash(b"not a partial signature").to_bytes());
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 19);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::InvalidPartialSignature {
+                validator: 1,
+                deposit: 0,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn malformed_partial_signature() {
+    let cluster = cluster(20);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.signatures[0][0] = Bytes([0x11; 96]);
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 20);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(e, DkgError::InvalidPoint { .. })
+    });
+}
+
+#[test]
+fn finalize_on_another_transcript() {
+    let cluster = cluster(21);
+    let hooks = Hooks {
+        finals: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.transcript_hash = Bytes([0; 32]);
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 21);
+    assert_blamed(&cluster, &run, CULPRIT, false, |e| {
+        matches!(e, DkgError::FinalizeMismatch { .. })
+    });
+}
+
+#[test]
+fn bad_partial_signature_to_one_operator_only() {
+    // Operator 4 alone receives a bad partial signature from operator 2: it
+    // alone can detect it, and names operator 2 with proof.
+    let cluster = cluster(22);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            let message = views
+                .get_mut(&id(4))
+                .unwrap()
+                .get_mut(&id(CULPRIT))
+                .unwrap();
+            message.body.signatures[0][0] = Bytes(G2Point::hash(b"other").to_bytes());
+            resign(c, message);
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 22);
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    let err = &run.errors[&id(4)];
+    assert!(
+        matches!(err, DkgError::InvalidPartialSignature { validator: 0, .. }),
+        "{err:?}"
+    );
+    let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+    assert_eq!((verdict.culprit, verdict.proven), (id(CULPRIT), true));
+}
