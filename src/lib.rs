@@ -32,5 +32,6 @@ pub mod dkg;
 pub mod error;
 pub mod eth;
 pub mod hexfmt;
+pub mod net;
 pub mod store;
 pub mod wire;

@@ -1,6 +1,11 @@
 //! Domain types shared by the protocol, the driver and the files: operator
 //! indices and validated ceremony parameters.
 
+pub mod definition;
+pub mod driver;
+pub mod lock;
+pub mod outputs;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,26 @@
-//! `dvkg ceremony`: run the DKG with the other operators.
+//! `dvkg ceremony`: run the DKG with the other operators and write this
+//! operator's outputs.
 
-use std::path::PathBuf;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::OsRng;
 
-use crate::error::CliError;
+use crate::ceremony::OperatorId;
+use crate::ceremony::definition::ClusterDefinition;
+use crate::ceremony::driver::{self, AbortReport, CeremonyError, DriverConfig, Progress};
+use crate::ceremony::outputs::{self, KeystoreOptions};
+use crate::dkg::Context;
+use crate::error::{CliError, ErrorKind};
+use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
+use crate::net::{Peer, TransportError};
+use crate::store::identity::{self, OperatorIdentity};
+use crate::store::{self, OutputFile};
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
@@ -16,23 +31,434 @@ pub struct CeremonyArgs {
     /// This operator's identity directory.
     #[arg(long, value_name = "DIR", default_value = ".dvkg")]
     pub identity: PathBuf,
-    /// Output directory (must not exist yet).
+    /// The passphrase of a sealed identity, read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Output directory; must not exist yet.
     #[arg(long, value_name = "DIR", default_value = "dvkg-output")]
     pub out: PathBuf,
-    /// Give up on peers that have not answered after this many seconds.
+    /// Give up on operators that have not connected after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
+    /// Give up on an operator whose message of a round has not arrived this
+    /// many seconds after the round started.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub round_timeout: u64,
+    /// Listen on this address instead of 0.0.0.0 with this operator's port
+    /// from the definition.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
     /// Encrypt the keystores with the password in this file instead of a
-    /// generated one.
+    /// generated one (written to validator_keys/password.txt).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Keystore key derivation: scrypt (n=2^18) or pbkdf2 (c=2^18).
+    #[arg(long, value_name = "KDF", default_value = "scrypt", value_parser = ["scrypt", "pbkdf2"])]
+    pub kdf: String,
+    /// Give every keystore its own salt and KDF run (slow: about a second
+    /// per keystore) instead of one shared salt.
+    #[arg(long)]
+    pub salt_per_keystore: bool,
+}
+
+/// The ceremony, validated and loaded, before any network activity.
+pub struct CeremonyConfig {
+    /// The definition.
+    pub definition: ClusterDefinition,
+    /// The protocol context.
+    pub context: Context,
+    /// This operator's identity.
+    pub identity: OperatorIdentity,
+    /// Its index.
+    pub me: OperatorId,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// A socket already bound to `listen`, if the caller holds one.
+    pub socket: Option<UdpSocket>,
+    /// The other operators.
+    pub peers: Vec<Peer>,
+    /// Where to write.
+    pub out: PathBuf,
+    /// Keystore options.
+    pub keystores: KeystoreOptions,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Per-round timeout.
+    pub round_timeout: Duration,
+}
+
+/// Loads and checks a definition, naming the file on failure.
+///
+/// # Errors
+///
+/// A user error naming the file and the field.
+pub fn load_definition(path: &Path) -> Result<(ClusterDefinition, Context), CliError> {
+    let shown = path.display();
+    let definition = ClusterDefinition::load(path).map_err(|err| {
+        CliError::user(format!("invalid cluster definition {shown}"))
+            .with_source(&err)
+            .with_hint(
+                "check the file against the creator's copy, or run `dvkg definition verify` on it",
+            )
+    })?;
+    let context = definition.to_context().map_err(|err| {
+        CliError::user(format!("invalid cluster definition {shown}")).with_source(&err)
+    })?;
+    let mut amounts = context.plan.amounts.clone();
+    amounts.sort_unstable();
+    amounts.dedup();
+    if amounts.len() != context.plan.amounts.len() {
+        return Err(CliError::user(format!(
+            "invalid cluster definition {shown}: amounts_gwei lists an amount twice"
+        ))
+        .with_hint("two equal deposits sign the same message; use one deposit of their sum"));
+    }
+    Ok((definition, context))
+}
+
+/// Resolves an operator's `host:port`.
+fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> {
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            CliError::user(format!(
+                "cannot resolve operator {operator}'s address {address:?}"
+            ))
+            .with_hint("check the address in the cluster definition and this machine's DNS")
+        })
+}
+
+/// Reads a secret from a file (a password or passphrase): bounded, with
+/// one trailing newline removed, and not empty.
+///
+/// # Errors
+///
+/// A user error naming the flag and the file.
+pub fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+    let text = store::read_text(path, 64 * 1024).map_err(|err| {
+        CliError::user(format!("failed to read {flag} {}", path.display())).with_source(&err)
+    })?;
+    let text = zeroize::Zeroizing::new(text);
+    let trimmed = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if trimmed.is_empty() {
+        return Err(CliError::user(format!(
+            "{flag} {} is empty",
+            path.display()
+        )));
+    }
+    Ok(zeroize::Zeroizing::new(trimmed.to_owned()))
+}
+
+impl CeremonyConfig {
+    /// Validates the arguments and loads the definition and identity.
+    ///
+    /// # Errors
+    ///
+    /// A user error naming the flag, file or field at fault.
+    pub fn from_args(args: CeremonyArgs) -> Result<Self, CliError> {
+        store::check_new_dir(&args.out).map_err(|err| {
+            CliError::user(format!(
+                "output directory {} already exists",
+                args.out.display()
+            ))
+            .with_source(&err)
+            .with_hint("pass another --out; dvkg never overwrites a ceremony's outputs")
+        })?;
+        let (definition, context) = load_definition(&args.definition)?;
+        let passphrase = args
+            .passphrase_file
+            .as_deref()
+            .map(|p| read_secret_file(p, "--passphrase-file"))
+            .transpose()?;
+        let identity = identity::load(&args.identity, passphrase.as_deref().map(String::as_str))
+            .map_err(|err| {
+                CliError::user(format!(
+                    "failed to load the identity in {}",
+                    args.identity.display()
+                ))
+                .with_source(&err)
+                .with_hint("create one with `dvkg identity new`, or pass --identity DIR")
+            })?;
+        let me =
+            definition
+                .operator_index(&identity.key.public())
+                .ok_or_else(|| {
+                    CliError::user(format!(
+                "this identity ({}) is not an operator of the cluster definition {}",
+                identity.key.public(),
+                args.definition.display()
+            ))
+            .with_hint("check --identity, or ask the cluster creator to add this operator's record")
+                })?;
+        let mut peers = Vec::new();
+        let mut listen = args.listen;
+        for (position, record) in definition.operators.iter().enumerate() {
+            let id = OperatorId::from_position(position)
+                .map_err(|e| CliError::internal(e.to_string()))?;
+            let address = resolve(id, &record.address)?;
+            if id == me {
+                listen.get_or_insert(SocketAddr::new(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    address.port(),
+                ));
+            } else {
+                peers.push(Peer {
+                    id,
+                    key: record.identity_key,
+                    address,
+                });
+            }
+        }
+        let password = args
+            .password_file
+            .as_deref()
+            .map(|p| read_secret_file(p, "--password-file").map(|text| Password::new(&text)))
+            .transpose()?;
+        let kind = if args.kdf == "pbkdf2" {
+            KdfKind::Pbkdf2
+        } else {
+            KdfKind::Scrypt
+        };
+        Ok(Self {
+            definition,
+            context,
+            identity,
+            me,
+            listen: listen.ok_or_else(|| CliError::internal("no listen address"))?,
+            socket: None,
+            peers,
+            out: args.out,
+            keystores: KeystoreOptions {
+                password,
+                kdf: KdfParams::default_for(kind),
+                salt_mode: if args.salt_per_keystore {
+                    SaltMode::PerKeystore
+                } else {
+                    SaltMode::Shared
+                },
+            },
+            connect_timeout: Duration::from_secs(args.timeout),
+            round_timeout: Duration::from_secs(args.round_timeout),
+        })
+    }
+}
+
+/// Progress bars on stderr, one per round; hidden when stderr is not a
+/// terminal or with `--quiet`.
+pub struct Bars {
+    me: OperatorId,
+    hidden: bool,
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars for operator `me`.
+    pub fn new(me: OperatorId, quiet: bool) -> Self {
+        Self {
+            me,
+            hidden: quiet,
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Option<ProgressBar>)) {
+        if let Ok(mut guard) = self.bar.lock() {
+            f(&mut guard);
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn round(&self, round: u8, name: &str, total: usize) {
+        let target = if self.hidden {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix} {msg:<28} [{bar:30}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(format!("operator {}", self.me));
+        bar.set_message(format!("round {round}: {name}"));
+        self.with(|slot| {
+            if let Some(old) = slot.replace(bar) {
+                old.finish();
+            }
+        });
+    }
+
+    fn tick(&self, _round: u8) {
+        self.with(|slot| {
+            if let Some(bar) = slot {
+                bar.inc(1);
+            }
+        });
+    }
+
+    fn done(&self, _round: u8) {
+        self.with(|slot| {
+            if let Some(bar) = slot.take() {
+                bar.finish();
+            }
+        });
+    }
+}
+
+/// Turns a ceremony failure into the user's report, with its exit code.
+pub fn ceremony_error(err: &CeremonyError, report_path: Option<&Path>) -> CliError {
+    let kind = match err {
+        CeremonyError::Transport(
+            TransportError::Timeout { .. }
+            | TransportError::Unreachable { .. }
+            | TransportError::PeerClosed { .. }
+            | TransportError::Send { .. },
+        ) => ErrorKind::PeerTimeout,
+        CeremonyError::PeerAbortClaimed { report, .. } if report.missing.is_some() => {
+            ErrorKind::PeerTimeout
+        }
+        CeremonyError::Internal(_) => ErrorKind::Internal,
+        CeremonyError::Transport(TransportError::Endpoint { .. } | TransportError::Tls(_)) => {
+            ErrorKind::User
+        }
+        _ => ErrorKind::Culprit,
+    };
+    let mut out = CliError::new(kind, format!("ceremony aborted: {err}"));
+    if let Some(culprit) = err.culprit() {
+        out = out.with_hint(format!(
+            "operator {culprit} is at fault; no key material was written"
+        ));
+    } else if let Some(missing) = err.missing() {
+        out = out.with_hint(format!(
+            "check that operator {missing} is running `dvkg ceremony` with the same definition and is reachable; \
+             raise --timeout or --round-timeout if it is only slow"
+        ));
+    }
+    if let Some(path) = report_path {
+        out = out.with_hint(format!(
+            "the abort report (with the evidence) is in {}",
+            path.display()
+        ));
+    }
+    out
+}
+
+/// Writes an abort report next to the output directory; returns its path.
+pub fn write_abort_report(out: &Path, report: &AbortReport) -> Option<PathBuf> {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!(
+        "{}.abort-report-operator-{}-{seconds}.json",
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dvkg-output".into()),
+        report.reporter
+    );
+    let path = out.with_file_name(name);
+    let mut json = serde_json::to_string_pretty(report).ok()?;
+    json.push('\n');
+    identity::write_new_file(&path, json.as_bytes(), 0o644).ok()?;
+    Some(path)
+}
+
+/// Runs one operator's ceremony to its written outputs.
+///
+/// # Errors
+///
+/// The ceremony's failure, mapped to the exit-code table; outputs are written
+/// only after success.
+pub async fn run_operator(
+    config: CeremonyConfig,
+    progress: &dyn Progress,
+) -> Result<outputs::Summary, CliError> {
+    let CeremonyConfig {
+        definition,
+        context,
+        identity,
+        me,
+        listen,
+        socket,
+        peers,
+        out,
+        keystores,
+        connect_timeout,
+        round_timeout,
+    } = config;
+    let socket = match socket {
+        Some(socket) => socket,
+        None => UdpSocket::bind(listen).map_err(|err| {
+            CliError::user(format!("cannot listen on {listen}"))
+                .with_source(&err)
+                .with_hint("pass --listen HOST:PORT, or free the port")
+        })?,
+    };
+    let driver_config = DriverConfig {
+        context,
+        me,
+        socket,
+        peers,
+        connect_timeout,
+        round_timeout,
+    };
+    let recipient = identity.age.to_public();
+    let key = Arc::new(identity.key);
+    let output = match driver::run(driver_config, key, progress).await {
+        Ok(output) => output,
+        Err((err, report)) => {
+            let path = write_abort_report(&out, &report);
+            return Err(ceremony_error(&err, path.as_deref()));
+        }
+    };
+    let (files, summary): (Vec<OutputFile>, _) = tokio::task::spawn_blocking(move || {
+        outputs::build(&definition, &output, &recipient, keystores, &mut OsRng)
+    })
+    .await
+    .map_err(|e| CliError::internal(format!("writing outputs panicked: {e}")))?
+    .map_err(|err| CliError::internal("failed to build the outputs").with_source(&err))?;
+    store::write_dir_atomically(&out, &files).map_err(|err| {
+        CliError::user(format!("failed to write the outputs to {}", out.display()))
+            .with_source(&err)
+    })?;
+    Ok(summary)
 }
 
 /// Runs `dvkg ceremony`.
 ///
 /// # Errors
 ///
-/// Not built yet: always a user error.
-pub fn run(_args: CeremonyArgs) -> Result<ExitCode, CliError> {
-    Err(super::not_built("ceremony"))
+/// See [`run_operator`].
+pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
+    let config = CeremonyConfig::from_args(args)?;
+    let out = config.out.clone();
+    let me = config.me;
+    eprintln!(
+        "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
+        config.context.params.operators(),
+        hex::encode(config.context.definition_hash.0),
+        config.listen
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::internal("failed to start the async runtime").with_source(&e))?;
+    let progress = Bars::new(me, quiet);
+    let summary = runtime.block_on(run_operator(config, &progress))?;
+    eprintln!(
+        "dvkg: ceremony complete; lock hash {}",
+        hex::encode(summary.lock_hash)
+    );
+    eprintln!("dvkg: outputs in {}", out.display());
+    for file in &summary.deposit_files {
+        eprintln!("dvkg: deposit data {}", out.join(file).display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,35 +1,52 @@
 //! `dvkg definition new|verify`: the cluster definition every operator signs
-//! up to before a ceremony.
+//! up to before a ceremony (format: `ceremony::definition`).
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::ceremony::definition::{
+    self, ClusterDefinition, DefinitionError, NewDefinition, OperatorRecord, ValidDefinition,
+};
+use crate::ceremony::{MAX_OPERATORS, MAX_VALIDATORS, Params, ParamsError};
 use crate::error::CliError;
+use crate::eth::amount::MAX_EFFECTIVE_BALANCE_GWEI;
+use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalKind};
+use crate::store::{self, StoreError};
+
+/// The deposit of one validator when no `--amount` is given: 32 * 10^9
+/// units, which is 32 ETH, or 1 GNO on Gnosis chains.
+pub const DEFAULT_AMOUNT: Gwei = Gwei(MAX_EFFECTIVE_BALANCE_GWEI);
+
+/// The cluster name when no `--name` is given.
+pub const DEFAULT_CLUSTER_NAME: &str = "cluster";
 
 /// `dvkg definition` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DefinitionCommand {
     /// Build `cluster-definition.json` from operator records and parameters.
     New(NewArgs),
-    /// Check a cluster definition and print its hash.
+    /// Check a cluster definition and print its summary and hash.
     Verify(VerifyArgs),
 }
 
 /// Arguments of `dvkg definition new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// An operator record (file written by `dvkg identity show --json`); once
-    /// per operator, in operator order.
+    /// An operator record: a file written by `dvkg identity new`
+    /// (`operator.json`), or that JSON inline (starting with `{`). Once per
+    /// operator, in operator order.
     #[arg(long = "operator", value_name = "FILE", required = true)]
     pub operators: Vec<PathBuf>,
-    /// Signatures needed to sign for a validator (default ceil(2n/3)).
+    /// Operators needed to sign for a validator: more than half of them, at
+    /// most all (default ceil(2n/3)).
     #[arg(long, value_name = "T")]
-    pub threshold: Option<u16>,
-    /// Number of validators to create.
+    pub threshold: Option<u64>,
+    /// Number of validators to create (1 to 65536).
     #[arg(long, value_name = "V", default_value_t = 1)]
-    pub validators: u32,
+    pub validators: u64,
     /// Network: mainnet, sepolia, holesky, hoodi, gnosis, chiado or NAME:0xFORKVERSION.
     #[arg(long, value_name = "NAME")]
     pub network: String,
@@ -42,11 +59,16 @@ pub struct NewArgs {
     /// Fee recipient address.
     #[arg(long, value_name = "ADDRESS")]
     pub fee_recipient: Option<String>,
-    /// Deposit amount per validator, in the network's coin; repeat for
-    /// partial deposits.
+    /// Deposit amount per validator, in the network's coin ("32", "1.5") or
+    /// in units with a suffix ("32000000000gwei"); repeat for several
+    /// deposits per validator. Default: one deposit of 32 ETH (1 GNO on
+    /// Gnosis chains).
     #[arg(long = "amount", value_name = "AMOUNT")]
     pub amounts: Vec<String>,
-    /// Where to write the definition.
+    /// A name for the cluster.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    /// Where to write the definition (never overwritten).
     #[arg(long, value_name = "FILE", default_value = "cluster-definition.json")]
     pub out: PathBuf,
 }
@@ -59,14 +81,341 @@ pub struct VerifyArgs {
     pub file: PathBuf,
 }
 
+/// `NewArgs`, parsed: everything the definition is made of.
+#[derive(Debug)]
+pub struct NewConfig {
+    /// The definition's contents, not yet checked as a whole.
+    pub definition: NewDefinition,
+    /// Where to write it.
+    pub out: PathBuf,
+}
+
+fn parse_flag<T, E>(
+    flag: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, CliError>
+where
+    E: std::error::Error + 'static,
+{
+    parse(text).map_err(|err| {
+        CliError::user(format!("invalid value for {flag}: {text:?}")).with_source(&err)
+    })
+}
+
+/// Reads one `--operator` value: inline JSON or a file.
+fn read_operator(index: usize, value: &Path) -> Result<OperatorRecord, CliError> {
+    let inline = value
+        .to_str()
+        .filter(|text| text.trim_start().starts_with('{'));
+    let (text, shown) = match inline {
+        Some(text) => (text.to_owned(), "inline JSON".to_owned()),
+        None => {
+            let text =
+                store::read_text(value, definition::MAX_OPERATOR_FILE_BYTES).map_err(|err| {
+                    CliError::user(format!(
+                        "failed to read the operator record given as --operator #{index}"
+                    ))
+                    .with_source(&err)
+                    .with_hint(
+                        "pass the operator.json written by `dvkg identity new`, or its JSON inline",
+                    )
+                })?;
+            (text, value.display().to_string())
+        }
+    };
+    OperatorRecord::from_file_json(&text).map_err(|err| {
+        CliError::user(format!(
+            "invalid operator record for operator {index} (--operator #{index}, {shown})"
+        ))
+        .with_source(&err)
+        .with_hint(format!(
+            "ask operator {index} for the operator record printed by `dvkg identity new` or `dvkg identity show --json`"
+        ))
+    })
+}
+
+impl NewConfig {
+    /// Parses every flag and reads the operator records.
+    ///
+    /// # Errors
+    ///
+    /// A user error naming the flag (and operator) at fault.
+    pub fn from_args(args: NewArgs) -> Result<Self, CliError> {
+        let network: Network = parse_flag("--network", &args.network, str::parse)?;
+        let withdrawal_kind: WithdrawalKind = args.withdrawal_type.parse().map_err(|reason| {
+            CliError::user(format!(
+                "invalid value for --withdrawal-type: {:?}: {reason}",
+                args.withdrawal_type
+            ))
+        })?;
+        let address_hint = "give 0x and 40 hex digits, all lowercase or EIP-55 checksummed";
+        let withdrawal_address: ExecutionAddress =
+            parse_flag("--withdrawal-address", &args.withdrawal_address, str::parse)
+                .map_err(|err| err.with_hint(address_hint))?;
+        let fee_recipient = args
+            .fee_recipient
+            .as_deref()
+            .map(|text| {
+                parse_flag::<ExecutionAddress, _>("--fee-recipient", text, str::parse)
+                    .map_err(|err| err.with_hint(address_hint))
+            })
+            .transpose()?;
+        let amounts = if args.amounts.is_empty() {
+            vec![DEFAULT_AMOUNT]
+        } else {
+            args.amounts
+                .iter()
+                .map(|text| {
+                    parse_flag("--amount", text, |t| Gwei::parse(t, &network)).map_err(|err| {
+                        err.with_hint(format!(
+                            "write a number of {} (\"32\", \"1.5\") or of units with a gwei suffix",
+                            network.coin()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let operators = args
+            .operators
+            .iter()
+            .enumerate()
+            .map(|(position, value)| read_operator(position + 1, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            definition: NewDefinition {
+                name: args.name,
+                operators,
+                threshold: args.threshold,
+                validators: args.validators,
+                network,
+                withdrawal_kind,
+                withdrawal_address,
+                fee_recipient,
+                amounts,
+            },
+            out: args.out,
+        })
+    }
+}
+
+/// A hint for a refused definition, naming the flag that fixes it.
+fn definition_hint(err: &DefinitionError, operators: usize) -> Option<String> {
+    let n = u64::try_from(operators).unwrap_or(u64::MAX);
+    Some(match err {
+        DefinitionError::Params {
+            source: ParamsError::Threshold { .. },
+            ..
+        } => format!(
+            "pass --threshold T with {} <= T <= {n}, or leave it out for {}",
+            n / 2 + 1,
+            Params::default_threshold(n)
+        ),
+        DefinitionError::Params {
+            source: ParamsError::Operators(_),
+            ..
+        } => format!("pass --operator once per operator: 3 to {MAX_OPERATORS} of them"),
+        DefinitionError::Params {
+            source: ParamsError::Validators(_),
+            ..
+        } => format!("pass --validators V with 1 <= V <= {MAX_VALIDATORS}"),
+        DefinitionError::DuplicateOperator { .. } => {
+            "each --operator must be a different operator's record; was one given twice?"
+                .to_owned()
+        }
+        DefinitionError::Operator { index, .. } => {
+            format!("ask operator {index} to check its record (`dvkg identity show`)")
+        }
+        DefinitionError::Amounts(_) => "each --amount must be at least 1 ETH, and together at most 32 ETH for 0x01 credentials or 2048 ETH for 0x02".to_owned(),
+        DefinitionError::Name(_) => "pass another --name".to_owned(),
+        _ => return None,
+    })
+}
+
+fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
+    let out = &config.out;
+    let shown = out.display().to_string();
+    if out.symlink_metadata().is_ok() {
+        return Err(CliError::user(format!("{shown} already exists")).with_hint(
+            "a definition is never overwritten; pass another --out or remove the file",
+        ));
+    }
+    let operators = config.definition.operators.len();
+    let definition = ClusterDefinition::create(config.definition).map_err(|err| {
+        let report = CliError::user("refusing to create the cluster definition").with_source(&err);
+        match definition_hint(&err, operators) {
+            Some(hint) => report.with_hint(hint),
+            None => report,
+        }
+    })?;
+    let text = definition.to_json_pretty().map_err(|err| {
+        CliError::internal("failed to encode the cluster definition").with_source(&err)
+    })?;
+    store::identity::write_new_file(out, text.as_bytes(), 0o644).map_err(|err| {
+        let report = CliError::user(format!("failed to write {shown}")).with_source(&err);
+        match &err {
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                report.with_hint("a definition is never overwritten; pass another --out")
+            }
+            _ => report,
+        }
+    })?;
+    let hash = hex::encode(definition.definition_hash.0);
+    writeln!(std::io::stdout().lock(), "{hash}").map_err(|err| output_error(&err))?;
+    eprintln!(
+        "wrote {shown}: {} operators, threshold {}, {} validator{} on {}\nsend it to every operator; each checks it with `dvkg definition verify {shown}` and compares the hash {hash}",
+        definition.operators.len(),
+        definition.threshold,
+        definition.validators,
+        if definition.validators == 1 { "" } else { "s" },
+        definition.network,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable summary printed by `verify`.
+pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinition) -> String {
+    let network = &valid.network;
+    let amounts: Vec<String> = valid
+        .amounts
+        .iter()
+        .map(|a| format!("{} ({} Gwei)", a.display_in(network), a.0))
+        .collect();
+    let address = valid
+        .credentials
+        .address()
+        .map(|a| a.to_checksum())
+        .unwrap_or_default();
+    let mut text = format!(
+        "cluster definition {}: ok\n\
+         name:            {}\n\
+         operators:       {} (threshold {})\n\
+         validators:      {}\n\
+         network:         {} (fork version 0x{})\n\
+         withdrawal:      {} credentials to {address}\n\
+         fee recipient:   {}\n\
+         deposits:        {} per validator: {}\n",
+        path.display(),
+        definition.name,
+        valid.params.operators(),
+        valid.params.threshold(),
+        valid.params.validators(),
+        network.name(),
+        hex::encode(network.genesis_fork_version()),
+        valid.credentials.kind().label(),
+        valid
+            .fee_recipient
+            .map(|a| a.to_checksum())
+            .unwrap_or_else(|| "not set".to_owned()),
+        amounts.len(),
+        amounts.join(", "),
+    );
+    for (position, op) in definition.operators.iter().enumerate() {
+        text.push_str(&format!(
+            "operator {}:      {} at {} (identity key {})\n",
+            position + 1,
+            op.name,
+            op.address,
+            op.identity_key
+        ));
+    }
+    text.push_str(&format!(
+        "definition hash: {}\n",
+        hex::encode(valid.definition_hash.0)
+    ));
+    text
+}
+
+fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let path = &args.file;
+    let shown = path.display();
+    let definition = ClusterDefinition::load(path).map_err(|err| {
+        let report =
+            CliError::user(format!("invalid cluster definition {shown}")).with_source(&err);
+        match &err {
+            DefinitionError::Read { .. } => report.with_hint("check the path given to verify"),
+            DefinitionError::HashMismatch { .. } => report.with_hint(
+                "ask the cluster creator for the original file; a definition must not be edited by hand",
+            ),
+            _ => report,
+        }
+    })?;
+    let valid = definition.validate().map_err(|err| {
+        CliError::internal("a loaded definition failed validation").with_source(&err)
+    })?;
+    let text = summary(path, &definition, &valid);
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|err| output_error(&err))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn output_error(err: &std::io::Error) -> CliError {
+    CliError::user("failed to write to stdout").with_source(err)
+}
+
 /// Runs `dvkg definition …`.
 ///
 /// # Errors
 ///
-/// Not built yet: always a user error.
+/// A user error naming the flag, field or operator at fault.
 pub fn run(command: DefinitionCommand) -> Result<ExitCode, CliError> {
     match command {
-        DefinitionCommand::New(_) => Err(super::not_built("definition new")),
-        DefinitionCommand::Verify(_) => Err(super::not_built("definition verify")),
+        DefinitionCommand::New(args) => run_new(NewConfig::from_args(args)?),
+        DefinitionCommand::Verify(args) => run_verify(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn new_args(extra: &[&str]) -> NewArgs {
+        let base = [
+            "dvkg",
+            "definition",
+            "new",
+            "--operator",
+            "a.json",
+            "--withdrawal-address",
+            "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+        ];
+        let network: &[&str] = if extra.contains(&"--network") {
+            &[]
+        } else {
+            &["--network", "hoodi"]
+        };
+        let cli = Cli::try_parse_from(base.iter().chain(network).chain(extra.iter())).unwrap();
+        match cli.command {
+            Command::Definition(DefinitionCommand::New(args)) => args,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_are_checked_before_any_file_is_read() {
+        for (extra, flag) in [
+            (&["--network", "mainet"][..], "--network"),
+            (&["--withdrawal-type", "0x00"][..], "--withdrawal-type"),
+            (&["--fee-recipient", "0x12"][..], "--fee-recipient"),
+            (&["--amount", "abc"][..], "--amount"),
+        ] {
+            let err = NewConfig::from_args(new_args(extra)).unwrap_err();
+            assert!(err.message.contains(flag), "{}", err.render());
+        }
+        // Flags are fine; then the operator file is missing.
+        let err = NewConfig::from_args(new_args(&[])).unwrap_err();
+        assert!(err.message.contains("--operator #1"), "{}", err.render());
+    }
+
+    #[test]
+    fn default_amount_is_one_standard_deposit() {
+        assert_eq!(DEFAULT_AMOUNT, Gwei(32_000_000_000));
+        let gnosis: Network = "gnosis".parse().unwrap();
+        assert_eq!(DEFAULT_AMOUNT.display_in(&gnosis), "1 GNO");
     }
 }

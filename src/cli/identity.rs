@@ -1,11 +1,19 @@
 //! `dvkg identity new|show`: this operator's Ed25519 identity and age key.
+//!
+//! `new` writes the identity directory (see `store::identity` for the files)
+//! and prints the public operator record on stdout: that JSON is what the
+//! operator sends to the cluster creator, who passes it to
+//! `dvkg definition new --operator`.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::ceremony::definition::{self, OperatorRecord};
 use crate::error::CliError;
+use crate::store::identity::{self as store_identity, IdentityError, Passphrase};
 
 /// `dvkg identity` subcommands.
 #[derive(Debug, Subcommand)]
@@ -20,16 +28,19 @@ pub enum IdentityCommand {
 /// Arguments of `dvkg identity new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// Directory to create the identity in.
-    #[arg(long, value_name = "DIR", default_value = ".dvkg")]
+    /// Directory to create the identity in (created with mode 0700). An
+    /// existing identity there is never overwritten.
+    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
-    /// Seal the secret file with the age passphrase read from this file.
+    /// Seal the secret file with the age passphrase read from this file
+    /// (one trailing newline is ignored).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// This operator's name, as other operators will see it.
+    /// This operator's name, as other operators will see it (default: this
+    /// machine's host name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// The host:port other operators reach this one at.
+    /// The HOST:PORT other operators reach this one at (required).
     #[arg(long, value_name = "HOST:PORT")]
     pub address: Option<String>,
 }
@@ -38,21 +49,337 @@ pub struct NewArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Directory holding the identity.
-    #[arg(long, value_name = "DIR", default_value = ".dvkg")]
+    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
-    /// Print the record as JSON.
+    /// Print the record as JSON (the `operator.json` format).
     #[arg(long)]
     pub json: bool,
+    /// Open a sealed identity with the passphrase in this file, to check
+    /// that `operator.json` matches it.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `NewArgs`, validated.
+#[derive(Debug)]
+pub struct NewConfig {
+    /// The identity directory.
+    pub dir: PathBuf,
+    /// The operator's name.
+    pub name: String,
+    /// The operator's `host:port`.
+    pub address: String,
+    /// The passphrase to seal the secret file with.
+    pub passphrase: Option<Passphrase>,
+}
+
+/// `ShowArgs`, validated.
+#[derive(Debug)]
+pub struct ShowConfig {
+    /// The identity directory.
+    pub dir: PathBuf,
+    /// JSON output.
+    pub json: bool,
+    /// The passphrase of a sealed identity.
+    pub passphrase: Option<Passphrase>,
+}
+
+/// The default operator name: this machine's host name when it is a valid
+/// name, else `operator`.
+fn default_name() -> String {
+    let candidates = [
+        std::fs::read_to_string("/proc/sys/kernel/hostname").ok(),
+        std::fs::read_to_string("/etc/hostname").ok(),
+        std::env::var("HOSTNAME").ok(),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|name| name.trim().to_owned())
+        .find(|name| definition::check_name(name).is_ok())
+        .unwrap_or_else(|| "operator".to_owned())
+}
+
+/// Reads `--passphrase-file`.
+pub(crate) fn passphrase_from(path: Option<&Path>) -> Result<Option<Passphrase>, CliError> {
+    path.map(|path| {
+        store_identity::read_passphrase(path).map_err(|err| {
+            CliError::user("invalid value for --passphrase-file")
+                .with_source(&err)
+                .with_hint("put the passphrase alone in the file, on one line")
+        })
+    })
+    .transpose()
+}
+
+impl NewConfig {
+    /// Validates the arguments (reading the passphrase file).
+    ///
+    /// # Errors
+    ///
+    /// A user error naming the flag.
+    pub fn from_args(args: NewArgs) -> Result<Self, CliError> {
+        let Some(address) = args.address else {
+            return Err(CliError::user("missing --address").with_hint(
+                "pass --address HOST:PORT, where the other operators will reach this one (for a test on one machine: --address 127.0.0.1:9001)",
+            ));
+        };
+        definition::check_address(&address).map_err(|err| {
+            CliError::user("invalid value for --address")
+                .with_source(&err)
+                .with_hint(
+                    "write HOST:PORT, for example node1.example.org:9000 or [2001:db8::1]:9000",
+                )
+        })?;
+        let name = match args.name {
+            Some(name) => {
+                definition::check_name(&name)
+                    .map_err(|err| CliError::user("invalid value for --name").with_source(&err))?;
+                name
+            }
+            None => default_name(),
+        };
+        Ok(Self {
+            dir: args.dir,
+            name,
+            address,
+            passphrase: passphrase_from(args.passphrase_file.as_deref())?,
+        })
+    }
+}
+
+impl ShowConfig {
+    /// Validates the arguments (reading the passphrase file).
+    ///
+    /// # Errors
+    ///
+    /// A user error naming the flag.
+    pub fn from_args(args: ShowArgs) -> Result<Self, CliError> {
+        Ok(Self {
+            dir: args.dir,
+            json: args.json,
+            passphrase: passphrase_from(args.passphrase_file.as_deref())?,
+        })
+    }
+}
+
+/// Turns an identity error into a report with a hint.
+pub(crate) fn identity_error(message: String, err: &IdentityError, dir: &Path) -> CliError {
+    let shown = dir.display();
+    let hint = match err {
+        IdentityError::Exists { .. } => Some(format!(
+            "an identity is never overwritten; pass another --dir to create a second one, or use the one in {shown}"
+        )),
+        IdentityError::NotFound { .. } => Some(format!(
+            "create one with `dvkg identity new --dir {shown} --address HOST:PORT`, or pass the --dir it was created in"
+        )),
+        IdentityError::PassphraseRequired { .. } => {
+            Some("pass --passphrase-file FILE with the passphrase the identity was sealed with".to_owned())
+        }
+        IdentityError::Open { .. } => {
+            Some("check the passphrase file given to --passphrase-file".to_owned())
+        }
+        IdentityError::InsecurePermissions { path, .. } => {
+            Some(format!("run `chmod 600 {}`", path.display()))
+        }
+        IdentityError::Mismatch { .. } => Some(
+            "operator.json was replaced or edited; remove it and run `dvkg identity show --json` to see the record of the secret identity".to_owned(),
+        ),
+        _ => None,
+    };
+    let report = CliError::user(message).with_source(err);
+    match hint {
+        Some(hint) => report.with_hint(hint),
+        None => report,
+    }
+}
+
+fn output_error(err: &std::io::Error) -> CliError {
+    CliError::user("failed to write to stdout").with_source(err)
+}
+
+fn record_json(record: &OperatorRecord) -> Result<String, CliError> {
+    record
+        .to_file_json()
+        .map_err(|err| CliError::internal("failed to encode the operator record").with_source(&err))
+}
+
+fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
+    let record = store_identity::create(
+        &config.dir,
+        &config.name,
+        &config.address,
+        config.passphrase.as_ref().map(Passphrase::expose_secret),
+        &mut rand::rngs::OsRng,
+    )
+    .map_err(|err| {
+        identity_error(
+            format!("failed to create an identity in {}", config.dir.display()),
+            &err,
+            &config.dir,
+        )
+    })?;
+    let json = record_json(&record)?;
+    std::io::stdout()
+        .lock()
+        .write_all(json.as_bytes())
+        .map_err(|err| output_error(&err))?;
+
+    let (secret, note) = match config.passphrase {
+        Some(_) => (
+            store_identity::SEALED_SECRET_FILE,
+            "sealed with your passphrase",
+        ),
+        None => (
+            store_identity::SECRET_FILE,
+            "NOT encrypted; pass --passphrase-file to seal it",
+        ),
+    };
+    let dir = &config.dir;
+    eprintln!(
+        "created operator {:?} in {}\n  secret key:      {} (mode 0600, {note})\n  operator record: {} (printed above)\nsend the operator record to the cluster creator; keep the secret key private and backed up",
+        record.name,
+        dir.display(),
+        dir.join(secret).display(),
+        dir.join(store_identity::PUBLIC_FILE).display(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_show(config: ShowConfig) -> Result<ExitCode, CliError> {
+    let dir = &config.dir;
+    let fail = |err: IdentityError| {
+        identity_error(
+            format!("failed to read the identity in {}", dir.display()),
+            &err,
+            dir,
+        )
+    };
+    let paths = store_identity::locate(dir).map_err(fail)?;
+    let public = if paths.public.exists() {
+        Some(store_identity::load_record(dir).map_err(fail)?)
+    } else {
+        None
+    };
+    // Check the public record against the secret whenever we can open it.
+    let checked = if paths.sealed && config.passphrase.is_none() {
+        None
+    } else {
+        let identity = store_identity::load(
+            dir,
+            config.passphrase.as_ref().map(Passphrase::expose_secret),
+        )
+        .map_err(fail)?;
+        Some(identity.record())
+    };
+    let record = match (public, checked) {
+        (Some(public), Some(secret)) if public != secret => {
+            return Err(fail(IdentityError::Mismatch {
+                public: paths.public.clone(),
+                secret: paths.secret.clone(),
+            }));
+        }
+        (_, Some(record)) | (Some(record), None) => record,
+        (None, None) => {
+            return Err(fail(IdentityError::PassphraseRequired {
+                path: paths.secret.clone(),
+            })
+            .with_hint(format!(
+                "{} is missing; the record can only be rebuilt from the sealed secret",
+                paths.public.display()
+            )));
+        }
+    };
+
+    let text = if config.json {
+        record_json(&record)?
+    } else {
+        let secret_note = match (paths.sealed, config.passphrase.is_some()) {
+            (true, true) => "sealed with a passphrase; opened and checked",
+            (true, false) => {
+                "sealed with a passphrase; not opened (pass --passphrase-file to check it)"
+            }
+            (false, _) => "not encrypted",
+        };
+        format!(
+            "name:          {}\naddress:       {}\nidentity key:  {}\nage recipient: {}\nsecret key:    {} ({secret_note})\n",
+            record.name,
+            record.address,
+            record.identity_key,
+            record.age_recipient,
+            paths.secret.display(),
+        )
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|err| output_error(&err))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `dvkg identity …`.
 ///
 /// # Errors
 ///
-/// Not built yet: always a user error.
+/// A user error naming the flag, file or problem.
 pub fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
     match command {
-        IdentityCommand::New(_) => Err(super::not_built("identity new")),
-        IdentityCommand::Show(_) => Err(super::not_built("identity show")),
+        IdentityCommand::New(args) => run_new(NewConfig::from_args(args)?),
+        IdentityCommand::Show(args) => run_show(ShowConfig::from_args(args)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> IdentityCommand {
+        let cli = Cli::try_parse_from(std::iter::once("dvkg").chain(args.iter().copied())).unwrap();
+        match cli.command {
+            Command::Identity(command) => command,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_requires_a_valid_address_and_name() {
+        let IdentityCommand::New(args) = parse(&["identity", "new"]) else {
+            panic!()
+        };
+        let err = NewConfig::from_args(args).unwrap_err();
+        assert!(err.message.contains("--address"));
+        assert!(err.hints.iter().any(|h| h.contains("HOST:PORT")));
+
+        let IdentityCommand::New(args) = parse(&["identity", "new", "--address", "h:0"]) else {
+            panic!()
+        };
+        assert!(
+            NewConfig::from_args(args)
+                .unwrap_err()
+                .message
+                .contains("--address")
+        );
+
+        let IdentityCommand::New(args) =
+            parse(&["identity", "new", "--address", "h:1", "--name", " x"])
+        else {
+            panic!()
+        };
+        assert!(
+            NewConfig::from_args(args)
+                .unwrap_err()
+                .message
+                .contains("--name")
+        );
+
+        let IdentityCommand::New(args) = parse(&["identity", "new", "--address", "h:1"]) else {
+            panic!()
+        };
+        let config = NewConfig::from_args(args).unwrap();
+        assert!(definition::check_name(&config.name).is_ok());
+        assert_eq!(config.dir, PathBuf::from(".dvkg"));
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::{CliError, ErrorKind};
+use crate::error::CliError;
 
 pub mod ceremony;
 pub mod definition;
@@ -81,21 +81,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Identity(command) => identity::run(command),
         Command::Definition(command) => definition::run(command),
-        Command::Ceremony(args) => ceremony::run(args),
+        Command::Ceremony(args) => ceremony::run(args, cli.quiet),
         Command::Verify(args) => verify::run(args),
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(args) => demo::run(args, cli.quiet),
     }
-}
-
-/// The error of a command that is specified but not built yet.
-pub(crate) fn not_built(command: &str) -> CliError {
-    CliError::new(
-        ErrorKind::User,
-        format!("`dvkg {command}` is not built yet in this version"),
-    )
-    .with_hint(
-        "see README.md for what this version can do; `dvkg verify --deposit-data FILE` works today",
-    )
 }
 
 #[cfg(test)]

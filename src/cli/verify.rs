@@ -13,9 +13,14 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+use crate::ceremony::definition::ClusterDefinition;
+use crate::ceremony::lock::{self, ClusterLock};
+use crate::ceremony::outputs;
+use crate::dkg::transcript::{self as dkg_transcript, Transcript};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::ExecutionAddress;
 use crate::eth::deposit::{self, DepositEntry, Expectations, FieldProblem};
+use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 use crate::eth::network::Network;
 use crate::store;
 
@@ -42,6 +47,13 @@ pub struct VerifyArgs {
     /// The execution address every deposit must withdraw to.
     #[arg(long, value_name = "ADDRESS")]
     pub withdrawal_address: Option<String>,
+    /// Also check this operator's keystores (a validator_keys directory)
+    /// against the public shares of the lock.
+    #[arg(long, value_name = "DIR", requires = "password_file")]
+    pub keystores: Option<PathBuf>,
+    /// The keystores' password file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Print a machine-readable JSON report on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -56,6 +68,81 @@ pub struct VerifyConfig {
     pub expect: Expectations,
     /// JSON output.
     pub json: bool,
+    /// Ceremony outputs to check, if any.
+    pub outputs: Option<OutputPaths>,
+}
+
+/// Which ceremony outputs to check.
+#[derive(Debug, Clone, Default)]
+pub struct OutputPaths {
+    /// The lock.
+    pub lock: Option<PathBuf>,
+    /// The transcript.
+    pub transcript: Option<PathBuf>,
+    /// Deposit files found in the directory.
+    pub deposit_files: Vec<PathBuf>,
+    /// Keystores to check, with their password file.
+    pub keystores: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutputPaths {
+    fn from_args(args: &VerifyArgs) -> Result<Option<Self>, CliError> {
+        let mut paths = Self {
+            lock: args.lock.clone(),
+            transcript: args.transcript.clone(),
+            deposit_files: Vec::new(),
+            keystores: args.keystores.clone().zip(args.password_file.clone()),
+        };
+        if let Some(dir) = &args.dir {
+            paths = Self::in_dir(dir)?;
+            paths.keystores = args.keystores.clone().zip(args.password_file.clone());
+        }
+        if paths.lock.is_none() && paths.transcript.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(paths))
+    }
+
+    /// The outputs found in a ceremony output directory.
+    ///
+    /// # Errors
+    ///
+    /// A user error when the directory is unreadable or holds no lock.
+    pub fn in_dir(dir: &Path) -> Result<Self, CliError> {
+        let entries = std::fs::read_dir(dir).map_err(|err| {
+            CliError::user(format!(
+                "cannot read the output directory {}",
+                dir.display()
+            ))
+            .with_source(&err)
+            .with_hint("pass the directory `dvkg ceremony --out` wrote")
+        })?;
+        let mut deposit_files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("deposit_data-") && n.ends_with(".json"))
+            })
+            .collect();
+        deposit_files.sort();
+        let lock = dir.join(outputs::LOCK_FILE);
+        if !lock.exists() {
+            return Err(CliError::user(format!(
+                "{} holds no {}",
+                dir.display(),
+                outputs::LOCK_FILE
+            ))
+            .with_hint("pass the directory `dvkg ceremony --out` wrote"));
+        }
+        Ok(Self {
+            lock: Some(lock),
+            transcript: Some(dir.join(outputs::TRANSCRIPT_FILE)),
+            deposit_files,
+            keystores: None,
+        })
+    }
 }
 
 impl VerifyConfig {
@@ -65,13 +152,10 @@ impl VerifyConfig {
     ///
     /// A user error naming the flag with the bad value.
     pub fn from_args(args: VerifyArgs) -> Result<Self, CliError> {
-        if args.dir.is_some() || args.lock.is_some() || args.transcript.is_some() {
-            return Err(super::not_built("verify DIR|--lock|--transcript")
-                .with_hint("ceremony outputs arrive with `dvkg ceremony`; pass --deposit-data FILE to check a deposit file"));
-        }
-        if args.deposit_data.is_empty() {
+        let outputs = OutputPaths::from_args(&args)?;
+        if args.deposit_data.is_empty() && outputs.is_none() {
             return Err(CliError::user("nothing to verify").with_hint(
-                "pass --deposit-data FILE (or an output directory once ceremonies are built)",
+                "pass a ceremony output directory, or --lock, --transcript or --deposit-data FILE",
             ));
         }
         let network = args
@@ -102,6 +186,7 @@ impl VerifyConfig {
                 withdrawal_address,
             },
             json: args.json,
+            outputs,
         })
     }
 }
@@ -244,6 +329,9 @@ fn entry_line(entry: &EntryReport) -> String {
 /// (exit 5) when any check does not pass.
 pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let config = VerifyConfig::from_args(args)?;
+    if let Some(outputs) = &config.outputs {
+        return run_outputs(outputs, &config);
+    }
     let mut files = Vec::new();
     for path in &config.deposit_files {
         files.push(check_deposit_file(path, &config.expect)?);
@@ -307,4 +395,355 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
 
 fn output_error(err: &std::io::Error) -> CliError {
     CliError::user("failed to write the report to stdout").with_source(err)
+}
+
+/// One check of the ceremony outputs.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub check: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The report on a ceremony's outputs.
+#[derive(Debug, Serialize)]
+pub struct OutputsReport {
+    /// Report format version.
+    pub version: u32,
+    /// True when every check passed.
+    pub ok: bool,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, check: impl Into<String>, result: Result<String, String>) -> bool {
+        let ok = result.is_ok();
+        let detail = result.unwrap_or_else(|e| e);
+        self.0.push(Check {
+            check: check.into(),
+            ok,
+            detail,
+        });
+        ok
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
+    let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a valid {what}: {e}", path.display()))
+}
+
+/// Checks a ceremony output directory with no secret.
+///
+/// # Errors
+///
+/// A user error when the directory cannot be read at all.
+pub fn check_dir(dir: &Path, expect: &Expectations) -> Result<OutputsReport, CliError> {
+    let paths = OutputPaths::in_dir(dir)?;
+    Ok(check_outputs(&paths, expect))
+}
+
+/// Checks the given outputs; every problem becomes a failed check.
+pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsReport {
+    let mut checks = Checks(Vec::new());
+    let mut rng = rand::rngs::OsRng;
+    let transcript: Option<Transcript> = paths.transcript.as_ref().and_then(|path| {
+        let parsed = read_json::<Transcript>(path, "transcript");
+        let ok = parsed
+            .as_ref()
+            .map(|_| format!("{} parsed", path.display()))
+            .map_err(Clone::clone);
+        checks.add("transcript: readable", ok);
+        parsed.ok()
+    });
+    let verified = transcript.as_ref().and_then(|t| {
+        let result = dkg_transcript::verify_transcript(t, &mut rng);
+        let detail = result.as_ref().map(|v| {
+            format!(
+                "{} operators (threshold {}), {} validators: every signature, echo, proof, share, partial and combined signature checks out; session {}",
+                t.context.params.operators(),
+                t.context.params.threshold(),
+                v.group_keys.len(),
+                hex::encode(v.session)
+            )
+        });
+        checks.add("transcript: verifies against the protocol", detail.map_err(|e| e.to_string()));
+        result.ok()
+    });
+    let lock: Option<ClusterLock> = paths.lock.as_ref().and_then(|path| {
+        let parsed = read_json::<ClusterLock>(path, "cluster lock");
+        checks.add(
+            "lock: readable",
+            parsed
+                .as_ref()
+                .map(|_| format!("{} parsed", path.display()))
+                .map_err(Clone::clone),
+        );
+        parsed.ok()
+    });
+    let mut lock_entries: Vec<DepositEntry> = Vec::new();
+    if let Some(lock) = &lock {
+        let definition: &ClusterDefinition = &lock.definition;
+        let valid = definition.validate();
+        checks.add(
+            "lock: definition is valid",
+            valid
+                .as_ref()
+                .map(|v| format!("definition hash {}", hex::encode(v.definition_hash.0)))
+                .map_err(|e| e.to_string()),
+        );
+        checks.add(
+            "lock: lock hash",
+            if lock.compute_hash() == lock.lock_hash.0 {
+                Ok(hex::encode(lock.lock_hash.0))
+            } else {
+                Err(format!(
+                    "recorded {}, recomputed {}",
+                    hex::encode(lock.lock_hash.0),
+                    hex::encode(lock.compute_hash())
+                ))
+            },
+        );
+        for validator in &lock.validators {
+            for value in &validator.deposit_data {
+                if let Ok(entry) = deposit::parse_entry(value) {
+                    lock_entries.push(entry);
+                }
+            }
+        }
+        if let (Some(transcript), Some(_)) = (&transcript, &verified) {
+            let context = definition.to_context();
+            checks.add(
+                "lock: the transcript ran this definition",
+                match context {
+                    Ok(c) if c == transcript.context => {
+                        Ok("parameters, roster, definition hash and deposit plan match".into())
+                    }
+                    Ok(_) => {
+                        Err("the transcript's context differs from the lock's definition".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+            checks.add(
+                "lock: transcript hash",
+                if lock.transcript_hash.0 == transcript.hash() {
+                    Ok(hex::encode(lock.transcript_hash.0))
+                } else {
+                    Err("the lock names another transcript".into())
+                },
+            );
+            checks.add(
+                "lock: every operator signed the transcript",
+                if lock.operator_signatures == transcript.finals {
+                    Ok(format!(
+                        "{} finalize signatures, as in the transcript",
+                        lock.operator_signatures.len()
+                    ))
+                } else {
+                    Err("the lock's operator signatures are not the transcript's".into())
+                },
+            );
+            let rebuilt = ClusterLock::new(definition, transcript);
+            checks.add(
+                "lock: validators, public shares and deposit data derive from the transcript",
+                match rebuilt {
+                    Ok(rebuilt) if rebuilt.validators == lock.validators => {
+                        Ok(format!("{} validators", lock.validators.len()))
+                    }
+                    Ok(_) => {
+                        Err("the lock's validators differ from those the transcript derives".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+        }
+        // Every deposit in the lock verifies on its own.
+        let mut expect = expect.clone();
+        if let Ok(valid) = &valid {
+            expect.network.get_or_insert(valid.network.clone());
+            if expect.withdrawal_address.is_none() {
+                expect.withdrawal_address = valid.credentials.address();
+            }
+        }
+        let failures: Vec<String> = lock_entries
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                deposit::verify_entry(e, &expect)
+                    .into_iter()
+                    .map(move |p| format!("deposit {i}: {p}"))
+            })
+            .collect();
+        checks.add(
+            "lock: every deposit verifies",
+            if failures.is_empty() && !lock_entries.is_empty() {
+                Ok(format!(
+                    "{} deposits: roots, signatures, network, credentials, amounts",
+                    lock_entries.len()
+                ))
+            } else if lock_entries.is_empty() {
+                Err("the lock holds no deposit data".into())
+            } else {
+                Err(failures.join("; "))
+            },
+        );
+        if let Some(transcript) = &transcript {
+            let _ = lock::deposit_entries(
+                transcript,
+                &expect.network.clone().unwrap_or(Network::MAINNET),
+            );
+        }
+    }
+    for path in &paths.deposit_files {
+        let shown = path.display().to_string();
+        let result = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|text| deposit::parse_file(&text).map_err(|e| e.to_string()))
+            .and_then(|parsed| {
+                let entries: Vec<DepositEntry> = parsed
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.map_err(|problems| {
+                            format!(
+                                "entry {i}: {}",
+                                problems
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if lock.is_some() && !entries.iter().all(|e| lock_entries.contains(e)) {
+                    return Err("holds deposits that are not in the lock".into());
+                }
+                let problems: Vec<String> = entries
+                    .iter()
+                    .flat_map(|e| deposit::verify_entry(e, expect))
+                    .map(|p| p.to_string())
+                    .chain(deposit::verify_file(&entries))
+                    .collect();
+                if problems.is_empty() {
+                    Ok(format!(
+                        "{} deposits, all in the lock, all valid",
+                        entries.len()
+                    ))
+                } else {
+                    Err(problems.join("; "))
+                }
+            });
+        checks.add(format!("deposit data {shown}"), result);
+    }
+    if lock.is_some()
+        && paths.lock.as_ref().and_then(|p| p.parent()).is_some()
+        && paths.deposit_files.is_empty()
+        && paths.transcript.is_some()
+    {
+        checks.add(
+            "deposit data files",
+            Err("no deposit_data-*.json next to the lock".into()),
+        );
+    }
+    if let (Some((dir, password_file)), Some(lock)) = (&paths.keystores, &lock) {
+        let result = check_keystores(dir, password_file, lock);
+        checks.add(format!("keystores in {}", dir.display()), result);
+    }
+    let ok = checks.0.iter().all(|c| c.ok);
+    OutputsReport {
+        version: 1,
+        ok,
+        checks: checks.0,
+    }
+}
+
+fn check_keystores(dir: &Path, password_file: &Path, lock: &ClusterLock) -> Result<String, String> {
+    let text = store::read_text(password_file, 64 * 1024).map_err(|e| e.to_string())?;
+    let password = Password::new(text.strip_suffix('\n').unwrap_or(&text));
+    let mut decryptor = KeystoreDecryptor::new();
+    let mut operators = std::collections::BTreeSet::new();
+    for (v, validator) in lock.validators.iter().enumerate() {
+        let path = dir.join(outputs::keystore_file(v));
+        let json = store::read_text(&path, 1024 * 1024).map_err(|e| e.to_string())?;
+        let keystore =
+            Keystore::from_json_str(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+        decryptor
+            .decrypt(&keystore, &password)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let pubkey = keystore.pubkey().to_bytes();
+        let position = validator
+            .public_shares
+            .iter()
+            .position(|share| share.0 == pubkey)
+            .ok_or_else(|| {
+                format!(
+                    "{}: its key is no operator's public share of validator {v}",
+                    path.display()
+                )
+            })?;
+        operators.insert(position + 1);
+    }
+    if operators.len() != 1 {
+        return Err(format!(
+            "the keystores belong to several operators: {operators:?}"
+        ));
+    }
+    Ok(format!(
+        "{} keystores decrypt and match operator {}'s public shares ({} KDF run(s))",
+        lock.validators.len(),
+        operators.iter().next().copied().unwrap_or(0),
+        decryptor.kdf_runs()
+    ))
+}
+
+fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, CliError> {
+    let mut paths = paths.clone();
+    paths
+        .deposit_files
+        .extend(config.deposit_files.iter().cloned());
+    let report = check_outputs(&paths, &config.expect);
+    let mut stdout = std::io::stdout().lock();
+    if config.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|err| {
+            CliError::internal("failed to render the JSON report").with_source(&err)
+        })?;
+        writeln!(stdout, "{text}").map_err(|err| output_error(&err))?;
+    } else {
+        for check in &report.checks {
+            writeln!(
+                stdout,
+                "{}  {}: {}",
+                if check.ok { "ok  " } else { "FAIL" },
+                check.check,
+                check.detail
+            )
+            .map_err(|err| output_error(&err))?;
+        }
+        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        writeln!(
+            stdout,
+            "{} checks: {} passed, {failed} failed",
+            report.checks.len(),
+            report.checks.len() - failed
+        )
+        .map_err(|err| output_error(&err))?;
+    }
+    if report.ok {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(CliError::new(
+            ErrorKind::VerificationFailed,
+            "verification failed: some checks did not pass",
+        ))
+    }
 }

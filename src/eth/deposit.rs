@@ -129,6 +129,16 @@ impl DepositEntry {
         Self::from_signature(&pubkey, credentials, amount, network, &signature)
     }
 
+    /// The entry as a JSON object (for embedding, e.g. in the cluster lock).
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.to_json_value()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
     fn to_json_value(&self) -> Vec<(&'static str, Value)> {
         vec![
             ("pubkey", Value::String(hex::encode(self.pubkey))),

@@ -1,6 +1,9 @@
 //! The gateway to the disk: bounded reads of input files, and (for outputs)
 //! atomic, refuse-to-overwrite writes.
 
+pub mod identity;
+pub mod sealed;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,12 @@ pub enum StoreError {
     /// The path is a directory or another non-file.
     #[error("{path} is not a regular file")]
     NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An output that already exists; dvkg never overwrites.
+    #[error("{path} already exists; dvkg never overwrites outputs")]
+    Exists {
         /// The path.
         path: PathBuf,
     },
@@ -83,4 +92,131 @@ pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| StoreError::NotText {
         path: path.to_owned(),
     })
+}
+
+/// One file of an output directory.
+pub struct OutputFile {
+    /// Path relative to the output directory (may contain one subdirectory).
+    pub path: PathBuf,
+    /// The content.
+    pub bytes: zeroize::Zeroizing<Vec<u8>>,
+    /// Secret files are written 0600; public ones 0644.
+    pub secret: bool,
+}
+
+impl OutputFile {
+    /// A public file.
+    pub fn public(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Self {
+        Self {
+            path: path.into(),
+            bytes: zeroize::Zeroizing::new(bytes),
+            secret: false,
+        }
+    }
+
+    /// A secret file (mode 0600; the buffer is wiped after writing).
+    pub fn secret(path: impl Into<PathBuf>, bytes: zeroize::Zeroizing<Vec<u8>>) -> Self {
+        Self {
+            path: path.into(),
+            bytes,
+            secret: true,
+        }
+    }
+}
+
+/// Refuses an output directory that already exists, before any work is done.
+///
+/// # Errors
+///
+/// [`StoreError::Exists`].
+pub fn check_new_dir(out: &Path) -> Result<(), StoreError> {
+    if out.exists() {
+        return Err(StoreError::Exists {
+            path: out.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `files` as a new directory `out`, atomically: everything goes to
+/// a temporary sibling directory, every file and directory is fsynced, and
+/// the directory is renamed into place. Nothing is left behind on failure,
+/// and an existing `out` is never overwritten.
+///
+/// # Errors
+///
+/// [`StoreError`] naming the path that failed.
+pub fn write_dir_atomically(out: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
+    check_new_dir(out)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let temp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let result = write_into(&temp, files).and_then(|()| {
+        check_new_dir(out)?;
+        fs::rename(&temp, out).map_err(|source| StoreError::Io {
+            path: out.to_owned(),
+            source,
+        })?;
+        sync_dir(&parent)
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&temp);
+    }
+    result
+}
+
+fn write_into(dir: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    };
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(dir)
+        .map_err(io(dir))?;
+    let mut dirs = vec![dir.to_owned()];
+    for file in files {
+        let path = dir.join(&file.path);
+        if let Some(sub) = path.parent()
+            && !dirs.iter().any(|d| d == sub)
+        {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(sub)
+                .map_err(io(sub))?;
+            dirs.push(sub.to_owned());
+        }
+        let mut handle = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if file.secret { 0o600 } else { 0o644 })
+            .open(&path)
+            .map_err(io(&path))?;
+        handle.write_all(&file.bytes).map_err(io(&path))?;
+        handle.sync_all().map_err(io(&path))?;
+    }
+    for d in dirs.iter().rev() {
+        sync_dir(d)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })
 }

@@ -273,19 +273,3 @@ fn usage_errors_exit_2_and_help_lists_every_command() {
     }
     help.assert_mentions("Exit codes: 0 success");
 }
-
-#[test]
-fn commands_not_built_yet_say_so() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [
-        &["ceremony", "--definition", "d.json"][..],
-        &["demo"][..],
-        &["identity", "new"][..],
-        &["definition", "verify", "d.json"][..],
-        &["verify", "."][..],
-    ] {
-        let out = dvkg(dir.path(), args);
-        out.assert_code(1).assert_mentions("is not built yet");
-        assert!(!out.stderr.contains("panicked"));
-    }
-}

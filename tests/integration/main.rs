@@ -7,4 +7,5 @@ mod deposit_vectors;
 mod dkg;
 mod dkg_blame;
 mod dkg_harness;
+mod identity_cli;
 mod keystore;

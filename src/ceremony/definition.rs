@@ -1,0 +1,1197 @@
+//! The cluster definition (`cluster-definition.json`): who the operators are
+//! and what the ceremony creates. Every operator runs the ceremony from the
+//! same file; its hash binds every protocol message to it.
+//!
+//! # Format, version 1
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "name": "cluster",
+//!   "operators": [
+//!     {
+//!       "name": "alice",
+//!       "identity_key": "<64 hex: Ed25519 public key>",
+//!       "age_recipient": "age1…",
+//!       "address": "alice.example.org:9000"
+//!     }
+//!   ],
+//!   "threshold": 3,
+//!   "validators": 1,
+//!   "network": "hoodi",
+//!   "withdrawal_type": "0x01",
+//!   "withdrawal_address": "0x<EIP-55 checksummed>",
+//!   "fee_recipient": null,
+//!   "amounts_gwei": [32000000000],
+//!   "definition_hash": "<64 hex>"
+//! }
+//! ```
+//!
+//! Operators are listed in operator order: the operator at position `p`
+//! (0-based) has index `p + 1`. Every validator receives one deposit per
+//! entry of `amounts_gwei`. Unknown fields are refused, at the top level and
+//! in operator records.
+//!
+//! # The definition hash
+//!
+//! `definition_hash = SHA-256("dvkg/1 cluster definition" ‖ J)`, where `J`
+//! is the compact JSON encoding (`serde_json::to_vec`: no whitespace, fields
+//! in the order above, `fee_recipient` written as `null` when absent) of
+//! every field except `definition_hash` itself. The hash is recomputed from
+//! the parsed values, so reformatting the file keeps it; changing any value
+//! does not. To make one definition have one hash, values must be written in
+//! their canonical form: the network as `dvkg` prints it, the withdrawal type
+//! as `0x01`/`0x02`, addresses EIP-55 checksummed and age recipients in
+//! lowercase Bech32.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{OperatorId, Params, ParamsError};
+use crate::crypto::identity::IdentityPublicKey;
+use crate::dkg::Context;
+use crate::dkg::signing::DepositPlan;
+use crate::eth::amount::{self, AmountError};
+use crate::eth::credentials::AddressError;
+use crate::eth::network::NetworkError;
+use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalCredentials, WithdrawalKind};
+use crate::store::sealed::{self, AgeRecipient, SealError};
+use crate::store::{self, StoreError};
+use crate::wire::Bytes;
+
+/// The definition format this version reads and writes.
+pub const DEFINITION_VERSION: u64 = 1;
+/// The operator record file (`operator.json`) format version.
+pub const OPERATOR_FILE_VERSION: u64 = 1;
+/// The domain string in front of the hashed definition fields.
+pub const DEFINITION_HASH_DOMAIN: &[u8] = b"dvkg/1 cluster definition";
+/// The longest operator or cluster name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The largest definition file read (64 operators and 2048 amounts fit in
+/// well under 100 KiB).
+pub const MAX_DEFINITION_FILE_BYTES: u64 = 1024 * 1024;
+/// The largest operator record file read.
+pub const MAX_OPERATOR_FILE_BYTES: u64 = 64 * 1024;
+/// The longest `host:port` address (a 253-character DNS name and a port).
+const MAX_ADDRESS_CHARS: usize = 260;
+
+/// The top-level fields of a version-1 definition, in order.
+const FIELDS: [&str; 11] = [
+    "version",
+    "name",
+    "operators",
+    "threshold",
+    "validators",
+    "network",
+    "withdrawal_type",
+    "withdrawal_address",
+    "fee_recipient",
+    "amounts_gwei",
+    "definition_hash",
+];
+
+/// One operator as the others see it: everything public another operator
+/// needs to reach it, authenticate it and seal data to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorRecord {
+    /// A name for humans: 1 to 64 printable characters.
+    pub name: String,
+    /// The Ed25519 key that signs the operator's messages and TLS
+    /// certificate.
+    pub identity_key: IdentityPublicKey,
+    /// The age X25519 recipient its share backup is sealed to (`age1…`).
+    pub age_recipient: String,
+    /// Where the other operators reach it: `host:port`.
+    pub address: String,
+}
+
+/// `operator.json`: an [`OperatorRecord`] with a format version.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorFile {
+    version: u64,
+    name: String,
+    identity_key: IdentityPublicKey,
+    age_recipient: String,
+    address: String,
+}
+
+/// Why an operator record was refused. Each message starts with the field.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Not JSON, or not the record's shape (an unknown or missing field).
+    #[error("not an operator record: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// An `operator.json` of another format version.
+    #[error(
+        "unsupported operator record version {0}: this dvkg reads version {OPERATOR_FILE_VERSION}"
+    )]
+    UnsupportedVersion(String),
+    /// An unusable name.
+    #[error(
+        "name {0:?} must be 1 to {MAX_NAME_CHARS} printable characters, without leading or trailing spaces"
+    )]
+    Name(String),
+    /// Bytes that are not a usable Ed25519 public key.
+    #[error("identity_key {0} is not a valid Ed25519 public key")]
+    IdentityKey(IdentityPublicKey),
+    /// Not an age recipient.
+    #[error("age_recipient {value:?}: {source}")]
+    AgeRecipient {
+        /// The text given.
+        value: String,
+        /// Why age refused it.
+        #[source]
+        source: SealError,
+    },
+    /// An age recipient not in its canonical (lowercase) form.
+    #[error("age_recipient {given:?} must be written {canonical:?}")]
+    NonCanonicalAgeRecipient {
+        /// The text given.
+        given: String,
+        /// Its canonical form.
+        canonical: String,
+    },
+    /// Not `host:port`.
+    #[error("address {value:?} is not HOST:PORT: {reason}")]
+    Address {
+        /// The text given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Checks a name: 1 to [`MAX_NAME_CHARS`] characters, none of them a control
+/// character, no leading or trailing whitespace.
+///
+/// # Errors
+///
+/// [`RecordError::Name`].
+pub fn check_name(name: &str) -> Result<(), RecordError> {
+    let count = name.chars().count();
+    let ok = (1..=MAX_NAME_CHARS).contains(&count)
+        && !name.chars().any(char::is_control)
+        && name.trim() == name;
+    if ok {
+        Ok(())
+    } else {
+        Err(RecordError::Name(name.to_owned()))
+    }
+}
+
+/// Checks an operator address: `host:port`, where host is a DNS name, an
+/// IPv4 address or a bracketed IPv6 address and port is 1 to 65535.
+///
+/// # Errors
+///
+/// [`RecordError::Address`] saying what is wrong.
+pub fn check_address(text: &str) -> Result<(), RecordError> {
+    let fail = |reason| {
+        Err(RecordError::Address {
+            value: text.to_owned(),
+            reason,
+        })
+    };
+    if text.len() > MAX_ADDRESS_CHARS {
+        return fail("too long");
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return fail("missing :PORT");
+    };
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return fail("the port must be a number from 1 to 65535");
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => return fail("the port must be a number from 1 to 65535"),
+        Ok(_) => {}
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let Some(v6) = inner.strip_suffix(']') else {
+            return fail("an IPv6 host must be written in brackets: [::1]:9000");
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return fail("the bracketed host is not an IPv6 address");
+        }
+        return Ok(());
+    }
+    if host.contains(':') {
+        return fail("an IPv6 host must be written in brackets: [::1]:9000");
+    }
+    if host.is_empty() {
+        return fail("missing host");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return fail("the host is not a DNS name or IP address");
+    }
+    Ok(())
+}
+
+impl OperatorRecord {
+    /// Checks every field: name, Ed25519 key, age recipient, address.
+    ///
+    /// # Errors
+    ///
+    /// The first [`RecordError`] found, naming the field.
+    pub fn validate(&self) -> Result<(), RecordError> {
+        check_name(&self.name)?;
+        if !self.identity_key.is_valid() {
+            return Err(RecordError::IdentityKey(self.identity_key));
+        }
+        self.recipient()?;
+        check_address(&self.address)
+    }
+
+    /// The parsed age recipient, which must be in canonical form.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError::AgeRecipient`] or
+    /// [`RecordError::NonCanonicalAgeRecipient`].
+    pub fn recipient(&self) -> Result<AgeRecipient, RecordError> {
+        let recipient = sealed::parse_recipient(&self.age_recipient).map_err(|source| {
+            RecordError::AgeRecipient {
+                value: self.age_recipient.clone(),
+                source,
+            }
+        })?;
+        let canonical = recipient.to_string();
+        if canonical != self.age_recipient {
+            return Err(RecordError::NonCanonicalAgeRecipient {
+                given: self.age_recipient.clone(),
+                canonical,
+            });
+        }
+        Ok(recipient)
+    }
+
+    /// Parses an `operator.json` (`{"version": 1, "name": …}`) and validates
+    /// the record.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError`] naming the problem.
+    pub fn from_file_json(text: &str) -> Result<Self, RecordError> {
+        let value: Value = serde_json::from_str(text).map_err(RecordError::Malformed)?;
+        match value.get("version") {
+            Some(v) if v.as_u64() == Some(OPERATOR_FILE_VERSION) => {}
+            Some(v) => return Err(RecordError::UnsupportedVersion(v.to_string())),
+            // Let serde name the missing field.
+            None => {}
+        }
+        let file: OperatorFile = serde_json::from_str(text).map_err(RecordError::Malformed)?;
+        let record = Self {
+            name: file.name,
+            identity_key: file.identity_key,
+            age_recipient: file.age_recipient,
+            address: file.address,
+        };
+        record.validate()?;
+        Ok(record)
+    }
+
+    /// The `operator.json` text: pretty JSON with a format version and a
+    /// final newline.
+    ///
+    /// # Errors
+    ///
+    /// A serde error, which would be a bug.
+    pub fn to_file_json(&self) -> Result<String, serde_json::Error> {
+        let file = OperatorFile {
+            version: OPERATOR_FILE_VERSION,
+            name: self.name.clone(),
+            identity_key: self.identity_key,
+            age_recipient: self.age_recipient.clone(),
+            address: self.address.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// A cluster definition as written on disk. Build one with
+/// [`ClusterDefinition::create`]; read one with [`ClusterDefinition::load`].
+/// Both validate; a value built by hand is checked by
+/// [`ClusterDefinition::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDefinition {
+    /// Format version: [`DEFINITION_VERSION`].
+    pub version: u64,
+    /// A name for humans.
+    pub name: String,
+    /// The operators, in operator order (index = position + 1).
+    pub operators: Vec<OperatorRecord>,
+    /// Operators needed to sign: `n/2 < t <= n`.
+    pub threshold: u64,
+    /// Validators to create: 1 to 65,536.
+    pub validators: u64,
+    /// The network, as [`Network`] parses and prints it.
+    pub network: String,
+    /// `0x01` or `0x02`.
+    pub withdrawal_type: String,
+    /// The execution address withdrawals go to, EIP-55 checksummed.
+    pub withdrawal_address: String,
+    /// The execution address of the validators' fee recipient, if set.
+    pub fee_recipient: Option<String>,
+    /// The deposits each validator receives, in Gwei (deposit units).
+    pub amounts_gwei: Vec<u64>,
+    /// SHA-256 over the other fields; see the module documentation.
+    pub definition_hash: Bytes<32>,
+}
+
+/// The fields covered by the definition hash, in file order.
+#[derive(Serialize)]
+struct HashedFields<'a> {
+    version: u64,
+    name: &'a str,
+    operators: &'a [OperatorRecord],
+    threshold: u64,
+    validators: u64,
+    network: &'a str,
+    withdrawal_type: &'a str,
+    withdrawal_address: &'a str,
+    fee_recipient: Option<&'a str>,
+    amounts_gwei: &'a [u64],
+}
+
+/// What a new definition is made of, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewDefinition {
+    /// The cluster's name.
+    pub name: String,
+    /// The operators, in operator order.
+    pub operators: Vec<OperatorRecord>,
+    /// The threshold; `None` for [`Params::default_threshold`].
+    pub threshold: Option<u64>,
+    /// Validators to create.
+    pub validators: u64,
+    /// The network.
+    pub network: Network,
+    /// The withdrawal credential type.
+    pub withdrawal_kind: WithdrawalKind,
+    /// Where withdrawals go.
+    pub withdrawal_address: ExecutionAddress,
+    /// The fee recipient.
+    pub fee_recipient: Option<ExecutionAddress>,
+    /// Deposits per validator.
+    pub amounts: Vec<Gwei>,
+}
+
+/// A definition's contents, checked and typed.
+#[derive(Debug, Clone)]
+pub struct ValidDefinition {
+    /// `n`, `t`, `V`.
+    pub params: Params,
+    /// The network.
+    pub network: Network,
+    /// Every validator's withdrawal credentials.
+    pub credentials: WithdrawalCredentials,
+    /// Deposits per validator.
+    pub amounts: Vec<Gwei>,
+    /// The fee recipient, if set.
+    pub fee_recipient: Option<ExecutionAddress>,
+    /// Each operator's identity key, in operator order.
+    pub roster: Vec<IdentityPublicKey>,
+    /// Each operator's age recipient, in operator order.
+    pub recipients: Vec<AgeRecipient>,
+    /// The definition hash (checked against the contents).
+    pub definition_hash: Bytes<32>,
+}
+
+impl ValidDefinition {
+    /// The protocol's view of the definition.
+    pub fn context(&self) -> Context {
+        Context {
+            params: self.params,
+            roster: self.roster.clone(),
+            definition_hash: self.definition_hash,
+            plan: DepositPlan::new(
+                self.network.genesis_fork_version(),
+                self.credentials,
+                &self.amounts,
+            ),
+        }
+    }
+}
+
+/// Why a definition was refused. Every message names the field, and the
+/// operator index where one operator is at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefinitionError {
+    /// The file could not be read.
+    #[error("failed to read cluster definition {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// Not JSON, or a field given twice.
+    #[error("not a valid cluster definition: {0}")]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("not a cluster definition: the top level must be a JSON object")]
+    NotAnObject,
+    /// Another format version.
+    #[error(
+        "unsupported cluster definition version {got}: this dvkg reads version {DEFINITION_VERSION}"
+    )]
+    UnsupportedVersion {
+        /// The version found, as written.
+        got: String,
+    },
+    /// A field this version does not know.
+    #[error("unknown field `{field}` in the cluster definition")]
+    UnknownField {
+        /// The field.
+        field: String,
+    },
+    /// A required field is absent.
+    #[error("missing field `{field}` in the cluster definition")]
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field of the wrong JSON type.
+    #[error("invalid field `{field}`: {source}")]
+    FieldType {
+        /// The field.
+        field: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The stored hash is not the hash of the contents.
+    #[error(
+        "definition_hash {stored:?} does not match the contents (computed {computed:?}): the file was edited after it was created; run dvkg definition new again"
+    )]
+    HashMismatch {
+        /// The hash in the file.
+        stored: Bytes<32>,
+        /// The hash of the contents.
+        computed: Bytes<32>,
+    },
+    /// An unusable cluster name.
+    #[error(
+        "name {0:?} must be 1 to {MAX_NAME_CHARS} printable characters, without leading or trailing spaces"
+    )]
+    Name(String),
+    /// One operator's record is invalid.
+    #[error("operators: operator {index}: {source}")]
+    Operator {
+        /// The operator's index (1-based).
+        index: usize,
+        /// What is wrong.
+        #[source]
+        source: RecordError,
+    },
+    /// Two operators share an identity key, name, address or age recipient.
+    #[error("operators: operators {first} and {second} have the same {field} {value}")]
+    DuplicateOperator {
+        /// The shared field.
+        field: &'static str,
+        /// The first operator's index.
+        first: usize,
+        /// The second operator's index.
+        second: usize,
+        /// The shared value.
+        value: String,
+    },
+    /// `n`, `t` or `V` out of range.
+    #[error("invalid {field}: {source}")]
+    Params {
+        /// `operators`, `threshold` or `validators`.
+        field: &'static str,
+        /// The rule broken.
+        #[source]
+        source: ParamsError,
+    },
+    /// Not a network.
+    #[error("invalid network: {source}")]
+    Network {
+        /// Why.
+        #[source]
+        source: NetworkError,
+    },
+    /// A value that parses but is not in its canonical form.
+    #[error("{field} {given:?} must be written {canonical:?}")]
+    NonCanonical {
+        /// The field.
+        field: &'static str,
+        /// The text given.
+        given: String,
+        /// Its canonical form.
+        canonical: String,
+    },
+    /// Not `0x01` or `0x02`.
+    #[error("invalid withdrawal_type {value:?}: {reason}")]
+    WithdrawalType {
+        /// The text given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not an execution address, or a bad checksum.
+    #[error("invalid {field}: {source}")]
+    Address {
+        /// `withdrawal_address` or `fee_recipient`.
+        field: &'static str,
+        /// Why.
+        #[source]
+        source: AddressError,
+    },
+    /// Deposit amounts out of range.
+    #[error("invalid amounts_gwei: {0}")]
+    Amounts(#[source] AmountError),
+}
+
+fn take_field<T: DeserializeOwned>(
+    map: &mut serde_json::Map<String, Value>,
+    field: &'static str,
+) -> Result<T, DefinitionError> {
+    let value = map
+        .remove(field)
+        .ok_or(DefinitionError::MissingField { field })?;
+    serde_json::from_value(value).map_err(|source| DefinitionError::FieldType { field, source })
+}
+
+fn params_field(err: &ParamsError) -> &'static str {
+    match err {
+        ParamsError::Operators(_) => "operators",
+        ParamsError::Threshold { .. } => "threshold",
+        ParamsError::Validators(_) => "validators",
+    }
+}
+
+fn parse_address(field: &'static str, text: &str) -> Result<ExecutionAddress, DefinitionError> {
+    let address = text
+        .parse::<ExecutionAddress>()
+        .map_err(|source| DefinitionError::Address { field, source })?;
+    let canonical = address.to_checksum();
+    if canonical != text {
+        return Err(DefinitionError::NonCanonical {
+            field,
+            given: text.to_owned(),
+            canonical,
+        });
+    }
+    Ok(address)
+}
+
+impl ClusterDefinition {
+    /// Builds a definition: canonical forms, default threshold, hash; then
+    /// validates it.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError`] naming the field (and operator) at fault.
+    pub fn create(new: NewDefinition) -> Result<Self, DefinitionError> {
+        let operators = u64::try_from(new.operators.len()).unwrap_or(u64::MAX);
+        let mut definition = Self {
+            version: DEFINITION_VERSION,
+            name: new.name,
+            operators: new.operators,
+            threshold: new
+                .threshold
+                .unwrap_or_else(|| Params::default_threshold(operators)),
+            validators: new.validators,
+            network: new.network.to_string(),
+            withdrawal_type: new.withdrawal_kind.label().to_owned(),
+            withdrawal_address: new.withdrawal_address.to_checksum(),
+            fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
+            amounts_gwei: new.amounts.iter().map(|a| a.0).collect(),
+            definition_hash: Bytes([0; 32]),
+        };
+        definition.definition_hash = definition.compute_hash()?;
+        definition.validate()?;
+        Ok(definition)
+    }
+
+    /// Reads, parses and validates a definition file (at most
+    /// [`MAX_DEFINITION_FILE_BYTES`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError::Read`] for an unreadable file, otherwise as
+    /// [`ClusterDefinition::from_json`].
+    pub fn load(path: &Path) -> Result<Self, DefinitionError> {
+        let text = store::read_text(path, MAX_DEFINITION_FILE_BYTES).map_err(|source| {
+            DefinitionError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// Parses and validates a definition.
+    ///
+    /// Fields are read one by one so that a refusal names the field serde
+    /// would not (a wrong type, a missing field, an unknown one).
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError`] naming the field (and operator) at fault; a
+    /// changed value gives [`DefinitionError::HashMismatch`].
+    pub fn from_json(text: &str) -> Result<Self, DefinitionError> {
+        let value: Value = serde_json::from_str(text).map_err(DefinitionError::Json)?;
+        let Value::Object(mut map) = value else {
+            return Err(DefinitionError::NotAnObject);
+        };
+        match map.get("version") {
+            None => return Err(DefinitionError::MissingField { field: "version" }),
+            Some(v) if v.as_u64() == Some(DEFINITION_VERSION) => {}
+            Some(v) => {
+                return Err(DefinitionError::UnsupportedVersion { got: v.to_string() });
+            }
+        }
+        if let Some(field) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(DefinitionError::UnknownField {
+                field: field.clone(),
+            });
+        }
+        let operators: Vec<Value> = take_field(&mut map, "operators")?;
+        let operators = operators
+            .into_iter()
+            .enumerate()
+            .map(|(position, value)| {
+                serde_json::from_value::<OperatorRecord>(value).map_err(|source| {
+                    DefinitionError::Operator {
+                        index: position + 1,
+                        source: RecordError::Malformed(source),
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let fee_recipient = match map.remove("fee_recipient") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(serde_json::from_value::<String>(value).map_err(|source| {
+                DefinitionError::FieldType {
+                    field: "fee_recipient",
+                    source,
+                }
+            })?),
+        };
+        let definition = Self {
+            version: take_field(&mut map, "version")?,
+            name: take_field(&mut map, "name")?,
+            operators,
+            threshold: take_field(&mut map, "threshold")?,
+            validators: take_field(&mut map, "validators")?,
+            network: take_field(&mut map, "network")?,
+            withdrawal_type: take_field(&mut map, "withdrawal_type")?,
+            withdrawal_address: take_field(&mut map, "withdrawal_address")?,
+            fee_recipient,
+            amounts_gwei: take_field(&mut map, "amounts_gwei")?,
+            definition_hash: take_field(&mut map, "definition_hash")?,
+        };
+        // The field-by-field pass above cannot see a key given twice (the
+        // JSON map keeps the last); the derived, strict parser refuses it.
+        serde_json::from_str::<Self>(text).map_err(DefinitionError::Json)?;
+        definition.validate()?;
+        Ok(definition)
+    }
+
+    /// The definition as pretty JSON with a final newline.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError::Json`], a bug.
+    pub fn to_json_pretty(&self) -> Result<String, DefinitionError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(DefinitionError::Json)?;
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// `SHA-256(DEFINITION_HASH_DOMAIN ‖ compact JSON of every field but
+    /// definition_hash)`.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError::Json`], a bug.
+    pub fn compute_hash(&self) -> Result<Bytes<32>, DefinitionError> {
+        let fields = HashedFields {
+            version: self.version,
+            name: &self.name,
+            operators: &self.operators,
+            threshold: self.threshold,
+            validators: self.validators,
+            network: &self.network,
+            withdrawal_type: &self.withdrawal_type,
+            withdrawal_address: &self.withdrawal_address,
+            fee_recipient: self.fee_recipient.as_deref(),
+            amounts_gwei: &self.amounts_gwei,
+        };
+        let encoded = serde_json::to_vec(&fields).map_err(DefinitionError::Json)?;
+        let mut hasher = Sha256::new();
+        hasher.update(DEFINITION_HASH_DOMAIN);
+        hasher.update(&encoded);
+        Ok(Bytes(hasher.finalize().into()))
+    }
+
+    /// Checks the version, the hash and every field.
+    ///
+    /// # Errors
+    ///
+    /// The first [`DefinitionError`] found, naming the field (and operator).
+    pub fn validate(&self) -> Result<ValidDefinition, DefinitionError> {
+        if self.version != DEFINITION_VERSION {
+            return Err(DefinitionError::UnsupportedVersion {
+                got: self.version.to_string(),
+            });
+        }
+        let computed = self.compute_hash()?;
+        if computed != self.definition_hash {
+            return Err(DefinitionError::HashMismatch {
+                stored: self.definition_hash,
+                computed,
+            });
+        }
+        if check_name(&self.name).is_err() {
+            return Err(DefinitionError::Name(self.name.clone()));
+        }
+
+        let operators = u64::try_from(self.operators.len()).unwrap_or(u64::MAX);
+        let params = Params::new(operators, self.threshold, self.validators).map_err(|source| {
+            DefinitionError::Params {
+                field: params_field(&source),
+                source,
+            }
+        })?;
+
+        let mut recipients = Vec::with_capacity(self.operators.len());
+        for (position, record) in self.operators.iter().enumerate() {
+            let index = position + 1;
+            record
+                .validate()
+                .map_err(|source| DefinitionError::Operator { index, source })?;
+            recipients.push(
+                record
+                    .recipient()
+                    .map_err(|source| DefinitionError::Operator { index, source })?,
+            );
+        }
+        self.check_duplicates()?;
+
+        let network: Network = self
+            .network
+            .parse()
+            .map_err(|source| DefinitionError::Network { source })?;
+        if network.to_string() != self.network {
+            return Err(DefinitionError::NonCanonical {
+                field: "network",
+                given: self.network.clone(),
+                canonical: network.to_string(),
+            });
+        }
+        let kind: WithdrawalKind =
+            self.withdrawal_type
+                .parse()
+                .map_err(|reason| DefinitionError::WithdrawalType {
+                    value: self.withdrawal_type.clone(),
+                    reason,
+                })?;
+        if kind.label() != self.withdrawal_type {
+            return Err(DefinitionError::NonCanonical {
+                field: "withdrawal_type",
+                given: self.withdrawal_type.clone(),
+                canonical: kind.label().to_owned(),
+            });
+        }
+        let withdrawal_address = parse_address("withdrawal_address", &self.withdrawal_address)?;
+        let credentials =
+            WithdrawalCredentials::for_address(kind, withdrawal_address).ok_or_else(|| {
+                DefinitionError::WithdrawalType {
+                    value: self.withdrawal_type.clone(),
+                    reason: "0x00 withdrawal credentials are never generated".to_owned(),
+                }
+            })?;
+        let fee_recipient = self
+            .fee_recipient
+            .as_deref()
+            .map(|text| parse_address("fee_recipient", text))
+            .transpose()?;
+        let amounts: Vec<Gwei> = self.amounts_gwei.iter().copied().map(Gwei).collect();
+        amount::check_deposits(&amounts, kind).map_err(DefinitionError::Amounts)?;
+
+        Ok(ValidDefinition {
+            params,
+            network,
+            credentials,
+            amounts,
+            fee_recipient,
+            roster: self.operators.iter().map(|o| o.identity_key).collect(),
+            recipients,
+            definition_hash: self.definition_hash,
+        })
+    }
+
+    fn check_duplicates(&self) -> Result<(), DefinitionError> {
+        type Key = fn(&OperatorRecord) -> String;
+        let keys: [(&'static str, Key); 4] = [
+            ("identity_key", |o| o.identity_key.to_string()),
+            ("name", |o| o.name.clone()),
+            // Host names are case-insensitive.
+            ("address", |o| o.address.to_ascii_lowercase()),
+            ("age_recipient", |o| o.age_recipient.clone()),
+        ];
+        for (field, key) in keys {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for (position, record) in self.operators.iter().enumerate() {
+                let value = key(record);
+                if let Some(&first) = seen.get(&value) {
+                    return Err(DefinitionError::DuplicateOperator {
+                        field,
+                        first,
+                        second: position + 1,
+                        value,
+                    });
+                }
+                seen.insert(value, position + 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates the definition and returns the protocol's view of it.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClusterDefinition::validate`].
+    pub fn to_context(&self) -> Result<Context, DefinitionError> {
+        Ok(self.validate()?.context())
+    }
+
+    /// The index of the operator with identity key `key`.
+    pub fn operator_index(&self, key: &IdentityPublicKey) -> Option<OperatorId> {
+        self.operators
+            .iter()
+            .position(|o| &o.identity_key == key)
+            .and_then(|position| OperatorId::from_position(position).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::crypto::identity::IdentityKey;
+
+    const ADDRESS: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+    fn record(rng: &mut StdRng, i: usize) -> OperatorRecord {
+        let key = IdentityKey::generate(rng);
+        let age = sealed::generate_identity(rng).unwrap();
+        OperatorRecord {
+            name: format!("operator-{i}"),
+            identity_key: key.public(),
+            age_recipient: sealed::recipient_of(&age),
+            address: format!("10.0.0.{i}:9000"),
+        }
+    }
+
+    fn new_definition(n: usize) -> NewDefinition {
+        let mut rng = StdRng::seed_from_u64(n as u64);
+        NewDefinition {
+            name: "test cluster".to_owned(),
+            operators: (1..=n).map(|i| record(&mut rng, i)).collect(),
+            threshold: None,
+            validators: 2,
+            network: Network::HOODI,
+            withdrawal_kind: WithdrawalKind::Eth1,
+            withdrawal_address: ADDRESS.to_lowercase().parse().unwrap(),
+            fee_recipient: None,
+            amounts: vec![Gwei(32_000_000_000)],
+        }
+    }
+
+    /// Re-hashes after an edit, so that the edit itself is what is checked.
+    fn rehashed(mut definition: ClusterDefinition) -> ClusterDefinition {
+        definition.definition_hash = definition.compute_hash().unwrap();
+        definition
+    }
+
+    #[test]
+    fn create_round_trip_and_context() {
+        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
+        assert_eq!(definition.threshold, 3);
+        assert_eq!(definition.withdrawal_address, ADDRESS);
+        let text = definition.to_json_pretty().unwrap();
+        let parsed = ClusterDefinition::from_json(&text).unwrap();
+        assert_eq!(parsed, definition);
+        // Reformatting keeps the hash.
+        let compact = serde_json::to_string(&definition).unwrap();
+        assert_eq!(ClusterDefinition::from_json(&compact).unwrap(), definition);
+
+        let context = definition.to_context().unwrap();
+        context.check().unwrap();
+        assert_eq!(context.params, Params::new(4, 3, 2).unwrap());
+        assert_eq!(context.definition_hash, definition.definition_hash);
+        assert_eq!(context.plan.fork_version.0, [0x10, 0x00, 0x09, 0x10]);
+        assert_eq!(context.plan.amounts, vec![32_000_000_000]);
+        for (position, op) in definition.operators.iter().enumerate() {
+            let id = definition.operator_index(&op.identity_key).unwrap();
+            assert_eq!(id.position(), position);
+            assert_eq!(context.key(id), Some(&op.identity_key));
+        }
+        let stranger = IdentityKey::generate(&mut StdRng::seed_from_u64(99)).public();
+        assert_eq!(definition.operator_index(&stranger), None);
+    }
+
+    #[test]
+    fn the_hash_is_the_documented_one() {
+        let definition = ClusterDefinition::create(new_definition(3)).unwrap();
+        // The compact file encoding, with the last field cut off.
+        let compact = serde_json::to_string(&definition).unwrap();
+        let tail = format!(
+            ",\"definition_hash\":\"{}\"}}",
+            hex::encode(definition.definition_hash.0)
+        );
+        let hashed = format!("{}}}", compact.strip_suffix(&tail).unwrap());
+        assert!(hashed.starts_with("{\"version\":1,\"name\":"));
+        let mut hasher = Sha256::new();
+        hasher.update(b"dvkg/1 cluster definition");
+        hasher.update(hashed.as_bytes());
+        let expected: [u8; 32] = hasher.finalize().into();
+        assert_eq!(definition.definition_hash.0, expected);
+    }
+
+    #[test]
+    fn edits_are_caught_by_the_hash() {
+        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
+        let text = definition
+            .to_json_pretty()
+            .unwrap()
+            .replace("\"validators\": 2", "\"validators\": 3");
+        let err = ClusterDefinition::from_json(&text).unwrap_err();
+        assert!(matches!(err, DefinitionError::HashMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("run dvkg definition new again"));
+    }
+
+    #[test]
+    fn structural_refusals_name_the_field() {
+        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
+        let mut value = serde_json::to_value(&definition).unwrap();
+        value["extra"] = serde_json::json!(1);
+        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
+        assert!(
+            matches!(&err, DefinitionError::UnknownField { field } if field == "extra"),
+            "{err}"
+        );
+
+        let mut value = serde_json::to_value(&definition).unwrap();
+        value["version"] = serde_json::json!(2);
+        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
+        assert!(
+            matches!(err, DefinitionError::UnsupportedVersion { .. }),
+            "{err}"
+        );
+
+        let mut value = serde_json::to_value(&definition).unwrap();
+        value["threshold"] = serde_json::json!("3");
+        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DefinitionError::FieldType {
+                    field: "threshold",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let mut value = serde_json::to_value(&definition).unwrap();
+        value.as_object_mut().unwrap().remove("network");
+        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
+        assert!(
+            matches!(err, DefinitionError::MissingField { field: "network" }),
+            "{err}"
+        );
+
+        let mut value = serde_json::to_value(&definition).unwrap();
+        value["operators"][2]["port"] = serde_json::json!(1);
+        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
+        assert!(
+            matches!(err, DefinitionError::Operator { index: 3, .. }),
+            "{err}"
+        );
+
+        // A key given twice.
+        let text = definition.to_json_pretty().unwrap().replacen(
+            "\"threshold\": 3,",
+            "\"threshold\": 3, \"threshold\": 3,",
+            1,
+        );
+        let err = ClusterDefinition::from_json(&text).unwrap_err();
+        assert!(err.to_string().contains("duplicate field"), "{err}");
+    }
+
+    #[test]
+    fn parameter_and_operator_refusals() {
+        let check = |edit: &dyn Fn(&mut ClusterDefinition), expect: &str| {
+            let mut definition = ClusterDefinition::create(new_definition(4)).unwrap();
+            edit(&mut definition);
+            let err = rehashed(definition).validate().unwrap_err().to_string();
+            assert!(err.contains(expect), "{err:?} lacks {expect:?}");
+        };
+        check(&|d| d.threshold = 2, "invalid threshold");
+        check(&|d| d.threshold = 5, "invalid threshold");
+        check(&|d| d.validators = 0, "invalid validators");
+        check(&|d| d.validators = 65_537, "invalid validators");
+        check(&|d| d.operators.truncate(2), "invalid operators");
+        check(&|d| d.network = "mainet".into(), "invalid network");
+        check(
+            &|d| d.network = "dev:10000910".into(),
+            "network \"dev:10000910\" must be written \"dev:0x10000910\"",
+        );
+        check(&|d| d.withdrawal_type = "0x00".into(), "withdrawal_type");
+        check(&|d| d.withdrawal_type = "01".into(), "withdrawal_type");
+        check(
+            &|d| d.withdrawal_address = ADDRESS.to_lowercase(),
+            "withdrawal_address",
+        );
+        check(
+            &|d| d.withdrawal_address = ADDRESS.replace('a', "A"),
+            "invalid withdrawal_address: bad EIP-55 checksum",
+        );
+        check(
+            &|d| d.fee_recipient = Some("0x12".into()),
+            "invalid fee_recipient",
+        );
+        check(&|d| d.amounts_gwei = vec![500_000_000], "amounts_gwei");
+        check(
+            &|d| d.amounts_gwei = vec![32_000_000_000, 1_000_000_000],
+            "amounts_gwei",
+        );
+        check(&|d| d.amounts_gwei = vec![], "amounts_gwei");
+        check(&|d| d.name = String::new(), "name");
+        check(
+            &|d| d.operators[2].address = "10.0.0.9:0".into(),
+            "operator 3: address",
+        );
+        check(
+            &|d| d.operators[1].name = "bad\nname".into(),
+            "operator 2: name",
+        );
+        check(
+            &|d| d.operators[3].age_recipient = "age1xyz".into(),
+            "operator 4: age_recipient",
+        );
+        check(
+            &|d| d.operators[0].age_recipient = d.operators[0].age_recipient.to_uppercase(),
+            "operator 1: age_recipient",
+        );
+        check(
+            &|d| d.operators[0].identity_key = IdentityPublicKey(Bytes([0; 32])),
+            "operator 1: identity_key",
+        );
+        check(
+            &|d| d.operators[3].identity_key = d.operators[1].identity_key,
+            "operators 2 and 4 have the same identity_key",
+        );
+        check(
+            &|d| d.operators[2].name = d.operators[0].name.clone(),
+            "operators 1 and 3 have the same name",
+        );
+        check(
+            &|d| d.operators[1].address = d.operators[0].address.clone(),
+            "operators 1 and 2 have the same address",
+        );
+        check(
+            &|d| d.operators[3].age_recipient = d.operators[2].age_recipient.clone(),
+            "operators 3 and 4 have the same age_recipient",
+        );
+        // 0x02 allows up to 2048 ETH.
+        let mut compounding = new_definition(4);
+        compounding.withdrawal_kind = WithdrawalKind::Compounding;
+        compounding.amounts = vec![Gwei(2_000_000_000_000), Gwei(48_000_000_000)];
+        assert!(ClusterDefinition::create(compounding.clone()).is_ok());
+        compounding.amounts.push(Gwei(1_000_000_000));
+        assert!(matches!(
+            ClusterDefinition::create(compounding),
+            Err(DefinitionError::Amounts(_))
+        ));
+    }
+
+    #[test]
+    fn names_and_addresses() {
+        for good in ["alice", "Operator 7 (EU)", "ü", &"x".repeat(64)] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", " alice", "alice ", "a\tb", "a\u{7}", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "127.0.0.1:9000",
+            "[::1]:9000",
+            "node-1.example.org:65535",
+            "localhost:1",
+            "example.org.:443",
+        ] {
+            assert!(check_address(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "127.0.0.1:+1",
+            ":9000",
+            "::1:9000",
+            "[::1:9000",
+            "[nope]:9000",
+            "-bad.example:1",
+            "a..b:1",
+            "host name:1",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn operator_files() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let op = record(&mut rng, 1);
+        let text = op.to_file_json().unwrap();
+        assert!(text.contains("\"version\": 1"));
+        assert_eq!(OperatorRecord::from_file_json(&text).unwrap(), op);
+        let bumped = text.replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(
+            OperatorRecord::from_file_json(&bumped),
+            Err(RecordError::UnsupportedVersion(_))
+        ));
+        let extra = text.replace("\"version\": 1", "\"version\": 1, \"x\": 0");
+        let err = OperatorRecord::from_file_json(&extra).unwrap_err();
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
+        let bad = text.replace(":9000", ":0");
+        assert!(matches!(
+            OperatorRecord::from_file_json(&bad),
+            Err(RecordError::Address { .. })
+        ));
+    }
+}

@@ -1,0 +1,469 @@
+//! Runs the protocol of `crate::dkg` over the QUIC mesh of `crate::net`:
+//! per round, send, collect with a deadline, compute (off the async
+//! threads), and turn every failure into a blame or a named missing peer.
+//!
+//! Spec: `ceremony-specs/protocol.md` for the rounds; this module adds the
+//! transport's rules: frames bound to the ceremony, an abort report sent to
+//! every peer on failure, and a closing exchange so that no operator closes
+//! before every other holds every finalize message.
+
+use std::collections::BTreeMap;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::ceremony::OperatorId;
+use crate::crypto::identity::IdentityKey;
+use crate::dkg::evidence::verify_evidence;
+use crate::dkg::messages::{Body, MessageKind, Signed};
+use crate::dkg::{self, Context, DkgError, Evidence, Output};
+use crate::net::{self, FrameKind, Limits, Mesh, Peer, TransportError};
+use crate::wire::{self, Bytes};
+
+/// The abort report format version.
+pub const ABORT_REPORT_VERSION: u32 = 1;
+
+/// How long to wait for the closing exchange once every finalize message is
+/// in.
+pub const CLOSING_SECS: u64 = 10;
+
+/// What an operator tells its peers, and writes to disk, when it aborts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortReport {
+    /// [`ABORT_REPORT_VERSION`].
+    pub version: u32,
+    /// The definition hash of the ceremony.
+    pub definition_hash: Bytes<32>,
+    /// The operator writing the report.
+    pub reporter: OperatorId,
+    /// The round it was in (0 to 4; 5 for the closing exchange).
+    pub round: u8,
+    /// The operator it blames for a protocol fault, if any.
+    pub culprit: Option<OperatorId>,
+    /// The operator that went missing (timeout or closed connection), if
+    /// that is why it aborted.
+    pub missing: Option<OperatorId>,
+    /// The failure in words.
+    pub message: String,
+    /// The signed messages that prove the fault, when there are.
+    pub evidence: Option<Evidence>,
+}
+
+/// Why a ceremony failed, from this operator's point of view.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CeremonyError {
+    /// A protocol fault, with a culprit when a peer caused it.
+    #[error(transparent)]
+    Protocol(DkgError),
+    /// A peer sent bytes that do not decode as the expected message.
+    #[error("operator {peer} sent a malformed {kind} message: {reason}")]
+    Malformed {
+        /// The sender.
+        peer: OperatorId,
+        /// What was expected.
+        kind: MessageKind,
+        /// The decoding error.
+        reason: String,
+    },
+    /// The network failed us: a missing, silent or misbehaving peer.
+    #[error(transparent)]
+    Transport(TransportError),
+    /// Another operator aborted, and its report names a culprit whose
+    /// evidence we checked ourselves.
+    #[error("operator {reporter} aborted the ceremony: {fault}")]
+    PeerAbortProven {
+        /// Who aborted.
+        reporter: OperatorId,
+        /// Whom the checked evidence convicts.
+        culprit: OperatorId,
+        /// The fault.
+        fault: String,
+    },
+    /// Another operator aborted and its report names someone we cannot
+    /// check (a channel-level fault or a missing peer); we repeat its claim.
+    #[error("operator {reporter} aborted the ceremony: {message}")]
+    PeerAbortClaimed {
+        /// Who aborted.
+        reporter: OperatorId,
+        /// Its report.
+        report: Box<AbortReport>,
+        /// Its message.
+        message: String,
+    },
+    /// A local failure (a bug, or the machine).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CeremonyError {
+    /// The operator at fault, if the failure names one.
+    pub fn culprit(&self) -> Option<OperatorId> {
+        match self {
+            Self::Protocol(err) => err.culprit(),
+            Self::Malformed { peer, .. } => Some(*peer),
+            Self::Transport(err) => match err {
+                TransportError::BadFrame { peer, .. }
+                | TransportError::OtherCeremony { peer, .. } => Some(*peer),
+                _ => None,
+            },
+            Self::PeerAbortProven { culprit, .. } => Some(*culprit),
+            Self::PeerAbortClaimed {
+                report, reporter, ..
+            } => report.culprit.or(if report.missing.is_none() {
+                Some(*reporter)
+            } else {
+                None
+            }),
+            Self::Internal(_) => None,
+        }
+    }
+
+    /// The operator that went missing, if that is the failure.
+    pub fn missing(&self) -> Option<OperatorId> {
+        match self {
+            Self::Transport(err) => match err {
+                TransportError::Timeout { peer, .. }
+                | TransportError::PeerClosed { peer, .. }
+                | TransportError::Send { peer, .. } => Some(*peer),
+                TransportError::Unreachable { missing } => missing.first().copied(),
+                _ => None,
+            },
+            Self::PeerAbortClaimed { report, .. } => report.missing,
+            _ => None,
+        }
+    }
+
+    fn evidence(&self) -> Option<Evidence> {
+        match self {
+            Self::Protocol(err) => err.evidence().cloned(),
+            _ => None,
+        }
+    }
+}
+
+/// Progress callbacks: the driver says what it is waiting for.
+pub trait Progress: Send + Sync {
+    /// A round started; `total` messages are awaited.
+    fn round(&self, round: u8, name: &str, total: usize);
+    /// One more message of the current round arrived (or one more peer
+    /// connected, in round 0).
+    fn tick(&self, round: u8);
+    /// The round is done.
+    fn done(&self, round: u8);
+}
+
+/// Progress that shows nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn round(&self, _: u8, _: &str, _: usize) {}
+    fn tick(&self, _: u8) {}
+    fn done(&self, _: u8) {}
+}
+
+/// Everything the driver needs, validated.
+pub struct DriverConfig {
+    /// The protocol context (from the definition).
+    pub context: Context,
+    /// This operator.
+    pub me: OperatorId,
+    /// The bound socket to serve on.
+    pub socket: UdpSocket,
+    /// The other operators.
+    pub peers: Vec<Peer>,
+    /// How long to wait for every peer to connect.
+    pub connect_timeout: Duration,
+    /// How long to wait for each round's messages once the round started.
+    pub round_timeout: Duration,
+}
+
+/// The bound on any one frame of this ceremony, from its size.
+pub fn max_frame_bytes(context: &Context) -> u64 {
+    let n = context.params.operators() as u64;
+    let t = context.params.threshold() as u64;
+    let v = context.params.validators() as u64;
+    let d = context.plan.deposits() as u64;
+    // A deal: per validator t commitments and a proof, with length prefixes;
+    // an ack may carry up to n deals as complaint evidence.
+    let deal = v * (t * 56 + 120) + n * 120 + 4096;
+    let partials = v * (d * 104 + 16) + n * 120 + 4096;
+    (n * deal)
+        .max(partials)
+        .clamp(64 * 1024, wire::MAX_MESSAGE_BYTES)
+}
+
+struct Session<'a> {
+    mesh: Mesh,
+    me: OperatorId,
+    max: u64,
+    round_timeout: Duration,
+    progress: &'a dyn Progress,
+    round: u8,
+}
+
+impl Session<'_> {
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, CeremonyError> {
+        wire::encode(value).map_err(|e| CeremonyError::Internal(e.to_string()))
+    }
+
+    async fn broadcast<T: Body>(&self, message: &Signed<T>) -> Result<(), CeremonyError> {
+        let bytes = self.encode(message)?;
+        self.mesh
+            .broadcast(FrameKind::Message(T::KIND), &bytes, false)
+            .await
+            .map_err(CeremonyError::Transport)
+    }
+
+    /// Collects one `T` from every peer, plus ours, keyed by sender.
+    async fn collect<T: Body + DeserializeOwned>(
+        &self,
+        own: Signed<T>,
+    ) -> Result<BTreeMap<OperatorId, Signed<T>>, CeremonyError> {
+        let deadline = Instant::now() + self.round_timeout;
+        let mut out = BTreeMap::new();
+        out.insert(self.me, own);
+        let peers: Vec<OperatorId> = self.mesh.peers().collect();
+        for peer in peers {
+            let bytes = self
+                .mesh
+                .recv(peer, FrameKind::Message(T::KIND), deadline)
+                .await
+                .map_err(CeremonyError::Transport)?;
+            let message: Signed<T> =
+                wire::decode(&bytes, self.max).map_err(|e| CeremonyError::Malformed {
+                    peer,
+                    kind: T::KIND,
+                    reason: e.to_string(),
+                })?;
+            self.progress.tick(self.round);
+            out.insert(peer, message);
+        }
+        Ok(out)
+    }
+}
+
+/// Runs `work` on the blocking pool, so that the network keeps being served
+/// while the round computes.
+async fn compute<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DkgError> + Send + 'static,
+) -> Result<T, CeremonyError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CeremonyError::Internal(format!("a protocol round panicked: {e}")))?
+        .map_err(CeremonyError::Protocol)
+}
+
+/// Runs the whole ceremony for this operator. On failure, every peer is sent
+/// an abort report before the error is returned.
+///
+/// # Errors
+///
+/// [`CeremonyError`] naming the culprit or the missing operator.
+pub async fn run(
+    config: DriverConfig,
+    identity: Arc<IdentityKey>,
+    progress: &dyn Progress,
+) -> Result<Output, (CeremonyError, AbortReport)> {
+    let DriverConfig {
+        context,
+        me,
+        socket,
+        peers,
+        connect_timeout,
+        round_timeout,
+    } = config;
+    let definition_hash = context.definition_hash;
+    let report = |round: u8, err: &CeremonyError| AbortReport {
+        version: ABORT_REPORT_VERSION,
+        definition_hash,
+        reporter: me,
+        round,
+        culprit: err.culprit(),
+        missing: err.missing(),
+        message: err.to_string(),
+        evidence: err.evidence(),
+    };
+    let limits = Limits {
+        max_frame_bytes: max_frame_bytes(&context),
+        connect_deadline: Instant::now() + connect_timeout,
+    };
+    progress.round(0, "connecting", peers.len());
+    let mesh = Mesh::connect(
+        me,
+        definition_hash.0,
+        &identity,
+        socket,
+        &peers,
+        limits,
+        |_, _| progress.tick(0),
+    )
+    .await
+    .map_err(|e| {
+        let err = CeremonyError::Transport(e);
+        let r = report(0, &err);
+        (err, r)
+    })?;
+    progress.done(0);
+    let mut session = Session {
+        mesh,
+        me,
+        max: limits.max_frame_bytes,
+        round_timeout,
+        progress,
+        round: 0,
+    };
+    match rounds(&mut session, context.clone(), identity).await {
+        Ok(output) => {
+            session
+                .mesh
+                .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
+                .await;
+            Ok(output)
+        }
+        Err(err) => {
+            let err = explain_peer_abort(&context, err);
+            let r = report(session.round, &err);
+            warn!(error = %err, "aborting");
+            if let Ok(bytes) = wire::encode(&r) {
+                // Best effort: the peers may be gone already.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(3),
+                    session.mesh.broadcast(FrameKind::Abort, &bytes, true),
+                )
+                .await;
+            }
+            session
+                .mesh
+                .close(net::CLOSE_ABORT, b"aborted", Duration::from_secs(1))
+                .await;
+            Err((err, r))
+        }
+    }
+}
+
+/// Turns a peer's abort into our own verdict: its evidence checked by us,
+/// or its claim repeated.
+fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
+    let CeremonyError::Transport(TransportError::PeerAborted { peer, report }) = &err else {
+        return err;
+    };
+    let Ok(report) = wire::decode::<AbortReport>(report, wire::MAX_MESSAGE_BYTES) else {
+        return CeremonyError::Transport(TransportError::BadFrame {
+            peer: *peer,
+            reason: "an unreadable abort report".into(),
+        });
+    };
+    if let Some(evidence) = &report.evidence
+        && let Ok(verdict) = verify_evidence(context, evidence)
+        && verdict.proven
+    {
+        return CeremonyError::PeerAbortProven {
+            reporter: *peer,
+            culprit: verdict.culprit,
+            fault: verdict.fault,
+        };
+    }
+    let message = report.message.clone();
+    CeremonyError::PeerAbortClaimed {
+        reporter: *peer,
+        report: Box::new(report),
+        message,
+    }
+}
+
+async fn rounds(
+    s: &mut Session<'_>,
+    context: Context,
+    identity: Arc<IdentityKey>,
+) -> Result<Output, CeremonyError> {
+    let n = context.params.operators();
+    let me = s.me;
+
+    // Round 0: hello.
+    s.round = 0;
+    s.progress.round(0, "hello", n - 1);
+    let id = identity.clone();
+    let (state, hello) = compute(move || dkg::start(context, me, &id, &mut OsRng)).await?;
+    s.broadcast(&hello).await?;
+    let hellos = s.collect(hello).await?;
+    s.progress.done(0);
+    info!("round 0 complete: every operator said hello");
+
+    // Round 1: deal.
+    s.round = 1;
+    s.progress.round(1, "deal", 2 * (n - 1));
+    let id = identity.clone();
+    let (state, deal, mut shares) =
+        compute(move || dkg::part1(state, &id, &hellos, &mut OsRng)).await?;
+    s.broadcast(&deal).await?;
+    let own_shares = shares
+        .remove(&me)
+        .ok_or_else(|| CeremonyError::Internal("no share bundle for ourselves".into()))?;
+    for (peer, bundle) in shares {
+        let bytes = s.encode(&bundle)?;
+        s.mesh
+            .send(peer, FrameKind::Message(MessageKind::Shares), bytes, false)
+            .await
+            .map_err(CeremonyError::Transport)?;
+    }
+    let deals = s.collect(deal).await?;
+    let shares = s.collect(own_shares).await?;
+    s.progress.done(1);
+    info!("round 1 complete: every deal and share received");
+
+    // Round 2: acknowledge.
+    s.round = 2;
+    s.progress.round(2, "acknowledge", n - 1);
+    let id = identity.clone();
+    let (state, ack) = compute(move || dkg::part2(state, &id, &deals, &shares, &mut OsRng)).await?;
+    s.broadcast(&ack).await?;
+    let acks = s.collect(ack).await?;
+    s.progress.done(2);
+
+    // Round 3: partial signatures.
+    s.round = 3;
+    s.progress.round(3, "sign", n - 1);
+    let id = identity.clone();
+    let (state, partials) = compute(move || dkg::part3(state, &id, &acks, &mut OsRng)).await?;
+    s.broadcast(&partials).await?;
+    let partials = s.collect(partials).await?;
+    s.progress.done(3);
+
+    // Round 4: finalize.
+    s.round = 4;
+    s.progress.round(4, "finalize", n - 1);
+    let id = identity.clone();
+    let (state, finalize) = compute(move || dkg::part4(state, &id, &partials, &mut OsRng)).await?;
+    s.broadcast(&finalize).await?;
+    let finals = s.collect(finalize).await?;
+    let output = compute(move || dkg::finish(state, &finals)).await?;
+    s.progress.done(4);
+
+    // Closing: tell every peer we hold everything, and wait until each has
+    // said the same (or closed after finishing), so no one closes early.
+    s.round = 5;
+    s.mesh
+        .broadcast(FrameKind::Done, &[], false)
+        .await
+        .map_err(CeremonyError::Transport)?;
+    let deadline = Instant::now() + Duration::from_secs(CLOSING_SECS);
+    let peers: Vec<OperatorId> = s.mesh.peers().collect();
+    for peer in peers {
+        match s.mesh.recv(peer, FrameKind::Done, deadline).await {
+            Ok(_) => {}
+            Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
+            Err(err) => {
+                warn!(peer = %peer, error = %err, "no closing message; the ceremony itself completed")
+            }
+        }
+    }
+    Ok(output)
+}

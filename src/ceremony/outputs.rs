@@ -1,0 +1,300 @@
+//! What an operator writes after a successful ceremony, built in memory
+//! (then written atomically by `crate::store`): the lock, the transcript,
+//! the deposit data files, the share keystores with their password file, and
+//! the age-sealed share bundle.
+//!
+//! Formats: `ceremony-specs/formats.md`, "Ceremony outputs".
+
+use std::path::PathBuf;
+
+use rand::{CryptoRng, Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::definition::ClusterDefinition;
+use super::lock::{self, ClusterLock};
+use crate::ceremony::OperatorId;
+use crate::crypto::{PublicKey, Scalar};
+use crate::dkg::Output;
+use crate::eth::deposit::{self, DepositEntry};
+use crate::eth::keystore::{KdfParams, KeystoreEncryptor, KeystoreMeta, Password, SaltMode};
+use crate::eth::network::Network;
+use crate::store::OutputFile;
+use crate::store::sealed::{self, AgeRecipient};
+use crate::wire::Bytes;
+
+/// The lock's file name.
+pub const LOCK_FILE: &str = "cluster-lock.json";
+/// The transcript's file name.
+pub const TRANSCRIPT_FILE: &str = "transcript.json";
+/// The keystore directory.
+pub const KEYSTORE_DIR: &str = "validator_keys";
+/// The generated password's file name, inside [`KEYSTORE_DIR`].
+pub const PASSWORD_FILE: &str = "password.txt";
+/// The share bundle format version.
+pub const SHARE_BUNDLE_VERSION: u32 = 1;
+
+/// The sealed bundle's file name for `operator`.
+pub fn share_bundle_file(operator: OperatorId) -> String {
+    format!("shares-operator-{operator}.age")
+}
+
+/// The keystore file name of validator `v` (0-based).
+pub fn keystore_file(v: usize) -> String {
+    format!("keystore-{v}.json")
+}
+
+/// The EIP-2334-shaped path written in share keystores.
+pub fn keystore_path(v: usize) -> String {
+    format!("m/12381/3600/{v}/0/0")
+}
+
+/// The plaintext of the sealed share bundle: enough, with the public lock,
+/// to rebuild the keystores.
+///
+/// # Security
+///
+/// Holds every secret share of the operator; it exists only inside the age
+/// encryption and in memory while sealing or restoring.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBundle {
+    /// [`SHARE_BUNDLE_VERSION`].
+    pub version: u32,
+    /// The definition hash of the ceremony.
+    pub definition_hash: Bytes<32>,
+    /// The operator.
+    pub operator: OperatorId,
+    /// `x_{v,operator}`, big-endian, per validator.
+    pub shares: Vec<crate::dkg::messages::ShareBytes>,
+}
+
+/// Why outputs could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// The lock could not be built.
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    /// A keystore could not be made.
+    #[error("failed to make keystore {validator}: {reason}")]
+    Keystore {
+        /// The validator.
+        validator: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Sealing or encoding failed.
+    #[error("failed to write the {what}: {reason}")]
+    Encode {
+        /// Which output.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How keystores are encrypted.
+pub struct KeystoreOptions {
+    /// The user's password, or `None` to generate one (written to
+    /// `validator_keys/password.txt`).
+    pub password: Option<Password>,
+    /// The KDF (scrypt 2^18 by default).
+    pub kdf: KdfParams,
+    /// One salt for all keystores (default) or one each.
+    pub salt_mode: SaltMode,
+}
+
+impl Default for KeystoreOptions {
+    fn default() -> Self {
+        Self {
+            password: None,
+            kdf: KdfParams::scrypt_default(),
+            salt_mode: SaltMode::Shared,
+        }
+    }
+}
+
+/// A summary for the user.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The lock hash.
+    pub lock_hash: [u8; 32],
+    /// Validator public keys.
+    pub validators: Vec<String>,
+    /// Deposit data file names.
+    pub deposit_files: Vec<String>,
+}
+
+/// Groups the deposit entries into files, one per distinct amount, named
+/// after the transcript hash.
+pub fn deposit_files(
+    entries: &[Vec<DepositEntry>],
+    transcript_hash: &[u8; 32],
+) -> Vec<(String, String)> {
+    let prefix = hex::encode(transcript_hash.get(..4).unwrap_or_default());
+    let mut amounts: Vec<u64> = entries.iter().flatten().map(|e| e.amount.0).collect();
+    amounts.sort_unstable();
+    amounts.dedup();
+    let single = amounts.len() == 1;
+    amounts
+        .into_iter()
+        .map(|amount| {
+            let chosen: Vec<DepositEntry> = entries
+                .iter()
+                .flatten()
+                .filter(|e| e.amount.0 == amount)
+                .cloned()
+                .collect();
+            let name = if single {
+                format!("deposit_data-{prefix}.json")
+            } else {
+                format!("deposit_data-{prefix}-{amount}gwei.json")
+            };
+            (name, deposit::to_file_string(&chosen))
+        })
+        .collect()
+}
+
+/// Builds every output file of operator `output.me`.
+///
+/// # Errors
+///
+/// [`OutputError`] if the lock, a keystore or the sealed bundle cannot be
+/// made.
+pub fn build<R: RngCore + CryptoRng>(
+    definition: &ClusterDefinition,
+    output: &Output,
+    recipient: &AgeRecipient,
+    keystores: KeystoreOptions,
+    rng: &mut R,
+) -> Result<(Vec<OutputFile>, Summary), OutputError> {
+    let transcript = &output.transcript;
+    let lock = ClusterLock::new(definition, transcript)?;
+    let network: Network =
+        definition
+            .network
+            .parse()
+            .map_err(|e: crate::eth::network::NetworkError| OutputError::Encode {
+                what: "deposit data",
+                reason: e.to_string(),
+            })?;
+    let entries = lock::deposit_entries(transcript, &network)?;
+    let encode = |what: &'static str, e: serde_json::Error| OutputError::Encode {
+        what,
+        reason: e.to_string(),
+    };
+
+    let mut files = Vec::new();
+    let mut lock_json = serde_json::to_string_pretty(&lock).map_err(|e| encode("lock", e))?;
+    lock_json.push('\n');
+    files.push(OutputFile::public(LOCK_FILE, lock_json.into_bytes()));
+    let mut transcript_json =
+        serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
+    transcript_json.push('\n');
+    files.push(OutputFile::public(
+        TRANSCRIPT_FILE,
+        transcript_json.into_bytes(),
+    ));
+    let deposit_files = deposit_files(&entries, &transcript.hash());
+    for (name, content) in &deposit_files {
+        files.push(OutputFile::public(
+            name.as_str(),
+            content.clone().into_bytes(),
+        ));
+    }
+
+    // Keystores: one password, one KDF run (by default), a fresh IV each.
+    let (password, generated) = match keystores.password {
+        Some(password) => (password, None),
+        None => {
+            let text: Zeroizing<String> = Zeroizing::new(
+                (0..32)
+                    .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+                    .collect(),
+            );
+            (Password::new(&text), Some(text))
+        }
+    };
+    let encryptor = KeystoreEncryptor::new(&password, keystores.kdf, keystores.salt_mode, rng)
+        .map_err(|e| OutputError::Keystore {
+            validator: 0,
+            reason: e.to_string(),
+        })?;
+    let me = output.me;
+    for (v, (share, record)) in output
+        .secret_shares
+        .iter()
+        .zip(&transcript.validators)
+        .enumerate()
+    {
+        let fail = |reason: String| OutputError::Keystore {
+            validator: v,
+            reason,
+        };
+        let public_share = record
+            .public_shares
+            .get(me.position())
+            .ok_or_else(|| fail("no public share".into()))?;
+        let pubkey = PublicKey::from_bytes(&public_share.0).map_err(|e| fail(e.to_string()))?;
+        let path = keystore_path(v);
+        let description = format!(
+            "dvkg: operator {me}'s share of validator {v} ({})",
+            deposit::short_hex(&record.group_key.0)
+        );
+        let keystore = encryptor
+            .encrypt(
+                &share.to_bytes_be(),
+                KeystoreMeta {
+                    pubkey: &pubkey,
+                    path: &path,
+                    description: &description,
+                },
+                rng,
+            )
+            .map_err(|e| fail(e.to_string()))?;
+        let json = keystore.to_json_string().map_err(|e| fail(e.to_string()))?;
+        files.push(OutputFile::public(
+            PathBuf::from(KEYSTORE_DIR).join(keystore_file(v)),
+            json.into_bytes(),
+        ));
+    }
+    if let Some(text) = generated {
+        let mut bytes = Zeroizing::new(text.as_bytes().to_vec());
+        bytes.push(b'\n');
+        files.push(OutputFile::secret(
+            PathBuf::from(KEYSTORE_DIR).join(PASSWORD_FILE),
+            bytes,
+        ));
+    }
+
+    // The sealed share bundle, to this operator's own age recipient.
+    let bundle = ShareBundle {
+        version: SHARE_BUNDLE_VERSION,
+        definition_hash: transcript.context.definition_hash,
+        operator: me,
+        shares: output
+            .secret_shares
+            .iter()
+            .map(|s: &Scalar| crate::dkg::messages::ShareBytes::new(&s.to_bytes_be()))
+            .collect(),
+    };
+    let plaintext =
+        Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| encode("share bundle", e))?);
+    let sealed = sealed::seal_to(recipient, &plaintext).map_err(|e| OutputError::Encode {
+        what: "share bundle",
+        reason: e.to_string(),
+    })?;
+    files.push(OutputFile::public(share_bundle_file(me), sealed));
+
+    let summary = Summary {
+        lock_hash: lock.lock_hash.0,
+        validators: transcript
+            .validators
+            .iter()
+            .map(|r| hex::encode(r.group_key.0))
+            .collect(),
+        deposit_files: deposit_files.into_iter().map(|(name, _)| name).collect(),
+    };
+    Ok((files, summary))
+}

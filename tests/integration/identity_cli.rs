@@ -1,0 +1,447 @@
+//! `dvkg identity new|show` and `dvkg definition new|verify` as an operator
+//! and a cluster creator run them: files, modes, exit codes, and refusals
+//! that name the field at fault.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{Output, dvkg};
+
+const WITHDRAWAL: &str = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+const WITHDRAWAL_CHECKSUMMED: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+/// Creates an identity in `dir/sub`; returns the record printed on stdout.
+fn new_identity(dir: &Path, sub: &str, name: &str, port: u16) -> Value {
+    let address = format!("127.0.0.1:{port}");
+    let out = dvkg(
+        dir,
+        &[
+            "identity",
+            "new",
+            "--dir",
+            sub,
+            "--name",
+            name,
+            "--address",
+            &address,
+        ],
+    );
+    out.assert_code(0);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// Four identities in `op1` … `op4`; returns the operator.json paths.
+fn four_operators(dir: &Path) -> Vec<String> {
+    (1..=4)
+        .map(|i| {
+            let sub = format!("op{i}");
+            new_identity(dir, &sub, &format!("operator-{i}"), 9000 + i);
+            format!("{sub}/operator.json")
+        })
+        .collect()
+}
+
+fn definition_new(dir: &Path, operators: &[String], extra: &[&str]) -> Output {
+    let mut args = vec!["definition", "new"];
+    for op in operators {
+        args.push("--operator");
+        args.push(op);
+    }
+    if !extra.contains(&"--network") {
+        args.extend(["--network", "hoodi"]);
+    }
+    if !extra.contains(&"--withdrawal-address") {
+        args.extend(["--withdrawal-address", WITHDRAWAL]);
+    }
+    args.extend(extra);
+    dvkg(dir, &args)
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn identity_new_then_show_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--name",
+            "alice",
+            "--address",
+            "[::1]:9000",
+        ],
+    );
+    out.assert_code(0)
+        .assert_mentions(".dvkg/identity.json")
+        .assert_mentions("NOT encrypted");
+    let record: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(record["version"], 1);
+    assert_eq!(record["name"], "alice");
+    assert_eq!(record["address"], "[::1]:9000");
+    assert_eq!(record["identity_key"].as_str().unwrap().len(), 64);
+    assert!(
+        record["age_recipient"]
+            .as_str()
+            .unwrap()
+            .starts_with("age1")
+    );
+    assert!(!out.stdout.contains("AGE-SECRET-KEY") && !out.stderr.contains("AGE-SECRET-KEY"));
+
+    let home = dir.path().join(".dvkg");
+    let secret = home.join("identity.json");
+    assert_eq!(
+        std::fs::read_to_string(home.join("operator.json")).unwrap(),
+        out.stdout
+    );
+    let secret_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&secret).unwrap()).unwrap();
+    assert_eq!(secret_json["version"], 1);
+    assert!(
+        secret_json["age_identity"]
+            .as_str()
+            .unwrap()
+            .starts_with("AGE-SECRET-KEY-1")
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&secret), 0o600);
+        assert_eq!(mode(&home), 0o700);
+    }
+
+    let shown = dvkg(dir.path(), &["identity", "show", "--json"]);
+    shown.assert_code(0);
+    assert_eq!(shown.stdout, out.stdout);
+    dvkg(dir.path(), &["identity", "show"])
+        .assert_code(0)
+        .assert_mentions("name:          alice")
+        .assert_mentions(record["identity_key"].as_str().unwrap())
+        .assert_mentions("not encrypted");
+
+    // An existing identity is never overwritten.
+    let before = std::fs::read(&secret).unwrap();
+    dvkg(
+        dir.path(),
+        &["identity", "new", "--name", "bob", "--address", "h:1"],
+    )
+    .assert_code(1)
+    .assert_mentions("already exists")
+    .assert_mentions("--dir");
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+
+    dvkg(dir.path(), &["identity", "show", "--dir", "nowhere"])
+        .assert_code(1)
+        .assert_mentions("no identity in nowhere")
+        .assert_mentions("dvkg identity new");
+}
+
+#[test]
+fn sealed_identity_needs_its_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "correct horse\n").unwrap();
+    std::fs::write(dir.path().join("wrong"), "battery staple\n").unwrap();
+    std::fs::write(dir.path().join("empty"), "\n").unwrap();
+
+    dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--address",
+            "127.0.0.1:9000",
+            "--passphrase-file",
+            "empty",
+        ],
+    )
+    .assert_code(1)
+    .assert_mentions("--passphrase-file")
+    .assert_mentions("is empty");
+    assert!(!dir.path().join(".dvkg").exists());
+
+    let out = dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--name",
+            "carol",
+            "--address",
+            "127.0.0.1:9000",
+            "--passphrase-file",
+            "pw",
+        ],
+    );
+    out.assert_code(0)
+        .assert_mentions("identity.json.age")
+        .assert_mentions("sealed with your passphrase");
+    let sealed = dir.path().join(".dvkg/identity.json.age");
+    let bytes = std::fs::read(&sealed).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!dir.path().join(".dvkg/identity.json").exists());
+    #[cfg(unix)]
+    assert_eq!(mode(&sealed), 0o600);
+
+    // Without the passphrase, show prints the public record, unchecked.
+    dvkg(dir.path(), &["identity", "show", "--json"])
+        .assert_code(0)
+        .assert_mentions("\"carol\"");
+    let opened = dvkg(
+        dir.path(),
+        &["identity", "show", "--json", "--passphrase-file", "pw"],
+    );
+    opened.assert_code(0);
+    assert_eq!(opened.stdout, out.stdout);
+    dvkg(dir.path(), &["identity", "show", "--passphrase-file", "pw"])
+        .assert_code(0)
+        .assert_mentions("opened and checked");
+    dvkg(
+        dir.path(),
+        &["identity", "show", "--passphrase-file", "wrong"],
+    )
+    .assert_code(1)
+    .assert_mentions("wrong passphrase")
+    .assert_mentions("--passphrase-file");
+}
+
+#[test]
+fn identity_new_requires_an_address() {
+    let dir = tempfile::tempdir().unwrap();
+    dvkg(dir.path(), &["identity", "new"])
+        .assert_code(1)
+        .assert_mentions("missing --address")
+        .assert_mentions("hint: pass --address HOST:PORT");
+    dvkg(dir.path(), &["identity", "new", "--address", "127.0.0.1:0"])
+        .assert_code(1)
+        .assert_mentions("--address")
+        .assert_mentions("port");
+    assert!(!dir.path().join(".dvkg").exists());
+}
+
+#[test]
+fn definition_new_then_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut operators = four_operators(dir.path());
+    // The last operator's record given inline, as pasted from a message.
+    operators[3] = std::fs::read_to_string(dir.path().join(&operators[3])).unwrap();
+
+    let out = definition_new(dir.path(), &operators, &["--name", "test cluster"]);
+    out.assert_code(0)
+        .assert_mentions("wrote cluster-definition.json: 4 operators, threshold 3");
+    let hash = out.stdout.trim().to_owned();
+    assert_eq!(hash.len(), 64, "{}", out.stdout);
+
+    let file = dir.path().join("cluster-definition.json");
+    let definition: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(definition["version"], 1);
+    assert_eq!(definition["threshold"], 3);
+    assert_eq!(definition["validators"], 1);
+    assert_eq!(definition["network"], "hoodi");
+    assert_eq!(definition["withdrawal_type"], "0x01");
+    assert_eq!(definition["withdrawal_address"], WITHDRAWAL_CHECKSUMMED);
+    assert_eq!(definition["fee_recipient"], Value::Null);
+    assert_eq!(
+        definition["amounts_gwei"],
+        serde_json::json!([32_000_000_000u64])
+    );
+    assert_eq!(definition["definition_hash"], hash.as_str());
+    assert_eq!(definition["operators"][3]["name"], "operator-4");
+
+    let verified = dvkg(
+        dir.path(),
+        &["definition", "verify", "cluster-definition.json"],
+    );
+    verified
+        .assert_code(0)
+        .assert_mentions("cluster-definition.json: ok")
+        .assert_mentions("operators:       4 (threshold 3)")
+        .assert_mentions("network:         hoodi (fork version 0x10000910)")
+        .assert_mentions(&format!("0x01 credentials to {WITHDRAWAL_CHECKSUMMED}"))
+        .assert_mentions("32 ETH (32000000000 Gwei)")
+        .assert_mentions("operator 1:      operator-1 at 127.0.0.1:9001")
+        .assert_mentions("operator 4:      operator-4 at 127.0.0.1:9004")
+        .assert_mentions(&format!("definition hash: {hash}"));
+
+    // Never overwritten.
+    let before = std::fs::read(&file).unwrap();
+    definition_new(dir.path(), &operators, &[])
+        .assert_code(1)
+        .assert_mentions("already exists")
+        .assert_mentions("--out");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    // Compounding credentials, partial deposits and gnosis units.
+    definition_new(
+        dir.path(),
+        &operators,
+        &[
+            "--withdrawal-type",
+            "0x02",
+            "--amount",
+            "1",
+            "--amount",
+            "2.5",
+            "--network",
+            "gnosis",
+            "--validators",
+            "3",
+            "--threshold",
+            "4",
+            "--fee-recipient",
+            WITHDRAWAL_CHECKSUMMED,
+            "--out",
+            "gnosis.json",
+        ],
+    )
+    .assert_code(0);
+    dvkg(dir.path(), &["definition", "verify", "gnosis.json"])
+        .assert_code(0)
+        .assert_mentions("operators:       4 (threshold 4)")
+        .assert_mentions("validators:      3")
+        .assert_mentions("0x02 credentials")
+        .assert_mentions("2 per validator: 1 GNO (32000000000 Gwei), 2.5 GNO (80000000000 Gwei)")
+        .assert_mentions(&format!("fee recipient:   {WITHDRAWAL_CHECKSUMMED}"));
+}
+
+#[test]
+fn definition_new_refusals_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let operators = four_operators(dir.path());
+    let twice = vec![
+        operators[0].clone(),
+        operators[1].clone(),
+        operators[2].clone(),
+        operators[1].clone(),
+    ];
+    let bad_checksum = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
+    let cases: [(&[String], &[&str], &[&str]); 9] = [
+        (
+            &twice,
+            &[],
+            &["operators 2 and 4 have the same identity_key", "--operator"],
+        ),
+        (
+            &operators,
+            &["--threshold", "2"],
+            &["invalid threshold", "--threshold T with 3 <= T <= 4"],
+        ),
+        (
+            &operators,
+            &["--threshold", "5"],
+            &["invalid threshold", "--threshold"],
+        ),
+        (&operators[..2], &[], &["invalid operators", "2 operators"]),
+        (
+            &operators,
+            &["--validators", "0"],
+            &["invalid validators", "--validators"],
+        ),
+        (
+            &operators,
+            &["--network", "mainet"],
+            &["--network", "unknown network \"mainet\""],
+        ),
+        (
+            &operators,
+            &["--withdrawal-address", bad_checksum],
+            &["--withdrawal-address", "bad EIP-55 checksum"],
+        ),
+        (
+            &operators,
+            &["--amount", "0.5"],
+            &[
+                "invalid amounts_gwei",
+                "below the 1 ETH minimum",
+                "--amount",
+            ],
+        ),
+        (
+            &operators,
+            &["--amount", "32", "--amount", "1"],
+            &[
+                "invalid amounts_gwei",
+                "over the 32000000000 Gwei maximum for 0x01",
+            ],
+        ),
+    ];
+    for (ops, extra, needles) in cases {
+        let out = definition_new(dir.path(), ops, extra);
+        out.assert_code(1);
+        for needle in needles {
+            out.assert_mentions(needle);
+        }
+        assert!(!out.stderr.contains("panicked"));
+        assert!(!dir.path().join("cluster-definition.json").exists());
+    }
+
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\"version\":1,\"name\":\"x\"}",
+    )
+    .unwrap();
+    definition_new(dir.path(), &[operators[0].clone(), "bad.json".into()], &[])
+        .assert_code(1)
+        .assert_mentions("operator 2 (--operator #2, bad.json)")
+        .assert_mentions("missing field");
+}
+
+#[test]
+fn definition_verify_refuses_edited_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let operators = four_operators(dir.path());
+    definition_new(dir.path(), &operators, &[]).assert_code(0);
+    let original = std::fs::read_to_string(dir.path().join("cluster-definition.json")).unwrap();
+
+    let check = |name: &str, text: String, needles: &[&str]| {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let out = dvkg(dir.path(), &["definition", "verify", name]);
+        out.assert_code(1);
+        for needle in needles {
+            out.assert_mentions(needle);
+        }
+    };
+    check(
+        "edited.json",
+        original.replace("\"validators\": 1", "\"validators\": 2"),
+        &[
+            "does not match the contents",
+            "the file was edited after it was created; run dvkg definition new again",
+        ],
+    );
+    check(
+        "threshold.json",
+        original.replace("\"threshold\": 3", "\"threshold\": 2"),
+        &["edited after it was created"],
+    );
+    check(
+        "unknown.json",
+        original.replace("\"version\": 1,", "\"version\": 1, \"extra\": true,"),
+        &["unknown field `extra`"],
+    );
+    check(
+        "version.json",
+        original.replace("\"version\": 1,", "\"version\": 2,"),
+        &["unsupported cluster definition version 2"],
+    );
+    check(
+        "type.json",
+        original.replace("\"threshold\": 3", "\"threshold\": \"3\""),
+        &["invalid field `threshold`"],
+    );
+    dvkg(dir.path(), &["definition", "verify", "missing.json"])
+        .assert_code(1)
+        .assert_mentions("missing.json");
+    // Reformatting alone keeps the hash.
+    let value: Value = serde_json::from_str(&original).unwrap();
+    std::fs::write(
+        dir.path().join("compact.json"),
+        serde_json::to_string(&value).unwrap(),
+    )
+    .unwrap();
+    dvkg(dir.path(), &["definition", "verify", "compact.json"]).assert_code(0);
+}
