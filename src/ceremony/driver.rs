@@ -329,6 +329,21 @@ pub async fn run(
             Ok(output)
         }
         Err(err) => {
+            // A closed connection or failed send may be a peer aborting: its
+            // report, with the real reason, may still be in flight.
+            let err = match err {
+                CeremonyError::Transport(ref transport)
+                    if !matches!(transport, TransportError::PeerAborted { .. }) =>
+                {
+                    match session.mesh.abort_report(Duration::from_millis(1500)).await {
+                        Some((peer, report)) => {
+                            CeremonyError::Transport(TransportError::PeerAborted { peer, report })
+                        }
+                        None => err,
+                    }
+                }
+                other => other,
+            };
             let err = explain_peer_abort(&context, err);
             let r = report(session.round, &err);
             warn!(error = %err, "aborting");

@@ -522,6 +522,23 @@ impl Mesh {
         }
     }
 
+    /// Waits up to `wait` for an abort report from any peer: when a peer
+    /// closes or a send fails, the peer's own explanation may be in flight.
+    pub async fn abort_report(&self, wait: Duration) -> Option<(OperatorId, Vec<u8>)> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.mailbox.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = self.mailbox.take(|state| state.aborts.first().cloned()) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// The peers of this mesh.
     pub fn peers(&self) -> impl Iterator<Item = OperatorId> + '_ {
         self.connections.keys().copied()

@@ -1,6 +1,7 @@
 //! dvkg's one integration test binary: vectors from the standards, and the
 //! `dvkg` binary driven as a user would drive it.
 
+mod ceremony;
 mod cli;
 mod common;
 mod deposit_vectors;

@@ -1,0 +1,412 @@
+//! Whole ceremonies as operators run them: separate `dvkg ceremony`
+//! processes on loopback QUIC, each with its own identity created by
+//! `dvkg identity new`, on a definition made by `dvkg definition new`.
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dvkg::ceremony::OperatorId;
+use dvkg::ceremony::lock::ClusterLock;
+use dvkg::crypto::{G1Point, Scalar};
+use dvkg::dkg::signing::lagrange_at_zero;
+use dvkg::eth::deposit::{self, Expectations};
+use dvkg::eth::keystore::{Keystore, KeystoreDecryptor, Password};
+use rand::seq::SliceRandom;
+use rand::thread_rng;
+
+use crate::common::dvkg;
+
+const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
+
+/// A cluster on disk: identities and a definition.
+struct Cluster {
+    root: tempfile::TempDir,
+    n: usize,
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let sockets: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Cluster {
+    fn new(n: usize, t: usize, validators: usize) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let ports = free_ports(n);
+        for (i, port) in ports.iter().enumerate() {
+            let dir = format!("op{}", i + 1);
+            dvkg(
+                root.path(),
+                &[
+                    "identity",
+                    "new",
+                    "--dir",
+                    &dir,
+                    "--name",
+                    &dir,
+                    "--address",
+                    &format!("127.0.0.1:{port}"),
+                ],
+            )
+            .assert_code(0);
+        }
+        let cluster = Self { root, n };
+        cluster.definition("definition.json", t, validators);
+        cluster
+    }
+
+    fn definition(&self, name: &str, t: usize, validators: usize) {
+        let mut args: Vec<String> = vec!["definition".into(), "new".into()];
+        for i in 1..=self.n {
+            args.push("--operator".into());
+            args.push(format!("op{i}/operator.json"));
+        }
+        for arg in [
+            "--threshold",
+            &t.to_string(),
+            "--validators",
+            &validators.to_string(),
+            "--network",
+            "hoodi",
+            "--withdrawal-address",
+            ADDRESS,
+            "--withdrawal-type",
+            "0x02",
+            "--out",
+            name,
+        ] {
+            args.push(arg.to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        dvkg(self.root.path(), &args).assert_code(0);
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().join(relative)
+    }
+
+    /// Starts operator `i` with `definition` and extra flags.
+    fn start(&self, i: usize, definition: &str, timeouts: (u64, u64)) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_dvkg"))
+            .current_dir(self.root.path())
+            .args([
+                "-v",
+                "ceremony",
+                "--definition",
+                definition,
+                "--identity",
+                &format!("op{i}"),
+                "--out",
+                &format!("out{i}"),
+            ])
+            .args([
+                "--timeout",
+                &timeouts.0.to_string(),
+                "--round-timeout",
+                &timeouts.1.to_string(),
+            ])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+struct Finished {
+    code: i32,
+    stderr: String,
+    elapsed: Duration,
+}
+
+fn wait(child: Child, started: Instant) -> Finished {
+    let out = child.wait_with_output().unwrap();
+    Finished {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Every operator's public files are identical, `dvkg verify` passes on
+/// each, and any t operators' keystores interpolate to each validator's key.
+fn check_outputs(cluster: &Cluster, t: usize) {
+    let first = cluster.path("out1");
+    let deposit_name = std::fs::read_dir(&first)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().into_string().unwrap())
+        .find(|n| n.starts_with("deposit_data-"))
+        .expect("a deposit data file");
+    for i in 1..=cluster.n {
+        let dir = cluster.path(&format!("out{i}"));
+        for file in [
+            "cluster-lock.json",
+            "transcript.json",
+            deposit_name.as_str(),
+        ] {
+            assert_eq!(
+                read(&dir.join(file)),
+                read(&first.join(file)),
+                "operator {i}'s {file} differs"
+            );
+        }
+        let keys = dir.join("validator_keys");
+        dvkg(
+            cluster.root.path(),
+            &[
+                "verify",
+                dir.to_str().unwrap(),
+                "--keystores",
+                keys.to_str().unwrap(),
+                "--password-file",
+                keys.join("password.txt").to_str().unwrap(),
+            ],
+        )
+        .assert_code(0)
+        .assert_mentions("checks: ")
+        .assert_mentions(" 0 failed");
+        let mode = std::fs::metadata(keys.join("password.txt")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+    }
+
+    // Test-only oracle: decrypt any t operators' keystores and interpolate.
+    let lock: ClusterLock =
+        serde_json::from_slice(&read(&first.join("cluster-lock.json"))).unwrap();
+    let mut operators: Vec<usize> = (1..=cluster.n).collect();
+    operators.shuffle(&mut thread_rng());
+    let chosen = &operators[..t];
+    let ids: Vec<OperatorId> = chosen
+        .iter()
+        .map(|&i| OperatorId::try_from(i as u8).unwrap())
+        .collect();
+    let lambdas = lagrange_at_zero(&ids);
+    let mut decryptor = KeystoreDecryptor::new();
+    for (v, validator) in lock.validators.iter().enumerate() {
+        let mut secret = Scalar::ZERO;
+        for (&i, lambda) in chosen.iter().zip(&lambdas) {
+            let keys = cluster.path(&format!("out{i}/validator_keys"));
+            let password = std::fs::read_to_string(keys.join("password.txt")).unwrap();
+            let keystore = Keystore::from_json_str(
+                &std::fs::read_to_string(keys.join(format!("keystore-{v}.json"))).unwrap(),
+            )
+            .unwrap();
+            let share = decryptor
+                .decrypt(&keystore, &Password::new(&password))
+                .unwrap();
+            secret =
+                secret.add(&lambda.mul(&Scalar::from_bytes_be(share.expose_secret()).unwrap()));
+        }
+        assert_eq!(
+            G1Point::mul_generator(&secret).to_bytes(),
+            validator.pubkey.0,
+            "validator {v}"
+        );
+        for entry in &validator.deposit_data {
+            let entry = deposit::parse_entry(entry).unwrap();
+            assert_eq!(entry.pubkey, validator.pubkey.0);
+            assert!(deposit::verify_entry(&entry, &Expectations::default()).is_empty());
+        }
+    }
+}
+
+#[test]
+fn four_operators_as_separate_processes() {
+    let cluster = Cluster::new(4, 3, 3);
+    let started = Instant::now();
+    let children: Vec<Child> = (1..=4)
+        .map(|i| cluster.start(i, "definition.json", (40, 20)))
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let done = wait(child, started);
+        assert_eq!(done.code, 0, "operator {} failed:\n{}", i + 1, done.stderr);
+        assert!(done.stderr.contains("ceremony complete"), "{}", done.stderr);
+    }
+    check_outputs(&cluster, 3);
+}
+
+#[test]
+fn operators_started_five_seconds_apart_in_random_order() {
+    let cluster = Cluster::new(4, 3, 2);
+    let mut order: Vec<usize> = (1..=4).collect();
+    order.shuffle(&mut thread_rng());
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        if k > 0 {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        children.push((i, cluster.start(i, "definition.json", (40, 20))));
+    }
+    for (i, child) in children {
+        let done = wait(child, started);
+        assert_eq!(
+            done.code, 0,
+            "operator {i} (order {order:?}) failed:\n{}",
+            done.stderr
+        );
+    }
+    check_outputs(&cluster, 3);
+}
+
+fn assert_no_secrets(cluster: &Cluster, operators: &[usize]) {
+    for &i in operators {
+        let out = cluster.path(&format!("out{i}"));
+        assert!(!out.exists(), "operator {i} left {} on disk", out.display());
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(cluster.root.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.contains("partial") || n.contains("keystore"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_wrong_definition_at_one_operator_is_named() {
+    let cluster = Cluster::new(4, 3, 2);
+    // Operator 4 holds a definition for 3 validators instead of 2.
+    cluster.definition("other.json", 3, 3);
+    let started = Instant::now();
+    let children: Vec<Child> = (1..=4)
+        .map(|i| {
+            cluster.start(
+                i,
+                if i == 4 {
+                    "other.json"
+                } else {
+                    "definition.json"
+                },
+                (40, 20),
+            )
+        })
+        .collect();
+    for (k, child) in children.into_iter().enumerate() {
+        let i = k + 1;
+        let done = wait(child, started);
+        assert_ne!(done.code, 0, "operator {i} succeeded");
+        if i != 4 {
+            assert_eq!(done.code, 3, "operator {i}:\n{}", done.stderr);
+            assert!(
+                done.stderr
+                    .contains("operator 4 is running another ceremony"),
+                "operator {i}:\n{}",
+                done.stderr
+            );
+        }
+        assert!(
+            done.elapsed < Duration::from_secs(60),
+            "operator {i} took {:?}",
+            done.elapsed
+        );
+    }
+    assert_no_secrets(&cluster, &[1, 2, 3, 4]);
+}
+
+#[test]
+fn an_identity_not_in_the_definition_is_refused_and_its_slot_named() {
+    let cluster = Cluster::new(4, 3, 1);
+    // A stranger with operator 4's address tries to join.
+    let record: serde_json::Value =
+        serde_json::from_slice(&read(&cluster.path("op4/operator.json"))).unwrap();
+    dvkg(
+        cluster.root.path(),
+        &[
+            "identity",
+            "new",
+            "--dir",
+            "stranger",
+            "--name",
+            "stranger",
+            "--address",
+            record["address"].as_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let stranger = dvkg(
+        cluster.root.path(),
+        &[
+            "ceremony",
+            "--definition",
+            "definition.json",
+            "--identity",
+            "stranger",
+            "--out",
+            "out4",
+        ],
+    );
+    stranger
+        .assert_code(1)
+        .assert_mentions("is not an operator of the cluster definition");
+    let started = Instant::now();
+    let children: Vec<Child> = (1..=3)
+        .map(|i| cluster.start(i, "definition.json", (8, 20)))
+        .collect();
+    for (k, child) in children.into_iter().enumerate() {
+        let done = wait(child, started);
+        assert_eq!(done.code, 4, "operator {}:\n{}", k + 1, done.stderr);
+        assert!(
+            done.stderr.contains("could not connect to operator(s) 4"),
+            "operator {}:\n{}",
+            k + 1,
+            done.stderr
+        );
+        assert!(
+            done.elapsed < Duration::from_secs(30),
+            "took {:?}",
+            done.elapsed
+        );
+    }
+    assert_no_secrets(&cluster, &[1, 2, 3, 4]);
+}
+
+#[test]
+fn an_operator_killed_after_round_one_is_named() {
+    let cluster = Cluster::new(4, 3, 2);
+    let started = Instant::now();
+    let mut children: Vec<Child> = (1..=4)
+        .map(|i| cluster.start(i, "definition.json", (40, 10)))
+        .collect();
+    // Kill operator 4 as soon as it logs that round 1 is complete.
+    let mut victim = children.pop().unwrap();
+    let stderr = victim.stderr.take().unwrap();
+    for line in BufReader::new(stderr).lines() {
+        if line.unwrap().contains("round 1 complete") {
+            break;
+        }
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    for (k, child) in children.into_iter().enumerate() {
+        let done = wait(child, started);
+        assert_eq!(done.code, 4, "operator {}:\n{}", k + 1, done.stderr);
+        assert!(
+            done.stderr.contains("operator 4"),
+            "operator {}:\n{}",
+            k + 1,
+            done.stderr
+        );
+        assert!(
+            done.elapsed < Duration::from_secs(45),
+            "took {:?}",
+            done.elapsed
+        );
+    }
+    assert_no_secrets(&cluster, &[1, 2, 3, 4]);
+}
