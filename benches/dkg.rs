@@ -192,6 +192,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if smoke { 2 } else { 1_000 });
     let mut rng = StdRng::seed_from_u64(2026);
+    if std::env::var_os("DVKG_BENCH_FLOOR_ONLY").is_some() {
+        // For scripts/bench-ceremony.sh: the floor at n=4, t=3, in ms.
+        println!(
+            "floor_ms_per_validator {:.4}",
+            ms(floor(3, 1_000, &mut rng))
+        );
+        return;
+    }
     println!("dkg bench: whole protocol in one process, V = {v} validators, one deposit each");
     for (n, t) in [(4u64, 3u64), (10, 7)] {
         let times = ceremony(n, t, v, &mut rng);

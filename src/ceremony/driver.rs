@@ -347,7 +347,9 @@ pub async fn run(
             let err = explain_peer_abort(&context, err);
             let r = report(session.round, &err);
             warn!(error = %err, "aborting");
-            if let Ok(bytes) = wire::encode(&r) {
+            // JSON, not bincode: the evidence is a tagged enum, which bincode
+            // cannot read back.
+            if let Ok(bytes) = serde_json::to_vec(&r) {
                 // Best effort: the peers may be gone already.
                 let _ = tokio::time::timeout(
                     Duration::from_secs(3),
@@ -370,7 +372,7 @@ fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
     let CeremonyError::Transport(TransportError::PeerAborted { peer, report }) = &err else {
         return err;
     };
-    let Ok(report) = wire::decode::<AbortReport>(report, wire::MAX_MESSAGE_BYTES) else {
+    let Ok(report) = serde_json::from_slice::<AbortReport>(report) else {
         return CeremonyError::Transport(TransportError::BadFrame {
             peer: *peer,
             reason: "an unreadable abort report".into(),

@@ -59,13 +59,24 @@ pub enum Evidence {
         /// The accused dealer's deal, when the complaint concerns one.
         deal: Option<Signed<DealBundle>>,
     },
-    /// A partial signature that does not verify; with every deal, from which
-    /// the signer's public share and the group keys are derived.
+    /// A partial signature that does not verify; with the signer's own ack
+    /// (echoed in its partial signatures) and every deal it acknowledged,
+    /// from which the signer's public share and the group keys are derived.
     Partials {
         /// The signer's partial signatures.
         partials: Signed<PartialSignatures>,
+        /// The signer's ack.
+        ack: Signed<Ack>,
         /// All deals, in operator order.
         deals: Vec<Signed<DealBundle>>,
+    },
+    /// A deal whose hello echoes contradict its own session: with the hellos
+    /// that make that session.
+    HelloEcho {
+        /// The deal.
+        deal: Signed<DealBundle>,
+        /// The hellos, in operator order, whose nonces make the deal's session.
+        hellos: Vec<Signed<super::messages::Hello>>,
     },
     /// A finalize signature on another transcript.
     Finalize {
@@ -78,6 +89,8 @@ pub enum Evidence {
     /// what arrived, but only the receiver saw who sent it, so it convinces
     /// no third party.
     Channel {
+        /// The operator whose authenticated channel carried the message.
+        peer: OperatorId,
         /// The message as received.
         message: AnySigned,
     },
@@ -235,6 +248,35 @@ pub enum DkgError {
         /// Two receipts with different hashes, both signed by the dealer.
         evidence: Box<Evidence>,
     },
+    /// A dealer's hello echoes name a hello other than the one its own
+    /// session was computed from.
+    #[error(
+        "operator {culprit} echoed a hello of operator {operator} that is not the one its session was made from"
+    )]
+    HelloEchoMismatch {
+        /// The dealer.
+        culprit: OperatorId,
+        /// The operator whose hello it misreported.
+        operator: OperatorId,
+        /// The deal and the hellos.
+        evidence: Box<Evidence>,
+    },
+    /// Two operators disagree about a third one's hello and so about the
+    /// session: either that operator sent two hellos, or the other replayed
+    /// one from an earlier ceremony. Nothing shows which.
+    #[error(
+        "operator {operator}'s hello differs between operators {reporter} and {receiver}: either operator {operator} sent two different hellos or operator {reporter} replayed one from an earlier ceremony"
+    )]
+    ConflictingHellos {
+        /// The operator whose hello differs.
+        operator: OperatorId,
+        /// The operator whose deal carried the other hello.
+        reporter: OperatorId,
+        /// This operator.
+        receiver: OperatorId,
+        /// The two receipts.
+        evidence: Box<Evidence>,
+    },
     /// A complaint whose evidence does not show the accused dealer at fault.
     #[error("operator {culprit} complained falsely about operator {dealer}")]
     FalseComplaint {
@@ -305,8 +347,11 @@ impl DkgError {
             | Self::FalseComplaint { culprit, .. }
             | Self::InvalidReceipt { culprit, .. }
             | Self::InvalidPartialSignature { culprit, .. }
-            | Self::FinalizeMismatch { culprit, .. } => Some(*culprit),
-            Self::WrongMessageSet { .. } | Self::InvalidInput(_) => None,
+            | Self::FinalizeMismatch { culprit, .. }
+            | Self::HelloEchoMismatch { culprit, .. } => Some(*culprit),
+            Self::WrongMessageSet { .. }
+            | Self::InvalidInput(_)
+            | Self::ConflictingHellos { .. } => None,
         }
     }
 
@@ -327,7 +372,9 @@ impl DkgError {
             | Self::FalseComplaint { evidence, .. }
             | Self::InvalidReceipt { evidence, .. }
             | Self::InvalidPartialSignature { evidence, .. }
-            | Self::FinalizeMismatch { evidence, .. } => Some(evidence),
+            | Self::FinalizeMismatch { evidence, .. }
+            | Self::HelloEchoMismatch { evidence, .. }
+            | Self::ConflictingHellos { evidence, .. } => Some(evidence),
             Self::WrongMessageSet { .. } | Self::InvalidInput(_) => None,
         }
     }

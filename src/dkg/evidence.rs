@@ -116,13 +116,24 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
                     "a receipt is not signed by the operator".into(),
                 ));
             }
+            // Hellos are bound only to the definition, so a hello from an
+            // earlier ceremony of the same definition also verifies: two
+            // hellos show a conflict, not which ceremony each was for.
+            let hello = *echoed == MessageKind::Hello;
             Ok(Verdict {
                 culprit: first.operator,
-                proven: true,
-                fault: format!(
-                    "operator {} signed two different {echoed} messages",
-                    first.operator
-                ),
+                proven: !hello,
+                fault: if hello {
+                    format!(
+                        "operator {} signed two different hellos for this definition (in this ceremony, or one in an earlier one)",
+                        first.operator
+                    )
+                } else {
+                    format!(
+                        "operator {} signed two different {echoed} messages",
+                        first.operator
+                    )
+                },
             })
         }
         Evidence::Ack { ack, deal } => {
@@ -132,22 +143,50 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
                 .complaints
                 .first()
                 .ok_or_else(|| EvidenceError("the ack has no complaint".into()))?;
-            if let Some(deal) = deal {
-                genuine(context, deal)?;
-                if deal.header.sender != complaint.dealer() {
-                    return Err(EvidenceError("the deal is not the accused dealer's".into()));
-                }
+            let deal = deal
+                .as_ref()
+                .ok_or_else(|| EvidenceError("the accused dealer's deal is missing".into()))?;
+            genuine(context, deal)?;
+            if deal.header.sender != complaint.dealer() {
+                return Err(EvidenceError("the deal is not the accused dealer's".into()));
             }
             verdict(judge(
                 context,
                 &ack.header.session.0,
-                deal.as_ref(),
+                Some(deal),
                 ack,
                 complaint,
             ))
         }
-        Evidence::Partials { partials, deals } => {
+        Evidence::Partials {
+            partials,
+            ack,
+            deals,
+        } => {
             genuine(context, partials)?;
+            genuine(context, ack)?;
+            let signer = partials.header.sender;
+            // The deals must be those the signer acknowledged: its ack is
+            // echoed in its partial signatures, and the ack echoes the deals.
+            if ack.header.sender != signer
+                || ack.header.session != partials.header.session
+                || partials.body.acks.get(signer.position())
+                    != Some(&super::messages::Receipt::of(ack))
+            {
+                return Err(EvidenceError(
+                    "the ack is not the one the signer echoed".into(),
+                ));
+            }
+            if deals
+                .iter()
+                .map(super::messages::Receipt::of)
+                .collect::<Vec<_>>()
+                != ack.body.deals
+            {
+                return Err(EvidenceError(
+                    "the deals are not those the signer acknowledged".into(),
+                ));
+            }
             if deals.len() != context.params.operators() {
                 return Err(EvidenceError(
                     "the evidence does not hold every deal".into(),
@@ -170,11 +209,10 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
             }
             let commitments: Vec<_> = parsed.iter().map(|p| p.commitments.as_slice()).collect();
             let keys = signing::derive_keys(&context.params, &commitments);
-            let rows = match super::parse_partials(context, deals, partials) {
+            let rows = match super::parse_partials(context, deals, ack, partials) {
                 Ok(rows) => rows,
                 Err(err) => return verdict(err),
             };
-            let signer = partials.header.sender;
             for (v, (row, key)) in rows.iter().zip(&keys).enumerate() {
                 let hashed: Vec<G2Point> = context.plan.hashed_messages(&key.group_key);
                 let Some(public_share) = key.public_shares.get(signer.position()) else {
@@ -215,16 +253,42 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
                 ),
             })
         }
-        Evidence::Channel { message } => {
-            let header = message.header();
-            Ok(Verdict {
-                culprit: header.sender,
-                proven: false,
-                fault: format!(
-                    "the accuser received a {} message on operator {}'s authenticated channel that failed its checks",
-                    header.kind, header.sender
-                ),
-            })
+        Evidence::Channel { peer, message } => Ok(Verdict {
+            culprit: *peer,
+            proven: false,
+            fault: format!(
+                "the accuser received a {} message on operator {peer}'s authenticated channel that failed its checks",
+                message.header().kind
+            ),
+        }),
+        Evidence::HelloEcho { deal, hellos } => {
+            genuine(context, deal)?;
+            if hellos.len() != context.params.operators() {
+                return Err(EvidenceError(
+                    "the evidence does not hold every hello".into(),
+                ));
+            }
+            for (position, hello) in hellos.iter().enumerate() {
+                genuine(context, hello)?;
+                if hello.header.sender.position() != position
+                    || hello.header.session != context.definition_hash
+                {
+                    return Err(EvidenceError(
+                        "the hellos are not this definition's, in operator order".into(),
+                    ));
+                }
+            }
+            if context.session_id(&hellos.iter().collect::<Vec<_>>()) != deal.header.session.0 {
+                return Err(EvidenceError(
+                    "the hellos do not make the deal's session".into(),
+                ));
+            }
+            match super::check_hello_echoes(context, hellos, deal) {
+                Err(err) => verdict(err),
+                Ok(()) => Err(EvidenceError(
+                    "the deal echoes exactly the hellos of its session".into(),
+                )),
+            }
         }
     }
 }
@@ -236,9 +300,12 @@ fn verify_message(context: &Context, message: &AnySigned) -> Result<Verdict, Evi
             if hello.body.definition_hash != context.definition_hash
                 || hello.header.session != context.definition_hash
             {
+                // An operator may be in several clusters with one identity:
+                // a hello for another definition shows a misconfiguration the
+                // accuser saw, not a fault a third party can pin on it.
                 return Ok(Verdict {
                     culprit: hello.header.sender,
-                    proven: true,
+                    proven: false,
                     fault: format!(
                         "operator {} holds another cluster definition",
                         hello.header.sender

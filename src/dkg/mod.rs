@@ -251,6 +251,7 @@ where
 {
     let channel = || {
         Box::new(Evidence::Channel {
+            peer: sender,
             message: message.clone().into_any(),
         })
     };
@@ -357,13 +358,54 @@ fn check_echoes(
     Ok(())
 }
 
-/// My own receipts of `messages`, as a report.
-fn my_report<T: Body>(
-    me: OperatorId,
-    messages: &[Signed<T>],
-    carrier: AnySigned,
-) -> (OperatorId, Vec<Receipt>, AnySigned) {
-    (me, messages.iter().map(Receipt::of).collect(), carrier)
+/// Checks that a deal signed in the session made by `hellos` echoes exactly
+/// those hellos (protocol.md, Round 2, Step 2).
+pub(crate) fn check_hello_echoes(
+    context: &Context,
+    hellos: &[Signed<Hello>],
+    deal: &Signed<DealBundle>,
+) -> Result<(), DkgError> {
+    let dealer = deal.header.sender;
+    let n = context.params.operators();
+    let carrier = || {
+        Box::new(Evidence::Message {
+            message: deal.clone().into_any(),
+        })
+    };
+    if deal.body.hellos.len() != n {
+        return Err(DkgError::WrongCount {
+            culprit: dealer,
+            what: "receipts of round-0 hello messages".into(),
+            expected: n,
+            got: deal.body.hellos.len(),
+            evidence: carrier(),
+        });
+    }
+    for (position, (receipt, hello)) in deal.body.hellos.iter().zip(hellos).enumerate() {
+        let signed = receipt.operator.position() == position
+            && context.key(receipt.operator).is_some_and(|key| {
+                receipt.valid(MessageKind::Hello, &context.definition_hash.0, key)
+            });
+        if !signed {
+            return Err(DkgError::InvalidReceipt {
+                culprit: dealer,
+                operator: receipt.operator,
+                echoed: MessageKind::Hello,
+                evidence: carrier(),
+            });
+        }
+        if *receipt != Receipt::of(hello) {
+            return Err(DkgError::HelloEchoMismatch {
+                culprit: dealer,
+                operator: receipt.operator,
+                evidence: Box::new(Evidence::HelloEcho {
+                    deal: deal.clone(),
+                    hellos: hellos.to_vec(),
+                }),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Round 0 (protocol.md, Round 0, Steps 1–2): announce this operator with a
@@ -448,6 +490,7 @@ pub fn part1<R: RngCore + CryptoRng + ?Sized>(
                 culprit: sender,
                 kind: MessageKind::Hello,
                 evidence: Box::new(Evidence::Channel {
+                    peer: sender,
                     message: hello.clone().into_any(),
                 }),
             });
@@ -606,18 +649,32 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
     // > equivocated; otherwise the dealer is at fault.
     for (&dealer, deal) in deals {
         if let Err(err) = check_signed(&context, &session, dealer, deal) {
-            if matches!(err, DkgError::WrongSession { .. }) {
-                let mine = my_report(me, &hellos, my_deal.clone().into_any());
-                let theirs = (dealer, deal.body.hellos.clone(), deal.clone().into_any());
-                check_echoes(
-                    &context,
-                    MessageKind::Hello,
-                    &context.definition_hash.0,
-                    &[
-                        (mine.0, &mine.1, mine.2.clone()),
-                        (theirs.0, &theirs.1, theirs.2.clone()),
-                    ],
-                )?;
+            if matches!(err, DkgError::WrongSession { .. })
+                && let Some(position) = deal
+                    .body
+                    .hellos
+                    .iter()
+                    .zip(&hellos)
+                    .position(|(r, h)| *r != Receipt::of(h))
+                && let (Some(theirs), Some(ours)) =
+                    (deal.body.hellos.get(position), hellos.get(position))
+                && context.key(theirs.operator).is_some_and(|key| {
+                    theirs.valid(MessageKind::Hello, &context.definition_hash.0, key)
+                })
+            {
+                // Two hellos signed by one operator: it equivocated, or the
+                // dealer replayed an old one. Nothing here tells which.
+                return Err(DkgError::ConflictingHellos {
+                    operator: theirs.operator,
+                    reporter: dealer,
+                    receiver: me,
+                    evidence: Box::new(Evidence::Equivocation {
+                        echoed: MessageKind::Hello,
+                        session: context.definition_hash,
+                        first: Receipt::of(ours),
+                        second: *theirs,
+                    }),
+                });
             }
             return Err(err);
         }
@@ -630,30 +687,19 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
                 expected: MessageKind::Shares,
                 got: format!("shares addressed to operator {}", bundle.body.recipient),
                 evidence: Box::new(Evidence::Channel {
+                    peer: dealer,
                     message: bundle.clone().into_any(),
                 }),
             });
         }
     }
     // Round 2, Step 2
-    // > Check the hello echoes in every deal against the hellos received.
+    // > Check the hello echoes in every deal against the hellos received: a
+    // > deal signed in our session must echo exactly the hellos that make it.
     let deals: Vec<Signed<DealBundle>> = deals.values().cloned().collect();
-    let mine = my_report(me, &hellos, my_deal.clone().into_any());
-    let mut reports = vec![(mine.0, mine.1.as_slice(), mine.2.clone())];
     for deal in &deals {
-        reports.push((
-            deal.header.sender,
-            deal.body.hellos.as_slice(),
-            deal.clone().into_any(),
-        ));
+        check_hello_echoes(&context, &hellos, deal)?;
     }
-    check_echoes(
-        &context,
-        MessageKind::Hello,
-        &context.definition_hash.0,
-        &reports,
-    )?;
-
     // Round 2, Step 3
     // > Check every deal's counts and encodings, then every proof of
     // > knowledge (one random linear combination; one by one on failure). An
@@ -1045,12 +1091,14 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
 pub(crate) fn parse_partials(
     context: &Context,
     deals: &[Signed<DealBundle>],
+    ack: &Signed<Ack>,
     message: &Signed<PartialSignatures>,
 ) -> Result<Vec<Vec<G2Point>>, DkgError> {
     let signer = message.header.sender;
     let evidence = || {
         Box::new(Evidence::Partials {
             partials: message.clone(),
+            ack: ack.clone(),
             deals: deals.to_vec(),
         })
     };
@@ -1098,6 +1146,7 @@ pub(crate) fn parse_partials(
 pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
     context: &Context,
     deals: &[Signed<DealBundle>],
+    acks: &[Signed<Ack>],
     partials: &[Signed<PartialSignatures>],
     keys: &[ValidatorKeys],
     hashed: &[Vec<G2Point>],
@@ -1106,7 +1155,8 @@ pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
     let t = context.params.threshold();
     let decoded: Vec<Vec<Vec<G2Point>>> = partials
         .iter()
-        .map(|m| parse_partials(context, deals, m))
+        .zip(acks)
+        .map(|(m, ack)| parse_partials(context, deals, ack, m))
         .collect::<Result<_, _>>()?;
     // combined[v][d]
     let combined: Vec<Vec<G2Point>> = (0..context.params.validators())
@@ -1164,6 +1214,10 @@ pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
                                 .get(signer)
                                 .cloned()
                                 .ok_or_else(|| DkgError::InvalidInput("missing partials".into()))?,
+                            ack: acks
+                                .get(signer)
+                                .cloned()
+                                .ok_or_else(|| DkgError::InvalidInput("missing ack".into()))?,
                             deals: deals.to_vec(),
                         }),
                     });
@@ -1227,7 +1281,7 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
     // Round 4, Step 2
     // > Verify all partial signatures and the combined signatures of the
     // > first t operators in one batch.
-    let combined = verify_and_combine(&context, &deals, &partials, &keys, &hashed, rng)?;
+    let combined = verify_and_combine(&context, &deals, &acks, &partials, &keys, &hashed, rng)?;
     // Round 4, Step 4
     // > Build the transcript and sign its hash.
     let validators = keys

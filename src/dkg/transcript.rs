@@ -202,6 +202,7 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
         )?;
         if hello.body.definition_hash != context.definition_hash
             || hello.body.operator != hello.header.sender
+            || hello.body.version != super::messages::PROTOCOL_VERSION
         {
             return Err(DkgError::DefinitionMismatch {
                 culprit: hello.header.sender,
@@ -220,28 +221,8 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     for deal in &transcript.deals {
         check_signed(context, &session, deal.header.sender, deal)?;
     }
-    let mut reports: Vec<(OperatorId, &[Receipt], AnySigned)> = Vec::with_capacity(n);
     for deal in &transcript.deals {
-        reports.push((
-            deal.header.sender,
-            deal.body.hellos.as_slice(),
-            deal.clone().into_any(),
-        ));
-    }
-    check_echoes(
-        context,
-        MessageKind::Hello,
-        &context.definition_hash.0,
-        &reports,
-    )?;
-    let hello_receipts: Vec<Receipt> = transcript.hellos.iter().map(Receipt::of).collect();
-    if reports
-        .first()
-        .is_some_and(|(_, r, _)| *r != hello_receipts.as_slice())
-    {
-        return Err(TranscriptError::Inconsistent(
-            "the hellos do not match their echoes".into(),
-        ));
+        super::check_hello_echoes(context, &transcript.hellos, deal)?;
     }
     let parsed: Vec<vss::ParsedDeal> = transcript
         .deals
@@ -341,6 +322,7 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     let combined = super::verify_and_combine(
         context,
         &transcript.deals,
+        &transcript.acks,
         &transcript.partials,
         &keys,
         &hashed,

@@ -213,7 +213,7 @@ fn hello_for_another_definition() {
         ..Hooks::default()
     };
     let run = run(&cluster, hooks, 4);
-    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+    assert_blamed(&cluster, &run, CULPRIT, false, |e| {
         matches!(e, DkgError::DefinitionMismatch { .. })
     });
 }
@@ -398,9 +398,12 @@ fn equivocating_dealer() {
 }
 
 #[test]
-fn equivocating_hello() {
+fn conflicting_hellos_are_reported_without_a_proven_culprit() {
     // Operator 4 receives another nonce from operator 2 than everyone else,
-    // so its session id differs: the hello echoes explain why.
+    // so its session id differs. Hellos are bound only to the definition, so
+    // nobody can tell a second hello of this ceremony from a replayed one of
+    // an earlier ceremony: every honest operator names operator 2's hello
+    // and the operator that reported the other one, and proves nothing.
     let cluster = cluster(15);
     let hooks = Hooks {
         hellos: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
@@ -415,15 +418,44 @@ fn equivocating_hello() {
         ..Hooks::default()
     };
     let run = run(&cluster, hooks, 15);
-    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
-        matches!(
-            e,
-            DkgError::Equivocation {
-                echoed: MessageKind::Hello,
-                ..
-            }
-        )
-    });
+    for op in [1, 3, 4] {
+        let err = &run.errors[&id(op)];
+        assert!(
+            matches!(err, DkgError::ConflictingHellos { operator, .. } if *operator == id(CULPRIT)),
+            "operator {op}: {err:?}"
+        );
+        assert_eq!(err.culprit(), None);
+        let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+        assert_eq!((verdict.culprit, verdict.proven), (id(CULPRIT), false));
+    }
+}
+
+#[test]
+fn a_dealer_echoing_another_hello_than_its_session_is_blamed() {
+    // Operator 2 replays, in its deal's echoes, a hello of operator 3 from
+    // an earlier ceremony of the same definition, while signing its deal in
+    // this ceremony's session: its own deal contradicts itself.
+    let cluster = cluster(23);
+    let earlier = crate::dkg_harness::run(&cluster, Hooks::default(), 99);
+    assert!(earlier.errors.is_empty());
+    let old_hello = earlier.outputs[&id(1)].transcript.hellos[2].clone();
+    let hooks = Hooks {
+        deals: Some(Box::new(move |c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.hellos[2] = Receipt::of(&old_hello);
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 23);
+    assert_blamed(
+        &cluster,
+        &run,
+        CULPRIT,
+        true,
+        |e| matches!(e, DkgError::HelloEchoMismatch { operator, .. } if *operator == id(3)),
+    );
 }
 
 #[test]

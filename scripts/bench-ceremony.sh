@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Benchmark of whole ceremonies: 4 `dvkg ceremony` processes (threshold 3) on
+# this machine over loopback QUIC, for V = 100, 1,000 and 10,000 validators
+# (override with VALIDATORS="..."). Reports the wall time of the ceremony,
+# the peak memory (max RSS) of each operator, and the ratio of the wall time
+# to the cryptographic floor measured in the same run by `cargo bench --bench
+# dkg` (t G1 multiplications + 1 signature + 1/V of a batched pairing check
+# per validator per operator), spread over this machine's cores.
+#
+# Every operator also encrypts its V keystores (one scrypt run, n = 2^18).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+validators=${VALIDATORS:-"100 1000 10000"}
+n=4
+t=3
+address=0x0f51bb10119727a7e5ea3538074fb341f56b09ad
+cores=$(nproc)
+
+cargo build --release --quiet
+dvkg=$PWD/target/release/dvkg
+floor_ms=$(DVKG_BENCH_FLOOR_ONLY=1 cargo bench --quiet --bench dkg 2>/dev/null | awk '/floor_ms_per_validator/ {print $2}')
+echo "machine: $cores cores; floor at n=4, t=3: $floor_ms ms per validator per operator (cargo bench --bench dkg)"
+
+timer=()
+if [ -x /usr/bin/time ]; then timer=(/usr/bin/time -f "%M"); fi
+
+for v in $validators; do
+  work=$(mktemp -d)
+  (
+    cd "$work"
+    ports=$(python3 -c 'import socket
+s=[socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+    ops=()
+    i=1
+    for port in $ports; do
+      "$dvkg" -q identity new --dir "op$i" --name "op$i" --address "127.0.0.1:$port" >/dev/null
+      ops+=(--operator "op$i/operator.json")
+      i=$((i + 1))
+    done
+    "$dvkg" -q definition new "${ops[@]}" --threshold $t --validators "$v" --network hoodi \
+      --withdrawal-address $address --withdrawal-type 0x02 --out def.json >/dev/null 2>&1
+    start=$(date +%s%N)
+    pids=()
+    for i in 1 2 3 4; do
+      if [ ${#timer[@]} -gt 0 ]; then
+        "${timer[@]}" -o "rss$i" "$dvkg" -q ceremony --definition def.json --identity "op$i" --out "out$i" \
+          --timeout 120 --round-timeout 1200 2> "log$i" &
+      else
+        "$dvkg" -q ceremony --definition def.json --identity "op$i" --out "out$i" \
+          --timeout 120 --round-timeout 1200 2> "log$i" &
+      fi
+      pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    end=$(date +%s%N)
+    wall_ms=$(( (end - start) / 1000000 ))
+    rss="n/a"
+    if [ -f rss1 ]; then
+      rss=$(for i in 1 2 3 4; do tail -n 1 "rss$i"; done | awk '{printf "%s%.0f", (NR>1?" ":""), $1/1024}')" MiB"
+    fi
+    floor_wall_ms=$(awk -v f="$floor_ms" -v v="$v" -v c="$cores" 'BEGIN {printf "%.0f", f * v * 4 / c}')
+    ratio=$(awk -v w="$wall_ms" -v f="$floor_wall_ms" 'BEGIN {printf "%.2f", w / f}')
+    "$dvkg" -q verify out1 >/dev/null
+    printf 'V=%-6s wall %6.2f s | peak RSS per operator: %s | crypto floor on %s cores %6.2f s | wall/floor %s\n' \
+      "$v" "$(awk -v w="$wall_ms" 'BEGIN {print w/1000}')" "$rss" "$cores" \
+      "$(awk -v w="$floor_wall_ms" 'BEGIN {print w/1000}')" "$ratio"
+  )
+  rm -rf "$work"
+done
