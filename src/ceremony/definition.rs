@@ -566,6 +566,10 @@ pub enum DefinitionError {
     /// Deposit amounts out of range.
     #[error("invalid amounts_gwei: {0}")]
     Amounts(#[source] AmountError),
+    /// The same amount listed twice: both deposits would sign the same
+    /// message and be the same deposit data.
+    #[error("invalid amounts_gwei: an amount is listed twice; use one deposit of their sum")]
+    RepeatedAmount,
 }
 
 fn take_field<T: DeserializeOwned>(
@@ -836,6 +840,12 @@ impl ClusterDefinition {
             .transpose()?;
         let amounts: Vec<Gwei> = self.amounts_gwei.iter().copied().map(Gwei).collect();
         amount::check_deposits(&amounts, kind).map_err(DefinitionError::Amounts)?;
+        let mut distinct = self.amounts_gwei.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != self.amounts_gwei.len() {
+            return Err(DefinitionError::RepeatedAmount);
+        }
 
         Ok(ValidDefinition {
             params,

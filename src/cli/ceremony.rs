@@ -104,15 +104,6 @@ pub fn load_definition(path: &Path) -> Result<(ClusterDefinition, Context), CliE
     let context = definition.to_context().map_err(|err| {
         CliError::user(format!("invalid cluster definition {shown}")).with_source(&err)
     })?;
-    let mut amounts = context.plan.amounts.clone();
-    amounts.sort_unstable();
-    amounts.dedup();
-    if amounts.len() != context.plan.amounts.len() {
-        return Err(CliError::user(format!(
-            "invalid cluster definition {shown}: amounts_gwei lists an amount twice"
-        ))
-        .with_hint("two equal deposits sign the same message; use one deposit of their sum"));
-    }
     Ok((definition, context))
 }
 
@@ -411,6 +402,15 @@ pub async fn run_operator(
     };
     let recipient = identity.age.to_public();
     let key = Arc::new(identity.key);
+    // The keystore KDF runs now, before any peer is contacted: it is slow and
+    // memory-hungry, and the ceremony must not wait on it at the end.
+    let keystores = tokio::task::spawn_blocking(move || keystores.prepare(&mut OsRng))
+        .await
+        .map_err(|e| CliError::internal(format!("the keystore KDF panicked: {e}")))?
+        .map_err(|err| {
+            CliError::user("cannot prepare the keystore encryption").with_source(&err)
+        })?;
+    let started = std::time::Instant::now();
     let output = match driver::run(driver_config, key, progress).await {
         Ok(output) => output,
         Err((err, report)) => {
@@ -418,8 +418,10 @@ pub async fn run_operator(
             return Err(ceremony_error(&err, path.as_deref()));
         }
     };
-    let (files, summary): (Vec<OutputFile>, _) = tokio::task::spawn_blocking(move || {
-        outputs::build(&definition, &output, &recipient, keystores, &mut OsRng)
+    let protocol_time = started.elapsed();
+    let started = std::time::Instant::now();
+    let (files, mut summary): (Vec<OutputFile>, _) = tokio::task::spawn_blocking(move || {
+        outputs::build(&definition, &output, &recipient, &keystores, &mut OsRng)
     })
     .await
     .map_err(|e| CliError::internal(format!("writing outputs panicked: {e}")))?
@@ -428,6 +430,8 @@ pub async fn run_operator(
         CliError::user(format!("failed to write the outputs to {}", out.display()))
             .with_source(&err)
     })?;
+    summary.protocol_time = protocol_time;
+    summary.output_time = started.elapsed();
     Ok(summary)
 }
 
@@ -453,7 +457,10 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let progress = Bars::new(me, quiet);
     let summary = runtime.block_on(run_operator(config, &progress))?;
     eprintln!(
-        "dvkg: ceremony complete; lock hash {}",
+        "dvkg: ceremony complete in {:.2} s (protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
+        (summary.protocol_time + summary.output_time).as_secs_f64(),
+        summary.protocol_time.as_secs_f64(),
+        summary.output_time.as_secs_f64(),
         hex::encode(summary.lock_hash)
     );
     eprintln!("dvkg: outputs in {}", out.display());

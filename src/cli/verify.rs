@@ -1,10 +1,12 @@
 //! `dvkg verify`: check public outputs with no secret.
 //!
-//! Today it checks deposit data files: every entry's roots are recomputed,
-//! its signature verified, its fork version matched to its network and its
-//! credentials and amount checked. It prints one line per entry and a
-//! summary (or a JSON report with `--json`), and exits 0 only when every
-//! entry of every file passes.
+//! On a ceremony output directory (or `--lock` / `--transcript`) it checks
+//! the transcript against the protocol, the lock against the transcript and
+//! the definition, and every deposit file, one line per check. On a lone
+//! deposit data file it recomputes every entry's roots, verifies its
+//! signature, matches its fork version to its network and checks its
+//! credentials and amount, one line per entry. `--json` prints the same as a
+//! report; the exit code is 0 only when every check passes.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

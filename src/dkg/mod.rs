@@ -55,7 +55,7 @@ pub type Round1Output = (
     BTreeMap<OperatorId, Signed<ShareBundle>>,
 );
 
-/// Domain of the session id (protocol.md, Round 0, Step 3).
+/// Domain of the session id (protocol.md, Round 1, Step 2).
 pub const SESSION_DOMAIN: &[u8] = b"dvkg/1 session";
 
 /// What every operator agrees on before the ceremony, from the cluster
@@ -239,7 +239,8 @@ fn check_set<T>(
 }
 
 /// Checks a message's header and signature against its authenticated sender
-/// (protocol.md, "Signed messages", checks 1–4).
+/// (protocol.md, "Signed messages", checks 2–4; check 1, decoding, is the
+/// transport's).
 fn check_signed<T: Body>(
     context: &Context,
     session: &[u8; 32],

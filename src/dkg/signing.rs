@@ -78,7 +78,7 @@ pub struct ValidatorKeys {
 }
 
 /// Derives every validator's group key and public shares from the dealers'
-/// commitments (protocol.md, Round 3, Step 2): `A_{v,k} = Σ_j C_{vj,k}`,
+/// commitments (protocol.md, Round 3, Step 4): `A_{v,k} = Σ_j C_{vj,k}`,
 /// `Y_v = A_{v,0}`, `PK_{v,m} = Σ_k m^k A_{v,k}`.
 ///
 /// `commitments[j][v][k]` is dealer `j`'s `C_{vj,k}`.
@@ -182,6 +182,17 @@ pub struct SignatureCheck<'a> {
 /// (Schwartz–Zippel over the weights, drawn after the signatures are fixed).
 /// Costs one Miller loop per validator.
 pub fn batch_valid<R: RngCore + CryptoRng + ?Sized>(
+    checks: &[SignatureCheck<'_>],
+    rng: &mut R,
+) -> bool {
+    // In chunks, so that the multi-scalar multiplication's memory stays
+    // bounded whatever the number of validators.
+    checks
+        .chunks(super::vss::BATCH_VALIDATORS)
+        .all(|chunk| batch_valid_chunk(chunk, rng))
+}
+
+fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     checks: &[SignatureCheck<'_>],
     rng: &mut R,
 ) -> bool {

@@ -16,6 +16,11 @@ use crate::crypto::group::{G1Batch, G1Sum};
 use crate::crypto::{G1Point, Scalar};
 use crate::wire::Bytes;
 
+/// Validators per batched check: large enough for Pippenger's algorithm to
+/// pay off, small enough to bound the memory of one multi-scalar
+/// multiplication (a few MiB) whatever the number of validators.
+pub const BATCH_VALIDATORS: usize = 1024;
+
 /// Domain of the proof-of-knowledge challenge (protocol.md, Round 1, Step 3).
 pub const PROOF_DOMAIN: &[u8] = b"dvkg/1 proof of knowledge";
 
@@ -137,7 +142,7 @@ pub struct ParsedDeal {
     pub proofs: Vec<(G1Point, Scalar)>,
 }
 
-/// Checks a signed deal's counts and encodings (protocol.md, Round 2, Step 2).
+/// Checks a signed deal's counts and encodings (protocol.md, Round 2, Step 3).
 ///
 /// # Errors
 ///
@@ -265,20 +270,29 @@ pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
     deals: &[&ParsedDeal],
     rng: &mut R,
 ) -> Option<(OperatorId, usize)> {
-    let mut batch = G1Batch::default();
-    for deal in deals {
-        for v in 0..deal.proofs.len() {
-            add_proof(&mut batch, session, deal, v, &Scalar::random(rng));
+    let validators = deals.iter().map(|d| d.proofs.len()).max().unwrap_or(0);
+    for start in (0..validators).step_by(BATCH_VALIDATORS) {
+        let range = start..(start + BATCH_VALIDATORS).min(validators);
+        let mut batch = G1Batch::default();
+        for deal in deals {
+            for v in range.clone().filter(|&v| v < deal.proofs.len()) {
+                add_proof(&mut batch, session, deal, v, &Scalar::random(rng));
+            }
+        }
+        if batch.is_identity() {
+            continue;
+        }
+        let found = deals.iter().find_map(|deal| {
+            range
+                .clone()
+                .find(|&v| v < deal.proofs.len() && !proof_valid(session, deal, v))
+                .map(|v| (deal.dealer, v))
+        });
+        if found.is_some() {
+            return found;
         }
     }
-    if batch.is_identity() {
-        return None;
-    }
-    deals.iter().find_map(|deal| {
-        (0..deal.proofs.len())
-            .find(|&v| !proof_valid(session, deal, v))
-            .map(|v| (deal.dealer, v))
-    })
+    None
 }
 
 /// One dealer's shares for this operator, with that dealer's commitments.
@@ -298,23 +312,35 @@ pub fn first_invalid_share<R: RngCore + CryptoRng + ?Sized>(
     checks: &[ShareCheck<'_>],
     rng: &mut R,
 ) -> Option<(OperatorId, usize)> {
-    let mut batch = G1Batch::default();
-    for check in checks {
-        for (commitments, share) in check.commitments.iter().zip(check.shares) {
-            add_share(&mut batch, me, commitments, share, &Scalar::random(rng));
+    let validators = checks.iter().map(|c| c.shares.len()).max().unwrap_or(0);
+    for start in (0..validators).step_by(BATCH_VALIDATORS) {
+        let range = start..(start + BATCH_VALIDATORS).min(validators);
+        let mut batch = G1Batch::default();
+        for check in checks {
+            for v in range.clone() {
+                if let (Some(commitments), Some(share)) =
+                    (check.commitments.get(v), check.shares.get(v))
+                {
+                    add_share(&mut batch, me, commitments, share, &Scalar::random(rng));
+                }
+            }
+        }
+        if batch.is_identity() {
+            continue;
+        }
+        let found = checks.iter().find_map(|check| {
+            range
+                .clone()
+                .find_map(|v| match (check.commitments.get(v), check.shares.get(v)) {
+                    (Some(c), Some(s)) if !share_valid(me, c, s) => Some((check.dealer, v)),
+                    _ => None,
+                })
+        });
+        if found.is_some() {
+            return found;
         }
     }
-    if batch.is_identity() {
-        return None;
-    }
-    checks.iter().find_map(|check| {
-        check
-            .commitments
-            .iter()
-            .zip(check.shares)
-            .position(|(commitments, share)| !share_valid(me, commitments, share))
-            .map(|v| (check.dealer, v))
-    })
+    None
 }
 
 #[cfg(test)]
