@@ -158,7 +158,7 @@ fn naive(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
             dealer,
             commitments: vec![commitments],
             proofs: vec![(
-                G1Point::from_bytes(&proof.r.0).expect("r"),
+                G1Point::from_uncompressed(&proof.r.0).expect("r"),
                 Scalar::from_bytes_be(&proof.z.0).expect("z"),
             )],
         };
@@ -179,6 +179,55 @@ fn naive(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
     start.elapsed() / samples as u32
 }
 
+/// The cost of the primitives the protocol is made of, in microseconds.
+fn primitives(rng: &mut StdRng) {
+    const N: usize = 200;
+    let scalars: Vec<Scalar> = (0..N).map(|_| Scalar::random(rng)).collect();
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        println!(
+            "{name:<40} {:>8.1} us",
+            start.elapsed().as_secs_f64() * 1e6 / N as f64
+        );
+    };
+    let mut g1 = Vec::new();
+    time("G1 scalar multiplication (generator)", &mut || {
+        g1 = scalars.iter().map(G1Point::mul_generator).collect()
+    });
+    let g1_bytes: Vec<[u8; 48]> = g1.iter().map(G1Point::to_bytes).collect();
+    time("G1 decompress + subgroup check", &mut || {
+        for b in &g1_bytes {
+            let _ = G1Point::from_bytes(b);
+        }
+    });
+    time("G1 mul by u64", &mut || {
+        for p in &g1 {
+            let _ = p.mul_u64(u64::MAX / 3);
+        }
+    });
+    let mut g2 = Vec::new();
+    time("hash to G2", &mut || {
+        g2 = (0..N)
+            .map(|i| G2Point::hash(&(i as u64).to_be_bytes()))
+            .collect()
+    });
+    let mut sigs = Vec::new();
+    time("G2 scalar multiplication", &mut || {
+        sigs = g2.iter().zip(&scalars).map(|(h, x)| h.mul(x)).collect()
+    });
+    let g2_bytes: Vec<[u8; 96]> = sigs.iter().map(G2Point::to_bytes).collect();
+    time("G2 decompress + subgroup check", &mut || {
+        for b in &g2_bytes {
+            let _ = G2Point::from_bytes(b);
+        }
+    });
+    time("Miller loop share of a 200-term pairing check", &mut || {
+        let terms: Vec<(G1Point, G2Point)> = g1.iter().copied().zip(g2.iter().copied()).collect();
+        let _ = pairing_check(&sigs[0], &terms);
+    });
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -192,6 +241,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if smoke { 2 } else { 1_000 });
     let mut rng = StdRng::seed_from_u64(2026);
+    if std::env::var_os("DVKG_BENCH_PRIMITIVES").is_some() {
+        primitives(&mut rng);
+        return;
+    }
     if std::env::var_os("DVKG_BENCH_FLOOR_ONLY").is_some() {
         // For scripts/bench-ceremony.sh: the floor at n=4, t=3, in ms.
         println!(

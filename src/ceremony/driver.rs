@@ -115,13 +115,10 @@ impl CeremonyError {
                 _ => None,
             },
             Self::PeerAbortProven { culprit, .. } => Some(*culprit),
-            Self::PeerAbortClaimed {
-                report, reporter, ..
-            } => report.culprit.or(if report.missing.is_none() {
-                Some(*reporter)
-            } else {
-                None
-            }),
+            // A peer's claim is repeated, never turned against the peer:
+            // an honest operator reporting a fault without proof (say,
+            // conflicting hellos) is not the culprit.
+            Self::PeerAbortClaimed { report, .. } => report.culprit,
             Self::Internal(_) => None,
         }
     }
@@ -193,8 +190,10 @@ pub fn max_frame_bytes(context: &Context) -> u64 {
     let d = context.plan.deposits() as u64;
     // A deal: per validator t commitments and a proof, with length prefixes;
     // an ack may carry up to n deals as complaint evidence.
-    let deal = v * (t * 56 + 120) + n * 120 + 4096;
-    let partials = v * (d * 104 + 16) + n * 120 + 4096;
+    // Points travel uncompressed: 96 bytes in G1, 192 in G2, each with an
+    // 8-byte length prefix.
+    let deal = v * (t * 104 + 176) + n * 120 + 4096;
+    let partials = v * (d * 200 + 16) + n * 120 + 4096;
     (n * deal)
         .max(partials)
         .clamp(64 * 1024, wire::MAX_MESSAGE_BYTES)

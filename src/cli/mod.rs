@@ -11,6 +11,7 @@ pub mod ceremony;
 pub mod definition;
 pub mod demo;
 pub mod identity;
+pub mod restore;
 pub mod verify;
 
 /// dvkg: generate Ethereum validator keys together with the other operators
@@ -52,6 +53,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Run a whole ceremony of N operators on this machine over loopback QUIC.
     Demo(demo::DemoArgs),
+    /// Rebuild this operator's keystores from its sealed share bundle.
+    Restore(restore::RestoreArgs),
 }
 
 /// Sets up logging on stderr from `-v`/`-q` and `RUST_LOG`.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Ceremony(args) => ceremony::run(args, cli.quiet),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Restore(args) => restore::run(args),
     }
 }
 

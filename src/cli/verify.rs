@@ -492,6 +492,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
         parsed.ok()
     });
     let mut lock_entries: Vec<DepositEntry> = Vec::new();
+    let mut lock_verified = false;
     if let Some(lock) = &lock {
         let definition: &ClusterDefinition = &lock.definition;
         let valid = definition.validate();
@@ -576,15 +577,16 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
                 expect.withdrawal_address = valid.credentials.address();
             }
         }
-        let failures: Vec<String> = lock_entries
-            .iter()
+        let failures: Vec<String> = deposit::verify_entries(&lock_entries, &expect, &mut rng)
+            .into_iter()
             .enumerate()
-            .flat_map(|(i, e)| {
-                deposit::verify_entry(e, &expect)
+            .flat_map(|(i, problems)| {
+                problems
                     .into_iter()
                     .map(move |p| format!("deposit {i}: {p}"))
             })
             .collect();
+        lock_verified = failures.is_empty() && !lock_entries.is_empty();
         checks.add(
             "lock: every deposit verifies",
             if failures.is_empty() && !lock_entries.is_empty() {
@@ -605,6 +607,8 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
             );
         }
     }
+    let lock_set: std::collections::HashSet<&DepositEntry> = lock_entries.iter().collect();
+    let mut in_files: std::collections::HashSet<DepositEntry> = std::collections::HashSet::new();
     for path in &paths.deposit_files {
         let shown = path.display().to_string();
         let result = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
@@ -627,25 +631,58 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
                         })
                     })
                     .collect::<Result<_, _>>()?;
-                if lock.is_some() && !entries.iter().all(|e| lock_entries.contains(e)) {
+                if lock.is_some() && !entries.iter().all(|e| lock_set.contains(e)) {
                     return Err("holds deposits that are not in the lock".into());
                 }
-                let problems: Vec<String> = entries
-                    .iter()
-                    .flat_map(|e| deposit::verify_entry(e, expect))
-                    .map(|p| p.to_string())
-                    .chain(deposit::verify_file(&entries))
-                    .collect();
+                in_files.extend(entries.iter().cloned());
+                // Entries equal to the lock's were verified with it.
+                let problems: Vec<String> = if lock_verified {
+                    Vec::new()
+                } else {
+                    deposit::verify_entries(&entries, expect, &mut rng)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.to_string())
+                        .collect()
+                }
+                .into_iter()
+                .chain(deposit::verify_file(&entries))
+                .collect();
                 if problems.is_empty() {
                     Ok(format!(
-                        "{} deposits, all in the lock, all valid",
-                        entries.len()
+                        "{} deposits, {}all valid",
+                        entries.len(),
+                        if lock_verified {
+                            "all in the lock, "
+                        } else {
+                            ""
+                        }
                     ))
                 } else {
                     Err(problems.join("; "))
                 }
             });
         checks.add(format!("deposit data {shown}"), result);
+    }
+    if lock.is_some() && !paths.deposit_files.is_empty() {
+        let missing = lock_entries
+            .iter()
+            .filter(|e| !in_files.contains(*e))
+            .count();
+        checks.add(
+            "deposit data files hold every deposit of the lock",
+            if missing == 0 {
+                Ok(format!(
+                    "{} deposits in {} file(s)",
+                    lock_entries.len(),
+                    paths.deposit_files.len()
+                ))
+            } else {
+                Err(format!(
+                    "{missing} deposits of the lock are in no deposit data file"
+                ))
+            },
+        );
     }
     if lock.is_some()
         && paths.lock.as_ref().and_then(|p| p.parent()).is_some()

@@ -18,7 +18,7 @@ pub mod secret;
 
 pub use bls::{
     BlsError, PUBLIC_KEY_BYTES, PublicKey, SECRET_KEY_BYTES, SIGNATURE_BYTES, SIGNATURE_DST,
-    SecretKey, Signature,
+    SecretKey, Signature, verify_batch,
 };
 pub use group::{G1Point, G2Point, Scalar};
 pub use secret::SecretBytes;

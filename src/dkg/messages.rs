@@ -168,12 +168,12 @@ impl Body for Hello {
 }
 
 /// A Schnorr proof of knowledge of a polynomial's constant term, as bytes:
-/// `R = k·G1` and `z = k + c·a_0`.
+/// `R = k·G1` (uncompressed) and `z = k + c·a_0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofBytes {
-    /// `R`, compressed G1.
-    pub r: Bytes<48>,
+    /// `R`, uncompressed G1 (96 bytes).
+    pub r: Bytes<96>,
     /// `z`, a big-endian scalar.
     pub z: Bytes<32>,
 }
@@ -182,8 +182,9 @@ pub struct ProofBytes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorDeal {
-    /// `C_k = a_k·G1` for `k < t`, compressed.
-    pub commitments: Vec<Bytes<48>>,
+    /// `C_k = a_k·G1` for `k < t`, uncompressed (96 bytes each): decoding
+    /// needs no square root, the largest cost of receiving a deal.
+    pub commitments: Vec<Bytes<96>>,
     /// Proof of knowledge of `a_0`.
     pub proof: ProofBytes,
 }
@@ -335,8 +336,8 @@ impl Body for Ack {
 pub struct PartialSignatures {
     /// Echo of round 2: a receipt of every ack, in operator order.
     pub acks: Vec<Receipt>,
-    /// Compressed G2 partial signatures.
-    pub signatures: Vec<Vec<Bytes<96>>>,
+    /// Uncompressed G2 partial signatures (192 bytes each).
+    pub signatures: Vec<Vec<Bytes<192>>>,
 }
 
 impl Body for PartialSignatures {

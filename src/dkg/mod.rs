@@ -572,7 +572,10 @@ pub(crate) fn deal_from<R: RngCore + CryptoRng + ?Sized>(
                 .unwrap_or_else(G1Point::generator);
             let proof = vss::prove(session, v, me, poly.constant(), &c0, rng);
             ValidatorDeal {
-                commitments: commitments.iter().map(|c| Bytes(c.to_bytes())).collect(),
+                commitments: commitments
+                    .iter()
+                    .map(|c| Bytes(c.to_uncompressed()))
+                    .collect(),
                 proof,
             }
         })
@@ -841,6 +844,19 @@ pub(crate) fn judge(
     let Some(key) = context.key(dealer) else {
         return false_complaint();
     };
+    // Round 3, Step 3
+    // > The deal judged against must be the one the complainer acknowledged:
+    // > its receipt in the complainer's ack, in the ack's session, signed by
+    // > the dealer. Otherwise the evidence proves nothing about this ceremony.
+    let acknowledged = ack.body.deals.get(dealer.position()) == Some(&Receipt::of(agreed))
+        && agreed.header.session == ack.header.session
+        && agreed.header.kind == MessageKind::Deal
+        && agreed.signature_valid(key);
+    if !acknowledged {
+        return DkgError::InvalidInput(format!(
+            "the deal offered as evidence is not the one operator {complainer} acknowledged"
+        ));
+    }
     match complaint {
         Complaint::BadDeal { deal } => {
             let genuine = deal.signature_valid(key)
@@ -1064,7 +1080,7 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         .map(|(messages, x)| {
             messages
                 .iter()
-                .map(|h| Bytes(h.mul(x).to_bytes()))
+                .map(|h| Bytes(h.mul(x).to_uncompressed()))
                 .collect()
         })
         .collect();
@@ -1128,7 +1144,7 @@ pub(crate) fn parse_partials(
             row.iter()
                 .enumerate()
                 .map(|(d, bytes)| {
-                    G2Point::from_bytes(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
+                    G2Point::from_uncompressed(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
                         culprit: signer,
                         validator: v,
                         item: format!("partial signature for deposit {d}"),

@@ -206,15 +206,16 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     let mut terms: Vec<(G1Point, G2Point)> = Vec::with_capacity(checks.len());
     for check in checks {
         let rho = rng.next_u64() | 1;
-        // Q_v, then ρ_v Q_v.
-        let mut q = check
-            .keys
-            .group_key
-            .mul_u64(tau.first().copied().unwrap_or(1));
-        for (pk, &t) in check.keys.public_shares.iter().zip(tau.iter().skip(1)) {
-            q = q.plus(&pk.mul_u64(t));
-        }
-        let q = q.to_point().mul_u64(rho).to_point();
+        // ρ_v Q_v = Σ_i (ρ_v τ_i) PK_{v,i} + (ρ_v τ_0) Y_v, in one pass
+        // (the weights are 128-bit products).
+        let mut points = Vec::with_capacity(check.keys.public_shares.len() + 1);
+        points.push(check.keys.group_key);
+        points.extend(check.keys.public_shares.iter().copied());
+        let weights: Vec<u128> = tau
+            .iter()
+            .map(|&t| u128::from(t) * u128::from(rho))
+            .collect();
+        let q = group::g1_lincomb_u128(&points, &weights);
         let mut hashed = G2Sum::default();
         for (d, message) in check.messages.iter().enumerate() {
             // κ below 2^62, so that it is a positive i64.

@@ -124,7 +124,7 @@ pub fn prove<R: RngCore + CryptoRng + ?Sized>(
     let c = proof_challenge(session, validator, dealer, c0, &r);
     let z = k.add(&c.mul(a0));
     ProofBytes {
-        r: Bytes(r.to_bytes()),
+        r: Bytes(r.to_uncompressed()),
         z: Bytes(*z.to_bytes_be().expose_secret()),
     }
 }
@@ -187,7 +187,7 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
             .iter()
             .enumerate()
             .map(|(k, bytes)| {
-                G1Point::from_bytes(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
+                G1Point::from_uncompressed(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
                     culprit: dealer,
                     validator: v,
                     item: format!("commitment {k}"),
@@ -196,12 +196,14 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let r = G1Point::from_bytes(&entry.proof.r.0).map_err(|reason| DkgError::InvalidPoint {
-            culprit: dealer,
-            validator: v,
-            item: "proof commitment R".into(),
-            reason,
-            evidence: evidence(),
+        let r = G1Point::from_uncompressed(&entry.proof.r.0).map_err(|reason| {
+            DkgError::InvalidPoint {
+                culprit: dealer,
+                validator: v,
+                item: "proof commitment R".into(),
+                reason,
+                evidence: evidence(),
+            }
         })?;
         let z = Scalar::from_bytes_be(&entry.proof.z.0).ok_or_else(|| DkgError::InvalidScalar {
             culprit: dealer,
@@ -402,7 +404,7 @@ mod tests {
             dealer: id(1),
             commitments: vec![commitments.clone()],
             proofs: vec![(
-                G1Point::from_bytes(&proof.r.0).unwrap(),
+                G1Point::from_uncompressed(&proof.r.0).unwrap(),
                 Scalar::from_bytes_be(&proof.z.0).unwrap(),
             )],
         };

@@ -238,6 +238,62 @@ fn four_operators_as_separate_processes() {
         assert!(done.stderr.contains("ceremony complete"), "{}", done.stderr);
     }
     check_outputs(&cluster, 3);
+
+    // Operator 2 rebuilds its keystores from its sealed bundle and the lock.
+    dvkg(
+        cluster.root.path(),
+        &[
+            "restore",
+            "--from",
+            "out2",
+            "--identity",
+            "op2",
+            "--out",
+            "restored2",
+        ],
+    )
+    .assert_code(0)
+    .assert_mentions("restored operator 2's 3 keystores");
+    dvkg(
+        cluster.root.path(),
+        &[
+            "verify",
+            "out2",
+            "--keystores",
+            "restored2",
+            "--password-file",
+            "restored2/password.txt",
+        ],
+    )
+    .assert_code(0)
+    .assert_mentions("match operator 2's public shares");
+    // Operator 3's identity cannot open operator 2's bundle.
+    std::fs::create_dir(cluster.path("swapped")).unwrap();
+    std::fs::copy(
+        cluster.path("out2/cluster-lock.json"),
+        cluster.path("swapped/cluster-lock.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        cluster.path("out2/shares-operator-2.age"),
+        cluster.path("swapped/shares-operator-3.age"),
+    )
+    .unwrap();
+    dvkg(
+        cluster.root.path(),
+        &[
+            "restore",
+            "--from",
+            "swapped",
+            "--identity",
+            "op3",
+            "--out",
+            "restored3",
+        ],
+    )
+    .assert_code(1)
+    .assert_mentions("cannot open swapped/shares-operator-3.age");
+    assert!(!cluster.path("restored3").exists());
 }
 
 #[test]

@@ -85,14 +85,21 @@ fn assert_blamed(
     }
 }
 
-/// A compressed G1 encoding of a point on the curve outside the subgroup.
-fn non_subgroup_point() -> [u8; 48] {
+/// An uncompressed G1 encoding of a point on the curve outside the subgroup.
+fn non_subgroup_point() -> [u8; 96] {
     for x in 1u64.. {
         let mut bytes = [0u8; 48];
         bytes[40..].copy_from_slice(&x.to_be_bytes());
         bytes[0] |= 0x80;
         if G1Point::from_bytes(&bytes) == Err(BlsError::NotInSubgroup) {
-            return bytes;
+            let point: blstrs::G1Affine =
+                Option::from(blstrs::G1Affine::from_compressed_unchecked(&bytes)).unwrap();
+            let uncompressed = point.to_uncompressed();
+            assert_eq!(
+                G1Point::from_uncompressed(&uncompressed),
+                Err(BlsError::NotInSubgroup)
+            );
+            return uncompressed;
         }
     }
     unreachable!()
@@ -221,8 +228,8 @@ fn hello_for_another_definition() {
 #[test]
 fn identity_point_commitment() {
     let (cluster, run) = deal_fault(5, |deal| {
-        let mut identity = [0u8; 48];
-        identity[0] = 0xc0;
+        let mut identity = [0u8; 96];
+        identity[0] = 0x40;
         deal.validators[1].commitments[1] = Bytes(identity);
     });
     assert_blamed(&cluster, &run, CULPRIT, true, |e| {
@@ -257,7 +264,7 @@ fn non_subgroup_commitment() {
 
 #[test]
 fn malformed_commitment_encoding() {
-    let (cluster, run) = deal_fault(7, |deal| deal.validators[0].proof.r = Bytes([0xff; 48]));
+    let (cluster, run) = deal_fault(7, |deal| deal.validators[0].proof.r = Bytes([0xff; 96]));
     assert_blamed(&cluster, &run, CULPRIT, true, |e| {
         matches!(
             e,
@@ -546,7 +553,7 @@ fn bad_partial_signature() {
         partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
             to_others(c, views, |m| {
                 m.body.signatures[1][0] =
-                    Bytes(G2Point::hash(b"not a partial signature").to_bytes());
+                    Bytes(G2Point::hash(b"not a partial signature").to_uncompressed());
                 resign(c, m);
             })
         })),
@@ -571,7 +578,7 @@ fn malformed_partial_signature() {
     let hooks = Hooks {
         partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
             to_others(c, views, |m| {
-                m.body.signatures[0][0] = Bytes([0x11; 96]);
+                m.body.signatures[0][0] = Bytes([0x11; 192]);
                 resign(c, m);
             })
         })),
@@ -613,7 +620,7 @@ fn bad_partial_signature_to_one_operator_only() {
                 .unwrap()
                 .get_mut(&id(CULPRIT))
                 .unwrap();
-            message.body.signatures[0][0] = Bytes(G2Point::hash(b"other").to_bytes());
+            message.body.signatures[0][0] = Bytes(G2Point::hash(b"other").to_uncompressed());
             resign(c, message);
         })),
         ..Hooks::default()

@@ -1,0 +1,189 @@
+//! `dvkg restore`: rebuild an operator's keystores from its age-sealed share
+//! bundle and the public lock, with its identity alone.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rand::rngs::OsRng;
+
+use super::ceremony::read_secret_file;
+use crate::ceremony::lock::ClusterLock;
+use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
+use crate::crypto::{G1Point, PublicKey, Scalar};
+use crate::error::CliError;
+use crate::eth::deposit;
+use crate::eth::keystore::{KdfKind, KdfParams, KeystoreMeta, Password, SaltMode};
+use crate::store::{self, OutputFile, identity, sealed};
+
+/// Arguments of `dvkg restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The ceremony output directory holding `cluster-lock.json` and this
+    /// operator's `shares-operator-<i>.age`.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// This operator's identity directory (its age key opens the bundle).
+    #[arg(long, value_name = "DIR", default_value = ".dvkg")]
+    pub identity: PathBuf,
+    /// The passphrase of a sealed identity, read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Where to write the keystores; must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Encrypt the keystores with the password in this file instead of a
+    /// generated one (written to password.txt).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Keystore key derivation: scrypt (n=2^18) or pbkdf2 (c=2^18).
+    #[arg(long, value_name = "KDF", default_value = "scrypt", value_parser = ["scrypt", "pbkdf2"])]
+    pub kdf: String,
+}
+
+/// Runs `dvkg restore`.
+///
+/// # Errors
+///
+/// A user error naming the file or validator at fault.
+pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
+    store::check_new_dir(&args.out).map_err(|err| {
+        CliError::user(format!(
+            "output directory {} already exists",
+            args.out.display()
+        ))
+        .with_source(&err)
+        .with_hint("pass another --out; dvkg never overwrites keystores")
+    })?;
+    let passphrase = args
+        .passphrase_file
+        .as_deref()
+        .map(|p| read_secret_file(p, "--passphrase-file"))
+        .transpose()?;
+    let me = identity::load(&args.identity, passphrase.as_deref().map(String::as_str)).map_err(
+        |err| {
+            CliError::user(format!(
+                "failed to load the identity in {}",
+                args.identity.display()
+            ))
+            .with_source(&err)
+            .with_hint("pass the --identity DIR the ceremony ran with")
+        },
+    )?;
+    let lock_path = args.from.join(outputs::LOCK_FILE);
+    let lock_text = store::read_text(&lock_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+        CliError::user(format!("failed to read {}", lock_path.display())).with_source(&err)
+    })?;
+    let lock: ClusterLock = serde_json::from_str(&lock_text).map_err(|err| {
+        CliError::user(format!("{} is not a cluster lock", lock_path.display())).with_source(&err)
+    })?;
+    let operator = lock
+        .definition
+        .operator_index(&me.key.public())
+        .ok_or_else(|| {
+            CliError::user(format!(
+                "this identity is not an operator of the cluster in {}",
+                lock_path.display()
+            ))
+        })?;
+    let bundle_path = args.from.join(outputs::share_bundle_file(operator));
+    let sealed_bytes = std::fs::read(&bundle_path).map_err(|err| {
+        CliError::user(format!("failed to read {}", bundle_path.display())).with_source(&err)
+    })?;
+    let plaintext = sealed::open_with(&me.age, &sealed_bytes).map_err(|err| {
+        CliError::user(format!("cannot open {}", bundle_path.display()))
+            .with_source(&err)
+            .with_hint("the bundle opens only with the identity of the operator that wrote it")
+    })?;
+    let bundle: ShareBundle = serde_json::from_slice(&plaintext).map_err(|err| {
+        CliError::user(format!("{} holds no share bundle", bundle_path.display())).with_source(&err)
+    })?;
+    if bundle.definition_hash != lock.definition.definition_hash || bundle.operator != operator {
+        return Err(CliError::user(format!(
+            "{} is operator {}'s bundle of another ceremony",
+            bundle_path.display(),
+            bundle.operator
+        )));
+    }
+    if bundle.shares.len() != lock.validators.len() {
+        return Err(CliError::user(format!(
+            "{} holds {} shares for {} validators",
+            bundle_path.display(),
+            bundle.shares.len(),
+            lock.validators.len()
+        )));
+    }
+
+    let kdf = KdfParams::default_for(if args.kdf == "pbkdf2" {
+        KdfKind::Pbkdf2
+    } else {
+        KdfKind::Scrypt
+    });
+    let password = args
+        .password_file
+        .as_deref()
+        .map(|p| read_secret_file(p, "--password-file").map(|text| Password::new(&text)))
+        .transpose()?;
+    let keystores = KeystoreOptions {
+        password,
+        kdf,
+        salt_mode: SaltMode::Shared,
+    }
+    .prepare(&mut OsRng)
+    .map_err(|err| CliError::user("cannot prepare the keystore encryption").with_source(&err))?;
+    let mut files = Vec::new();
+    for (v, (share, validator)) in bundle.shares.iter().zip(&lock.validators).enumerate() {
+        // Each share must be this operator's public share in the lock.
+        let scalar = Scalar::from_bytes_be(share.expose_secret()).ok_or_else(|| {
+            CliError::user(format!("validator {v}: the bundle's share is not a scalar"))
+        })?;
+        let public = G1Point::mul_generator(&scalar);
+        let expected = validator
+            .public_shares
+            .get(operator.position())
+            .map(|b| b.0);
+        if Some(public.to_bytes()) != expected {
+            return Err(CliError::user(format!(
+                "validator {v}: the bundle's share does not match operator {operator}'s public share in the lock"
+            )));
+        }
+        let pubkey = PublicKey::from_bytes(&public.to_bytes())
+            .map_err(|err| CliError::internal(format!("validator {v}")).with_source(&err))?;
+        let path = outputs::keystore_path(v);
+        let description = format!(
+            "dvkg: operator {operator}'s share of validator {v} ({})",
+            deposit::short_hex(&validator.pubkey.0)
+        );
+        let keystore = keystores
+            .encryptor
+            .encrypt(
+                &scalar.to_bytes_be(),
+                KeystoreMeta {
+                    pubkey: &pubkey,
+                    path: &path,
+                    description: &description,
+                },
+                &mut OsRng,
+            )
+            .and_then(|k| k.to_json_string())
+            .map_err(|err| CliError::internal(format!("keystore {v}")).with_source(&err))?;
+        files.push(OutputFile::public(
+            outputs::keystore_file(v),
+            keystore.into_bytes(),
+        ));
+    }
+    if let Some(text) = &keystores.generated_password {
+        let mut bytes = zeroize::Zeroizing::new(text.as_bytes().to_vec());
+        bytes.push(b'\n');
+        files.push(OutputFile::secret(outputs::PASSWORD_FILE, bytes));
+    }
+    store::write_dir_atomically(&args.out, &files).map_err(|err| {
+        CliError::user(format!("failed to write {}", args.out.display())).with_source(&err)
+    })?;
+    eprintln!(
+        "dvkg: restored operator {operator}'s {} keystores into {}",
+        lock.validators.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
