@@ -359,6 +359,41 @@ fn check_echoes(
     Ok(())
 }
 
+/// What rounds 3, 4 and the end check first, in order: one message per
+/// operator, ours among them unchanged, every header and signature (local
+/// blame), then the echoes of the previous round that they carry. Returns the
+/// messages in operator order.
+fn receive<T: Body + PartialEq>(
+    context: &Context,
+    session: &[u8; 32],
+    me: OperatorId,
+    own: &Signed<T>,
+    messages: &BTreeMap<OperatorId, Signed<T>>,
+    echoed: MessageKind,
+    receipts: fn(&T) -> &[Receipt],
+) -> Result<Vec<Signed<T>>, DkgError>
+where
+    Signed<T>: IntoAny,
+{
+    check_set(&context.params, T::KIND, messages)?;
+    if messages.get(&me) != Some(own) {
+        return Err(DkgError::InvalidInput(format!(
+            "our own {} message is missing",
+            T::KIND
+        )));
+    }
+    for (&sender, message) in messages {
+        check_signed(context, session, sender, message)?;
+    }
+    let list: Vec<Signed<T>> = messages.values().cloned().collect();
+    let reports: Vec<(OperatorId, &[Receipt], AnySigned)> = list
+        .iter()
+        .map(|m| (m.header.sender, receipts(&m.body), m.clone().into_any()))
+        .collect();
+    check_echoes(context, echoed, session, &reports)?;
+    Ok(list)
+}
+
 /// Checks that a deal signed in the session made by `hellos` echoes exactly
 /// those hellos (protocol.md, Round 2, Step 2).
 pub(crate) fn check_hello_echoes(
@@ -1000,32 +1035,20 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
     } = state;
     let params = context.params;
     let _ = rng;
-    check_set(&params, MessageKind::Ack, acks)?;
-    if acks.get(&me) != Some(&my_ack) {
-        return Err(DkgError::InvalidInput(
-            "our own ack is missing from the acks".into(),
-        ));
-    }
     // Round 3, Step 1
     // > Check every ack's header and signature.
-    for (&sender, ack) in acks {
-        check_signed(&context, &session, sender, ack)?;
-    }
     // Round 3, Step 2
     // > Check the deal echoes in every ack: identical receipts, or the dealer
     // > equivocated.
-    let acks: Vec<Signed<Ack>> = acks.values().cloned().collect();
-    let reports: Vec<(OperatorId, &[Receipt], AnySigned)> = acks
-        .iter()
-        .map(|a| {
-            (
-                a.header.sender,
-                a.body.deals.as_slice(),
-                a.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(&context, MessageKind::Deal, &session, &reports)?;
+    let acks = receive(
+        &context,
+        &session,
+        me,
+        &my_ack,
+        acks,
+        MessageKind::Deal,
+        |a: &Ack| &a.deals,
+    )?;
     // Round 3, Step 3
     // > Judge every complaint, in complainer order: the first verdict aborts
     // > the ceremony, naming the dealer or the false complainer.
@@ -1272,29 +1295,17 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
         secret_shares,
         partials: mine,
     } = state;
-    check_set(&context.params, MessageKind::Partials, partials)?;
-    if partials.get(&me) != Some(&mine) {
-        return Err(DkgError::InvalidInput(
-            "our own partial signatures are missing".into(),
-        ));
-    }
     // Round 4, Step 1
     // > Check every message's header and signature, then the ack echoes.
-    for (&sender, message) in partials {
-        check_signed(&context, &session, sender, message)?;
-    }
-    let partials: Vec<Signed<PartialSignatures>> = partials.values().cloned().collect();
-    let reports: Vec<(OperatorId, &[Receipt], AnySigned)> = partials
-        .iter()
-        .map(|p| {
-            (
-                p.header.sender,
-                p.body.acks.as_slice(),
-                p.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(&context, MessageKind::Ack, &session, &reports)?;
+    let partials = receive(
+        &context,
+        &session,
+        me,
+        &mine,
+        partials,
+        MessageKind::Ack,
+        |p: &PartialSignatures| &p.acks,
+    )?;
     // Round 4, Step 2
     // > Verify all partial signatures and the combined signatures of the
     // > first t operators in one batch.
@@ -1355,27 +1366,15 @@ pub fn finish(
         secret_shares,
         finalize,
     } = state;
-    check_set(&context.params, MessageKind::Finalize, finals)?;
-    if finals.get(&me) != Some(&finalize) {
-        return Err(DkgError::InvalidInput(
-            "our own finalize message is missing".into(),
-        ));
-    }
-    for (&sender, message) in finals {
-        check_signed(&context, &session, sender, message)?;
-    }
-    let finals: Vec<Signed<Finalize>> = finals.values().cloned().collect();
-    let reports: Vec<(OperatorId, &[Receipt], AnySigned)> = finals
-        .iter()
-        .map(|f| {
-            (
-                f.header.sender,
-                f.body.partials.as_slice(),
-                f.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(&context, MessageKind::Partials, &session, &reports)?;
+    let finals = receive(
+        &context,
+        &session,
+        me,
+        &finalize,
+        finals,
+        MessageKind::Partials,
+        |f: &Finalize| &f.partials,
+    )?;
     for message in &finals {
         if message.body.transcript_hash.0 != transcript_hash {
             return Err(DkgError::FinalizeMismatch {
