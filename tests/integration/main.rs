@@ -4,6 +4,7 @@
 mod ceremony;
 mod cli;
 mod common;
+mod demo;
 mod deposit_vectors;
 mod dkg;
 mod dkg_blame;

@@ -1,0 +1,145 @@
+//! `dvkg demo`, the README's first command, and `dvkg verify DIR` on its
+//! outputs: what passes, what a changed byte breaks, and what never leaks.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::dvkg;
+
+fn demo(dir: &Path, out: &str, extra: &[&str]) -> crate::common::Output {
+    let mut args = vec!["-vvv", "demo", "--validators", "2", "--out", out];
+    args.extend_from_slice(extra);
+    dvkg(dir, &args)
+}
+
+#[test]
+fn demo_runs_verifies_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(dir.path(), "demo", &[]);
+    out.assert_code(0)
+        .assert_mentions("ceremony complete")
+        .assert_mentions("all passed");
+    for i in 1..=4 {
+        assert!(
+            dir.path()
+                .join(format!("demo/operator-{i}/cluster-lock.json"))
+                .exists()
+        );
+    }
+
+    // The JSON report of `dvkg verify DIR`.
+    let report = dvkg(dir.path(), &["verify", "demo/operator-3", "--json"]);
+    report.assert_code(0);
+    let json: Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    assert!(json["checks"].as_array().unwrap().len() >= 10);
+
+    // The generated keystore password and the identity secrets never appear
+    // in the logs (at trace level), the outputs' public files or stdout.
+    let password = std::fs::read_to_string(
+        dir.path()
+            .join("demo/operator-1/validator_keys/password.txt"),
+    )
+    .unwrap();
+    let password = password.trim();
+    assert_eq!(password.len(), 32);
+    let public: Vec<String> = ["cluster-lock.json", "transcript.json"]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.path().join("demo/operator-1").join(f)).unwrap())
+        .collect();
+    for text in [&out.stdout, &out.stderr, &public[0], &public[1]] {
+        assert!(!text.contains(password), "the keystore password leaked");
+        assert!(!text.contains("AGE-SECRET-KEY"), "an age identity leaked");
+    }
+    let mode = std::fs::metadata(
+        dir.path()
+            .join("demo/operator-1/validator_keys/password.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // Running it again into the same directory is refused, not overwritten.
+    demo(dir.path(), "demo", &[])
+        .assert_code(1)
+        .assert_mentions("already exists");
+}
+
+#[test]
+fn verify_names_what_a_changed_output_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    dvkg(dir.path(), &["demo", "--validators", "1", "--out", "demo"]).assert_code(0);
+    let copy = |name: &str| {
+        let target = dir.path().join(name);
+        std::fs::create_dir(&target).unwrap();
+        for entry in std::fs::read_dir(dir.path().join("demo/operator-1")).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+            }
+        }
+        target
+    };
+
+    // A different group key in the lock: its hash and its derivation fail.
+    let lock_dir = copy("lock");
+    let lock_path = lock_dir.join("cluster-lock.json");
+    let mut lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock_path).unwrap()).unwrap();
+    let key = lock["validators"][0]["public_shares"][1].clone();
+    lock["validators"][0]["public_shares"][0] = key;
+    std::fs::write(&lock_path, serde_json::to_string_pretty(&lock).unwrap()).unwrap();
+    dvkg(dir.path(), &["verify", "lock"])
+        .assert_code(5)
+        .assert_mentions("FAIL  lock: lock hash")
+        .assert_mentions(
+            "FAIL  lock: validators, public shares and deposit data derive from the transcript",
+        );
+
+    // A changed partial signature in the transcript: its signature fails.
+    let transcript_dir = copy("transcript");
+    let path = transcript_dir.join("transcript.json");
+    let mut transcript: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let sig = transcript["partials"][1]["body"]["signatures"][0][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flipped = format!(
+        "{}{}",
+        &sig[..10],
+        if &sig[10..11] == "0" { "1" } else { "0" }
+    ) + &sig[11..];
+    transcript["partials"][1]["body"]["signatures"][0][0] = Value::String(flipped);
+    std::fs::write(&path, serde_json::to_string(&transcript).unwrap()).unwrap();
+    dvkg(dir.path(), &["verify", "transcript"])
+        .assert_code(5)
+        .assert_mentions("FAIL  transcript: verifies against the protocol: operator 2 sent a round-3 partial signatures message with an invalid signature");
+
+    // A deposit file of another ceremony next to the lock.
+    let deposit_dir = copy("deposit");
+    let other = std::fs::read_dir(&deposit_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("deposit_data-")
+        })
+        .unwrap();
+    let published = crate::common::load_vector("deposit.json");
+    std::fs::write(
+        &other,
+        serde_json::to_string(&vec![&published["entries"][0]]).unwrap(),
+    )
+    .unwrap();
+    dvkg(dir.path(), &["verify", "deposit"])
+        .assert_code(5)
+        .assert_mentions("holds deposits that are not in the lock")
+        .assert_mentions("deposits of the lock are in no deposit data file");
+}
