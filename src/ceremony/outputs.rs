@@ -19,8 +19,8 @@ use crate::dkg::Output;
 use crate::eth::deposit::{self, DepositEntry};
 use crate::eth::keystore::{KdfParams, KeystoreEncryptor, KeystoreMeta, Password, SaltMode};
 use crate::eth::network::Network;
-use crate::store::OutputFile;
 use crate::store::sealed::{self, AgeRecipient};
+use crate::store::{AtomicDir, OutputFile, StoreError};
 use crate::wire::Bytes;
 
 /// The lock's file name.
@@ -84,6 +84,9 @@ pub enum OutputError {
         /// Why.
         reason: String,
     },
+    /// Writing a file failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Sealing or encoding failed.
     #[error("failed to write the {what}: {reason}")]
     Encode {
@@ -210,19 +213,22 @@ pub fn deposit_files(
         .collect()
 }
 
-/// Builds every output file of operator `output.me`.
+/// Writes every output file of operator `output.me` into `dir`, one file at
+/// a time, so that at most one file's bytes are in memory beside the
+/// ceremony's own state.
 ///
 /// # Errors
 ///
 /// [`OutputError`] if the lock, a keystore or the sealed bundle cannot be
-/// made.
-pub fn build<R: RngCore + CryptoRng>(
+/// made, or a file cannot be written.
+pub fn write<R: RngCore + CryptoRng>(
     definition: &ClusterDefinition,
     output: &Output,
     recipient: &AgeRecipient,
     keystores: &PreparedKeystores,
+    dir: &mut AtomicDir,
     rng: &mut R,
-) -> Result<(Vec<OutputFile>, Summary), OutputError> {
+) -> Result<Summary, OutputError> {
     let transcript = &output.transcript;
     let lock = ClusterLock::new(definition, transcript)?;
     let network: Network =
@@ -239,23 +245,23 @@ pub fn build<R: RngCore + CryptoRng>(
         reason: e.to_string(),
     };
 
-    let mut files = Vec::new();
+    let mut put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
     let mut lock_json = serde_json::to_string_pretty(&lock).map_err(|e| encode("lock", e))?;
     lock_json.push('\n');
-    files.push(OutputFile::public(LOCK_FILE, lock_json.into_bytes()));
+    put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
     let mut transcript_json =
         serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
     transcript_json.push('\n');
-    files.push(OutputFile::public(
+    put(OutputFile::public(
         TRANSCRIPT_FILE,
         transcript_json.into_bytes(),
-    ));
+    ))?;
     let deposit_files = deposit_files(&entries, &transcript.hash());
     for (name, content) in &deposit_files {
-        files.push(OutputFile::public(
+        put(OutputFile::public(
             name.as_str(),
             content.clone().into_bytes(),
-        ));
+        ))?;
     }
 
     let me = output.me;
@@ -292,18 +298,18 @@ pub fn build<R: RngCore + CryptoRng>(
             )
             .map_err(|e| fail(e.to_string()))?;
         let json = keystore.to_json_string().map_err(|e| fail(e.to_string()))?;
-        files.push(OutputFile::public(
+        put(OutputFile::public(
             PathBuf::from(KEYSTORE_DIR).join(keystore_file(v)),
             json.into_bytes(),
-        ));
+        ))?;
     }
     if let Some(text) = &keystores.generated_password {
         let mut bytes = Zeroizing::new(text.as_bytes().to_vec());
         bytes.push(b'\n');
-        files.push(OutputFile::secret(
+        put(OutputFile::secret(
             PathBuf::from(KEYSTORE_DIR).join(PASSWORD_FILE),
             bytes,
-        ));
+        ))?;
     }
 
     // The sealed share bundle, to this operator's own age recipient.
@@ -323,7 +329,7 @@ pub fn build<R: RngCore + CryptoRng>(
         what: "share bundle",
         reason: e.to_string(),
     })?;
-    files.push(OutputFile::public(share_bundle_file(me), sealed));
+    put(OutputFile::public(share_bundle_file(me), sealed))?;
 
     let summary = Summary {
         lock_hash: lock.lock_hash.0,
@@ -336,5 +342,5 @@ pub fn build<R: RngCore + CryptoRng>(
         protocol_time: std::time::Duration::ZERO,
         output_time: std::time::Duration::ZERO,
     };
-    Ok((files, summary))
+    Ok(summary)
 }

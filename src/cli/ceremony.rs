@@ -19,8 +19,8 @@ use crate::dkg::Context;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
 use crate::net::{Peer, TransportError};
+use crate::store;
 use crate::store::identity::{self, OperatorIdentity};
-use crate::store::{self, OutputFile};
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
@@ -420,15 +420,24 @@ pub async fn run_operator(
     };
     let protocol_time = started.elapsed();
     let started = std::time::Instant::now();
-    let (files, mut summary): (Vec<OutputFile>, _) = tokio::task::spawn_blocking(move || {
-        outputs::build(&definition, &output, &recipient, &keystores, &mut OsRng)
+    let shown = out.display().to_string();
+    let written = tokio::task::spawn_blocking(move || {
+        let mut dir = store::AtomicDir::create(&out)?;
+        let summary = outputs::write(
+            &definition,
+            &output,
+            &recipient,
+            &keystores,
+            &mut dir,
+            &mut OsRng,
+        )?;
+        dir.commit()?;
+        Ok::<_, outputs::OutputError>(summary)
     })
     .await
-    .map_err(|e| CliError::internal(format!("writing outputs panicked: {e}")))?
-    .map_err(|err| CliError::internal("failed to build the outputs").with_source(&err))?;
-    store::write_dir_atomically(&out, &files).map_err(|err| {
-        CliError::user(format!("failed to write the outputs to {}", out.display()))
-            .with_source(&err)
+    .map_err(|e| CliError::internal(format!("writing outputs panicked: {e}")))?;
+    let mut summary = written.map_err(|err| {
+        CliError::user(format!("failed to write the outputs to {shown}")).with_source(&err)
     })?;
     summary.protocol_time = protocol_time;
     summary.output_time = started.elapsed();

@@ -138,64 +138,78 @@ pub fn check_new_dir(out: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes `files` as a new directory `out`, atomically: everything goes to
-/// a temporary sibling directory, every file and directory is fsynced, and
-/// the directory is renamed into place. Nothing is left behind on failure,
-/// and an existing `out` is never overwritten.
-///
-/// # Errors
-///
-/// [`StoreError`] naming the path that failed.
-pub fn write_dir_atomically(out: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
-    check_new_dir(out)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let temp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let result = write_into(&temp, files).and_then(|()| {
-        check_new_dir(out)?;
-        fs::rename(&temp, out).map_err(|source| StoreError::Io {
-            path: out.to_owned(),
-            source,
-        })?;
-        sync_dir(&parent)
-    });
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&temp);
-    }
-    result
+/// A new output directory, written file by file into a temporary sibling
+/// directory, that appears at its final path only when committed: every file
+/// and directory is fsynced, then the directory is renamed into place. If it
+/// is dropped uncommitted (an error, a panic), the temporary directory is
+/// removed, so nothing is left behind; an existing `out` is never
+/// overwritten.
+pub struct AtomicDir {
+    out: PathBuf,
+    parent: PathBuf,
+    temp: PathBuf,
+    dirs: Vec<PathBuf>,
+    committed: bool,
 }
 
-fn write_into(dir: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+impl AtomicDir {
+    /// Starts a new directory that will appear at `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Exists`] if `out` exists, or an I/O error.
+    pub fn create(out: &Path) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
 
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io { path, source }
-    };
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .recursive(true)
-        .create(dir)
-        .map_err(io(dir))?;
-    let mut dirs = vec![dir.to_owned()];
-    for file in files {
-        let path = dir.join(&file.path);
+        check_new_dir(out)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let temp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&temp)
+            .map_err(|source| StoreError::Io {
+                path: temp.clone(),
+                source,
+            })?;
+        Ok(Self {
+            out: out.to_owned(),
+            parent,
+            dirs: vec![temp.clone()],
+            temp,
+            committed: false,
+        })
+    }
+
+    /// Writes one file (0600 if secret, 0644 otherwise) and fsyncs it.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error naming the file.
+    pub fn write(&mut self, file: &OutputFile) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let path = self.temp.join(&file.path);
         if let Some(sub) = path.parent()
-            && !dirs.iter().any(|d| d == sub)
+            && !self.dirs.iter().any(|d| d == sub)
         {
             fs::DirBuilder::new()
                 .mode(0o700)
                 .recursive(true)
                 .create(sub)
                 .map_err(io(sub))?;
-            dirs.push(sub.to_owned());
+            self.dirs.push(sub.to_owned());
         }
         let mut handle = fs::OpenOptions::new()
             .write(true)
@@ -204,12 +218,48 @@ fn write_into(dir: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
             .open(&path)
             .map_err(io(&path))?;
         handle.write_all(&file.bytes).map_err(io(&path))?;
-        handle.sync_all().map_err(io(&path))?;
+        handle.sync_all().map_err(io(&path))
     }
-    for d in dirs.iter().rev() {
-        sync_dir(d)?;
+
+    /// Fsyncs the directories and renames the directory into place.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Exists`] if `out` appeared meanwhile, or an I/O error;
+    /// the temporary directory is then removed.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        for d in self.dirs.iter().rev() {
+            sync_dir(d)?;
+        }
+        check_new_dir(&self.out)?;
+        fs::rename(&self.temp, &self.out).map_err(|source| StoreError::Io {
+            path: self.out.clone(),
+            source,
+        })?;
+        self.committed = true;
+        sync_dir(&self.parent)
     }
-    Ok(())
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.temp);
+        }
+    }
+}
+
+/// Writes `files` as a new directory `out`, atomically (see [`AtomicDir`]).
+///
+/// # Errors
+///
+/// [`StoreError`] naming the path that failed.
+pub fn write_dir_atomically(out: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
+    let mut dir = AtomicDir::create(out)?;
+    for file in files {
+        dir.write(file)?;
+    }
+    dir.commit()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
