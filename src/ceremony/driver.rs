@@ -88,8 +88,9 @@ pub enum CeremonyError {
         fault: String,
     },
     /// Another operator aborted and its report names someone we cannot
-    /// check (a channel-level fault or a missing peer); we repeat its claim.
-    #[error("operator {reporter} aborted the ceremony: {message}")]
+    /// check (a channel-level fault or a missing peer): we repeat its claim
+    /// as its claim, and blame no one on its word.
+    #[error("operator {reporter} aborted the ceremony and reports: {message}")]
     PeerAbortClaimed {
         /// Who aborted.
         reporter: OperatorId,
@@ -118,7 +119,7 @@ impl CeremonyError {
             // A peer's claim is repeated, never turned against the peer:
             // an honest operator reporting a fault without proof (say,
             // conflicting hellos) is not the culprit.
-            Self::PeerAbortClaimed { report, .. } => report.culprit,
+            Self::PeerAbortClaimed { .. } => None,
             Self::Internal(_) => None,
         }
     }
@@ -133,7 +134,7 @@ impl CeremonyError {
                 TransportError::Unreachable { missing } => missing.first().copied(),
                 _ => None,
             },
-            Self::PeerAbortClaimed { report, .. } => report.missing,
+            Self::PeerAbortClaimed { .. } => None,
             _ => None,
         }
     }
@@ -387,7 +388,18 @@ fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
             fault: verdict.fault,
         };
     }
-    let message = report.message.clone();
+    if report.definition_hash.0 != context.definition_hash.0 || report.reporter != *peer {
+        return CeremonyError::Transport(TransportError::BadFrame {
+            peer: *peer,
+            reason: "an abort report for another ceremony or operator".into(),
+        });
+    }
+    // The message is the peer's text: print no control characters of it.
+    let message: String = report
+        .message
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     CeremonyError::PeerAbortClaimed {
         reporter: *peer,
         report: Box::new(report),

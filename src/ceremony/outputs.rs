@@ -298,9 +298,11 @@ pub fn write<R: RngCore + CryptoRng>(
             )
             .map_err(|e| fail(e.to_string()))?;
         let json = keystore.to_json_string().map_err(|e| fail(e.to_string()))?;
-        put(OutputFile::public(
+        // 0600: an encrypted key share still invites offline guessing of a
+        // weak password.
+        put(OutputFile::secret(
             PathBuf::from(KEYSTORE_DIR).join(keystore_file(v)),
-            json.into_bytes(),
+            Zeroizing::new(json.into_bytes()),
         ))?;
     }
     if let Some(text) = &keystores.generated_password {
@@ -329,7 +331,10 @@ pub fn write<R: RngCore + CryptoRng>(
         what: "share bundle",
         reason: e.to_string(),
     })?;
-    put(OutputFile::public(share_bundle_file(me), sealed))?;
+    put(OutputFile::secret(
+        share_bundle_file(me),
+        Zeroizing::new(sealed),
+    ))?;
 
     let summary = Summary {
         lock_hash: lock.lock_hash.0,

@@ -38,11 +38,11 @@ pub struct CeremonyArgs {
     #[arg(long, value_name = "DIR", default_value = "dvkg-output")]
     pub out: PathBuf,
     /// Give up on operators that have not connected after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Give up on an operator whose message of a round has not arrived this
     /// many seconds after the round started.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
     /// Listen on this address instead of 0.0.0.0 with this operator's port
     /// from the definition.
@@ -357,7 +357,9 @@ pub fn write_abort_report(out: &Path, report: &AbortReport) -> Option<PathBuf> {
     let path = out.with_file_name(name);
     let mut json = serde_json::to_string_pretty(report).ok()?;
     json.push('\n');
-    identity::write_new_file(&path, json.as_bytes(), 0o644).ok()?;
+    // 0600: the evidence may reveal shares (a complaint reveals the shares it
+    // received from the accused dealer).
+    identity::write_new_file(&path, json.as_bytes(), 0o600).ok()?;
     Some(path)
 }
 

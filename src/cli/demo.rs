@@ -53,7 +53,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = "dvkg-demo")]
     pub out: PathBuf,
     /// Seconds to wait for any one round.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
 }
 

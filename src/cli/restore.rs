@@ -167,9 +167,9 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
             )
             .and_then(|k| k.to_json_string())
             .map_err(|err| CliError::internal(format!("keystore {v}")).with_source(&err))?;
-        files.push(OutputFile::public(
+        files.push(OutputFile::secret(
             outputs::keystore_file(v),
-            keystore.into_bytes(),
+            zeroize::Zeroizing::new(keystore.into_bytes()),
         ));
     }
     if let Some(text) = &keystores.generated_password {

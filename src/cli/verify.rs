@@ -707,8 +707,9 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
 }
 
 fn check_keystores(dir: &Path, password_file: &Path, lock: &ClusterLock) -> Result<String, String> {
-    let text = store::read_text(password_file, 64 * 1024).map_err(|e| e.to_string())?;
-    let password = Password::new(text.strip_suffix('\n').unwrap_or(&text));
+    let text = super::ceremony::read_secret_file(password_file, "--password-file")
+        .map_err(|e| e.to_string())?;
+    let password = Password::new(&text);
     let mut decryptor = KeystoreDecryptor::new();
     let mut operators = std::collections::BTreeSet::new();
     for (v, validator) in lock.validators.iter().enumerate() {

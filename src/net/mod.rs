@@ -187,6 +187,7 @@ struct MailboxState {
     closed: BTreeMap<OperatorId, String>,
     aborts: Vec<(OperatorId, Vec<u8>)>,
     bad: Vec<(OperatorId, String, bool)>,
+    seen: std::collections::HashSet<(OperatorId, FrameKind)>,
 }
 
 /// Frames received, per (peer, kind), plus what went wrong with each peer.
@@ -559,8 +560,30 @@ struct SendHandle {
     connection: quinn::Connection,
 }
 
+/// The longest a single send may take: a peer that stops granting stream or
+/// flow-control credit is named, not waited on forever.
+pub const SEND_TIMEOUT_SECS: u64 = 120;
+
 impl SendHandle {
     async fn send(
+        &self,
+        peer: OperatorId,
+        kind: FrameKind,
+        payload: Vec<u8>,
+        acknowledged: bool,
+    ) -> Result<(), TransportError> {
+        match tokio::time::timeout(
+            Duration::from_secs(SEND_TIMEOUT_SECS),
+            self.send_unbounded(peer, kind, payload, acknowledged),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout { peer, kind }),
+        }
+    }
+
+    async fn send_unbounded(
         &self,
         peer: OperatorId,
         kind: FrameKind,
@@ -626,11 +649,19 @@ async fn read_frames(
         let limit = usize::try_from(max).unwrap_or(usize::MAX);
         let bytes = match stream.read_to_end(limit).await {
             Ok(bytes) => bytes,
-            Err(err) => {
+            Err(quinn::ReadToEndError::TooLong) => {
                 mailbox.update(|state| {
                     state
                         .bad
-                        .push((peer, format!("unreadable or oversized frame: {err}"), false))
+                        .push((peer, format!("a frame over the {max}-byte limit"), false))
+                });
+                return;
+            }
+            Err(err) => {
+                // A lost connection or a reset stream is what a crash or a
+                // network failure looks like: the peer is missing, not at fault.
+                mailbox.update(|state| {
+                    state.closed.entry(peer).or_insert_with(|| err.to_string());
                 });
                 return;
             }
@@ -660,6 +691,17 @@ async fn read_frames(
             return;
         }
         debug!(kind = ?frame.kind, bytes = bytes.len(), "frame received");
+        // Every peer sends at most one frame of each kind: a second one is
+        // refused (and named), so a peer cannot fill our memory.
+        let duplicate = mailbox.take(|state| !state.seen.insert((peer, frame.kind)));
+        if duplicate {
+            mailbox.update(|state| {
+                state
+                    .bad
+                    .push((peer, format!("a second {:?} frame", frame.kind), false))
+            });
+            return;
+        }
         mailbox.update(|state| match frame.kind {
             FrameKind::Abort => state.aborts.push((peer, frame.payload)),
             kind => state
