@@ -134,7 +134,9 @@ impl CeremonyError {
                 TransportError::Unreachable { missing } => missing.first().copied(),
                 _ => None,
             },
-            Self::PeerAbortClaimed { .. } => None,
+            // A missing operator is named as a peer's claim (its report is
+            // relayed as such), never as a fault.
+            Self::PeerAbortClaimed { report, .. } => report.missing,
             _ => None,
         }
     }
