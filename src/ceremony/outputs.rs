@@ -213,6 +213,68 @@ pub fn deposit_files(
         .collect()
 }
 
+/// The keystore file of `operator`'s share of validator `v`, in `dir`: an
+/// EIP-2335 keystore (mode 0600: an encrypted key share still invites
+/// offline guessing of a weak password) whose `pubkey` is the operator's
+/// public share (the caller has made sure the share matches it: the protocol
+/// checked it, `dvkg restore` checks it).
+///
+/// # Errors
+///
+/// [`OutputError::Keystore`] if the keystore cannot be made.
+#[allow(clippy::too_many_arguments)]
+pub fn share_keystore<R: RngCore + CryptoRng>(
+    keystores: &PreparedKeystores,
+    operator: OperatorId,
+    v: usize,
+    share: &Scalar,
+    public_share: &Bytes<48>,
+    group_key: &Bytes<48>,
+    dir: &str,
+    rng: &mut R,
+) -> Result<OutputFile, OutputError> {
+    let fail = |reason: String| OutputError::Keystore {
+        validator: v,
+        reason,
+    };
+    let pubkey = PublicKey::from_bytes(&public_share.0).map_err(|e| fail(e.to_string()))?;
+    let path = keystore_path(v);
+    let description = format!(
+        "dvkg: operator {operator}'s share of validator {v} ({})",
+        deposit::short_hex(&group_key.0)
+    );
+    let keystore = keystores
+        .encryptor
+        .encrypt(
+            &share.to_bytes_be(),
+            KeystoreMeta {
+                pubkey: &pubkey,
+                path: &path,
+                description: &description,
+            },
+            rng,
+        )
+        .and_then(|k| k.to_json_string())
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(OutputFile::secret(
+        PathBuf::from(dir).join(keystore_file(v)),
+        Zeroizing::new(keystore.into_bytes()),
+    ))
+}
+
+/// The generated password's file in `dir` (0600), if the password was
+/// generated.
+pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputFile> {
+    let text = keystores.generated_password.as_ref()?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() + 1));
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    Some(OutputFile::secret(
+        PathBuf::from(dir).join(PASSWORD_FILE),
+        bytes,
+    ))
+}
+
 /// Writes every output file of operator `output.me` into `dir`, one file at
 /// a time, so that at most one file's bytes are in memory beside the
 /// ceremony's own state.
@@ -271,47 +333,27 @@ pub fn write<R: RngCore + CryptoRng>(
         .zip(&transcript.validators)
         .enumerate()
     {
-        let fail = |reason: String| OutputError::Keystore {
-            validator: v,
-            reason,
-        };
-        let public_share = record
-            .public_shares
-            .get(me.position())
-            .ok_or_else(|| fail("no public share".into()))?;
-        let pubkey = PublicKey::from_bytes(&public_share.0).map_err(|e| fail(e.to_string()))?;
-        let path = keystore_path(v);
-        let description = format!(
-            "dvkg: operator {me}'s share of validator {v} ({})",
-            deposit::short_hex(&record.group_key.0)
-        );
-        let keystore = keystores
-            .encryptor
-            .encrypt(
-                &share.to_bytes_be(),
-                KeystoreMeta {
-                    pubkey: &pubkey,
-                    path: &path,
-                    description: &description,
-                },
-                rng,
-            )
-            .map_err(|e| fail(e.to_string()))?;
-        let json = keystore.to_json_string().map_err(|e| fail(e.to_string()))?;
-        // 0600: an encrypted key share still invites offline guessing of a
-        // weak password.
-        put(OutputFile::secret(
-            PathBuf::from(KEYSTORE_DIR).join(keystore_file(v)),
-            Zeroizing::new(json.into_bytes()),
-        ))?;
+        let public_share =
+            record
+                .public_shares
+                .get(me.position())
+                .ok_or_else(|| OutputError::Keystore {
+                    validator: v,
+                    reason: "no public share".into(),
+                })?;
+        put(share_keystore(
+            keystores,
+            me,
+            v,
+            share,
+            public_share,
+            &record.group_key,
+            KEYSTORE_DIR,
+            rng,
+        )?)?;
     }
-    if let Some(text) = &keystores.generated_password {
-        let mut bytes = Zeroizing::new(text.as_bytes().to_vec());
-        bytes.push(b'\n');
-        put(OutputFile::secret(
-            PathBuf::from(KEYSTORE_DIR).join(PASSWORD_FILE),
-            bytes,
-        ))?;
+    if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
+        put(file)?;
     }
 
     // The sealed share bundle, to this operator's own age recipient.

@@ -10,11 +10,10 @@ use rand::rngs::OsRng;
 use super::ceremony::read_secret_file;
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
-use crate::crypto::{G1Point, PublicKey, Scalar};
+use crate::crypto::Scalar;
 use crate::error::CliError;
-use crate::eth::deposit;
-use crate::eth::keystore::{KdfKind, KdfParams, KeystoreMeta, Password, SaltMode};
-use crate::store::{self, OutputFile, identity, sealed};
+use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
+use crate::store::{self, identity, sealed};
 
 /// Arguments of `dvkg restore`.
 #[derive(Debug, Args)]
@@ -87,9 +86,10 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
             ))
         })?;
     let bundle_path = args.from.join(outputs::share_bundle_file(operator));
-    let sealed_bytes = std::fs::read(&bundle_path).map_err(|err| {
-        CliError::user(format!("failed to read {}", bundle_path.display())).with_source(&err)
-    })?;
+    let sealed_bytes =
+        store::read_bytes(&bundle_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+            CliError::user(format!("failed to read {}", bundle_path.display())).with_source(&err)
+        })?;
     let plaintext = sealed::open_with(&me.age, &sealed_bytes).map_err(|err| {
         CliError::user(format!("cannot open {}", bundle_path.display()))
             .with_source(&err)
@@ -133,50 +133,39 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
     .map_err(|err| CliError::user("cannot prepare the keystore encryption").with_source(&err))?;
     let mut files = Vec::new();
     for (v, (share, validator)) in bundle.shares.iter().zip(&lock.validators).enumerate() {
-        // Each share must be this operator's public share in the lock.
         let scalar = Scalar::from_bytes_be(share.expose_secret()).ok_or_else(|| {
             CliError::user(format!("validator {v}: the bundle's share is not a scalar"))
         })?;
-        let public = G1Point::mul_generator(&scalar);
-        let expected = validator
+        let public_share = validator
             .public_shares
             .get(operator.position())
-            .map(|b| b.0);
-        if Some(public.to_bytes()) != expected {
+            .ok_or_else(|| {
+                CliError::user(format!(
+                    "validator {v}: the lock has no public share for operator {operator}"
+                ))
+            })?;
+        // Each share must be this operator's public share in the lock.
+        if crate::crypto::G1Point::mul_generator(&scalar).to_bytes() != public_share.0 {
             return Err(CliError::user(format!(
                 "validator {v}: the bundle's share does not match operator {operator}'s public share in the lock"
             )));
         }
-        let pubkey = PublicKey::from_bytes(&public.to_bytes())
-            .map_err(|err| CliError::internal(format!("validator {v}")).with_source(&err))?;
-        let path = outputs::keystore_path(v);
-        let description = format!(
-            "dvkg: operator {operator}'s share of validator {v} ({})",
-            deposit::short_hex(&validator.pubkey.0)
-        );
-        let keystore = keystores
-            .encryptor
-            .encrypt(
-                &scalar.to_bytes_be(),
-                KeystoreMeta {
-                    pubkey: &pubkey,
-                    path: &path,
-                    description: &description,
-                },
-                &mut OsRng,
-            )
-            .and_then(|k| k.to_json_string())
-            .map_err(|err| CliError::internal(format!("keystore {v}")).with_source(&err))?;
-        files.push(OutputFile::secret(
-            outputs::keystore_file(v),
-            zeroize::Zeroizing::new(keystore.into_bytes()),
-        ));
+        let file = outputs::share_keystore(
+            &keystores,
+            operator,
+            v,
+            &scalar,
+            public_share,
+            &validator.pubkey,
+            "",
+            &mut OsRng,
+        )
+        .map_err(|err| {
+            CliError::user(format!("cannot restore validator {v}'s keystore")).with_source(&err)
+        })?;
+        files.push(file);
     }
-    if let Some(text) = &keystores.generated_password {
-        let mut bytes = zeroize::Zeroizing::new(text.as_bytes().to_vec());
-        bytes.push(b'\n');
-        files.push(OutputFile::secret(outputs::PASSWORD_FILE, bytes));
-    }
+    files.extend(outputs::password_file(&keystores, ""));
     store::write_dir_atomically(&args.out, &files).map_err(|err| {
         CliError::user(format!("failed to write {}", args.out.display())).with_source(&err)
     })?;

@@ -175,15 +175,7 @@ impl G1Point {
     pub fn from_bytes(bytes: &[u8; 48]) -> Result<Self, BlsError> {
         // The unchecked decoding tells "not on the curve" apart from "not in
         // the subgroup", so that blame can say which.
-        let unchecked: G1Affine = Option::from(G1Affine::from_compressed_unchecked(bytes))
-            .ok_or(BlsError::BadEncoding)?;
-        if bool::from(unchecked.is_identity()) {
-            return Err(BlsError::Identity);
-        }
-        if !bool::from(unchecked.is_torsion_free()) {
-            return Err(BlsError::NotInSubgroup);
-        }
-        Ok(Self(unchecked))
+        validated(Option::from(G1Affine::from_compressed_unchecked(bytes))).map(Self)
     }
 
     /// The 48-byte compressed encoding.
@@ -201,15 +193,7 @@ impl G1Point {
     ///
     /// The [`BlsError`] naming the problem.
     pub fn from_uncompressed(bytes: &[u8; 96]) -> Result<Self, BlsError> {
-        let unchecked: G1Affine = Option::from(G1Affine::from_uncompressed_unchecked(bytes))
-            .ok_or(BlsError::BadEncoding)?;
-        if bool::from(unchecked.is_identity()) {
-            return Err(BlsError::Identity);
-        }
-        if !bool::from(unchecked.is_torsion_free()) {
-            return Err(BlsError::NotInSubgroup);
-        }
-        Ok(Self(unchecked))
+        validated(Option::from(G1Affine::from_uncompressed_unchecked(bytes))).map(Self)
     }
 
     /// The 96-byte uncompressed encoding.
@@ -235,6 +219,40 @@ impl G1Point {
 impl fmt::Debug for G1Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "G1({})", hex::encode(self.to_bytes()))
+    }
+}
+
+/// The validation every received point goes through: a decoding, then not
+/// the identity, then in the prime-order subgroup (in that order, so that
+/// blame says which rule failed).
+fn validated<A>(decoded: Option<A>) -> Result<A, BlsError>
+where
+    A: PrimeCurveAffine + TorsionFree,
+{
+    let point = decoded.ok_or(BlsError::BadEncoding)?;
+    if bool::from(point.is_identity()) {
+        return Err(BlsError::Identity);
+    }
+    if !point.torsion_free() {
+        return Err(BlsError::NotInSubgroup);
+    }
+    Ok(point)
+}
+
+/// The subgroup test of blstrs' affine types, which is inherent, not a trait.
+trait TorsionFree {
+    fn torsion_free(&self) -> bool;
+}
+
+impl TorsionFree for G1Affine {
+    fn torsion_free(&self) -> bool {
+        bool::from(self.is_torsion_free())
+    }
+}
+
+impl TorsionFree for G2Affine {
+    fn torsion_free(&self) -> bool {
+        bool::from(self.is_torsion_free())
     }
 }
 
@@ -370,15 +388,7 @@ impl G2Point {
     ///
     /// The [`BlsError`] naming the problem.
     pub fn from_bytes(bytes: &[u8; 96]) -> Result<Self, BlsError> {
-        let unchecked: G2Affine = Option::from(G2Affine::from_compressed_unchecked(bytes))
-            .ok_or(BlsError::BadEncoding)?;
-        if bool::from(unchecked.is_identity()) {
-            return Err(BlsError::Identity);
-        }
-        if !bool::from(unchecked.is_torsion_free()) {
-            return Err(BlsError::NotInSubgroup);
-        }
-        Ok(Self(unchecked))
+        validated(Option::from(G2Affine::from_compressed_unchecked(bytes))).map(Self)
     }
 
     /// The 96-byte compressed encoding.
@@ -394,15 +404,7 @@ impl G2Point {
     ///
     /// The [`BlsError`] naming the problem.
     pub fn from_uncompressed(bytes: &[u8; 192]) -> Result<Self, BlsError> {
-        let unchecked: G2Affine = Option::from(G2Affine::from_uncompressed_unchecked(bytes))
-            .ok_or(BlsError::BadEncoding)?;
-        if bool::from(unchecked.is_identity()) {
-            return Err(BlsError::Identity);
-        }
-        if !bool::from(unchecked.is_torsion_free()) {
-            return Err(BlsError::NotInSubgroup);
-        }
-        Ok(Self(unchecked))
+        validated(Option::from(G2Affine::from_uncompressed_unchecked(bytes))).map(Self)
     }
 
     /// The 192-byte uncompressed encoding.

@@ -33,7 +33,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use rand::{CryptoRng, RngCore};
@@ -401,7 +401,8 @@ pub fn create<R: RngCore + CryptoRng + ?Sized>(
 pub fn load(dir: &Path, passphrase: Option<&str>) -> Result<OperatorIdentity, IdentityError> {
     let paths = locate(dir)?;
     check_permissions(&paths.secret)?;
-    let bytes = read_bytes(&paths.secret, MAX_SECRET_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes =
+        super::read_bytes(&paths.secret, MAX_SECRET_FILE_BYTES).map_err(IdentityError::Read)?;
     let json = match (paths.sealed, passphrase) {
         (true, None) => {
             return Err(IdentityError::PassphraseRequired { path: paths.secret });
@@ -482,7 +483,7 @@ pub fn load_record(dir: &Path) -> Result<OperatorRecord, IdentityError> {
 ///
 /// [`IdentityError::Read`] or [`IdentityError::Passphrase`].
 pub fn read_passphrase(path: &Path) -> Result<Passphrase, IdentityError> {
-    let bytes = read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes = super::read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
     let fail = |reason| IdentityError::Passphrase {
         path: path.to_owned(),
         reason,
@@ -634,44 +635,6 @@ fn check_permissions(path: &Path) -> Result<(), IdentityError> {
 #[cfg(not(unix))]
 fn check_permissions(_path: &Path) -> Result<(), IdentityError> {
     Ok(())
-}
-
-/// Reads at most `max` bytes into a zeroizing buffer sized so that it never
-/// grows.
-fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let io_error = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = fs::File::open(path).map_err(io_error)?;
-    let meta = file.metadata().map_err(io_error)?;
-    if !meta.is_file() {
-        return Err(StoreError::NotAFile {
-            path: path.to_owned(),
-        });
-    }
-    if meta.len() > max {
-        return Err(StoreError::TooLarge {
-            path: path.to_owned(),
-            size: meta.len(),
-            max,
-        });
-    }
-    // One spare byte so that reading to the end of a file of exactly `max`
-    // bytes finds EOF without growing the buffer.
-    let capacity = usize::try_from(max + 1).unwrap_or(usize::MAX);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > max {
-        return Err(StoreError::TooLarge {
-            path: path.to_owned(),
-            size: bytes.len() as u64,
-            max,
-        });
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

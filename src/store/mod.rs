@@ -8,6 +8,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 /// The largest input file dvkg reads (a deposit file for 65,536 validators is
 /// about 45 MiB).
 pub const MAX_INPUT_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -54,19 +56,19 @@ pub enum StoreError {
     },
 }
 
-/// Reads a whole text file of at most `max` bytes.
+/// Reads at most `max` bytes into a zeroizing buffer sized so that it never
+/// grows (so no copy of a secret is left behind).
 ///
 /// # Errors
 ///
-/// [`StoreError`] when the file is missing, not a regular file, too large or
-/// not UTF-8.
-pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
-    let io = |source| StoreError::Io {
+/// [`StoreError`] when the file is missing, not a regular file or too large.
+pub fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let io_error = |source| StoreError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
+    let file = fs::File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
     if !meta.is_file() {
         return Err(StoreError::NotAFile {
             path: path.to_owned(),
@@ -79,9 +81,14 @@ pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
             max,
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // The size can change between stat and read: bound the read itself too.
-    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    // One spare byte so that reading to the end of the file finds EOF
+    // without growing the buffer (unless the file grew since the stat).
+
+    let capacity = usize::try_from(meta.len().min(max) + 1).unwrap_or(usize::MAX);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
     if bytes.len() as u64 > max {
         return Err(StoreError::TooLarge {
             path: path.to_owned(),
@@ -89,7 +96,18 @@ pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
             max,
         });
     }
-    String::from_utf8(bytes).map_err(|_| StoreError::NotText {
+    Ok(bytes)
+}
+
+/// Reads a whole text file of at most `max` bytes.
+///
+/// # Errors
+///
+/// [`StoreError`] when the file is missing, not a regular file, too large or
+/// not UTF-8.
+pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
+    let bytes = read_bytes(path, max)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::NotText {
         path: path.to_owned(),
     })
 }
