@@ -28,8 +28,22 @@ pub enum WireError {
         max: u64,
     },
     /// Not a valid encoding of the expected type.
-    #[error("malformed message: {0}")]
+    #[error("malformed message: {}", describe(.0))]
     Malformed(#[source] bincode::Error),
+}
+
+/// bincode's errors in words a reader can act on (its own Display says
+/// "io error: " with nothing after it for a truncated input).
+fn describe(err: &bincode::Error) -> String {
+    match err.as_ref() {
+        bincode::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "truncated: the input ends inside a field".to_owned()
+        }
+        bincode::ErrorKind::SizeLimit => {
+            "a length field claims more bytes than the input holds".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn options(limit: u64) -> impl Options {

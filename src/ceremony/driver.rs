@@ -86,6 +86,8 @@ pub enum CeremonyError {
         culprit: OperatorId,
         /// The fault.
         fault: String,
+        /// The evidence, checked, to pass on in our own report.
+        evidence: Box<Evidence>,
     },
     /// Another operator aborted and its report names someone we cannot
     /// check (a channel-level fault or a missing peer): we repeat its claim
@@ -102,6 +104,10 @@ pub enum CeremonyError {
     /// A local failure (a bug, or the machine).
     #[error("internal error: {0}")]
     Internal(String),
+    /// This operator stopped on purpose (fault injection: stall or exit).
+    #[cfg(feature = "fault-injection")]
+    #[error("fault injection: {0}")]
+    Injected(String),
 }
 
 impl CeremonyError {
@@ -121,6 +127,8 @@ impl CeremonyError {
             // conflicting hellos) is not the culprit.
             Self::PeerAbortClaimed { .. } => None,
             Self::Internal(_) => None,
+            #[cfg(feature = "fault-injection")]
+            Self::Injected(_) => None,
         }
     }
 
@@ -144,6 +152,7 @@ impl CeremonyError {
     fn evidence(&self) -> Option<Evidence> {
         match self {
             Self::Protocol(err) => err.evidence().cloned(),
+            Self::PeerAbortProven { evidence, .. } => Some((**evidence).clone()),
             _ => None,
         }
     }
@@ -183,6 +192,9 @@ pub struct DriverConfig {
     pub connect_timeout: Duration,
     /// How long to wait for each round's messages once the round started.
     pub round_timeout: Duration,
+    /// The fault this operator injects, if any.
+    #[cfg(feature = "fault-injection")]
+    pub fault: Option<Arc<super::fault::Injector>>,
 }
 
 /// The bound on any one frame of this ceremony, from its size.
@@ -209,6 +221,8 @@ struct Session<'a> {
     round_timeout: Duration,
     progress: &'a dyn Progress,
     round: u8,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<(Arc<super::fault::Injector>, Arc<IdentityKey>)>,
 }
 
 impl Session<'_> {
@@ -216,12 +230,99 @@ impl Session<'_> {
         wire::encode(value).map_err(|e| CeremonyError::Internal(e.to_string()))
     }
 
-    async fn broadcast<T: Body>(&self, message: &Signed<T>) -> Result<(), CeremonyError> {
+    async fn broadcast<T: Body + Send + 'static>(
+        &self,
+        message: &Signed<T>,
+    ) -> Result<(), CeremonyError> {
+        #[cfg(feature = "fault-injection")]
+        if let Some((injector, key)) = &self.fault {
+            let peers: Vec<OperatorId> = self.mesh.peers().collect();
+            return self.send_faulty(injector, key, message, &peers).await;
+        }
         let bytes = self.encode(message)?;
         self.mesh
             .broadcast(FrameKind::Message(T::KIND), &bytes, false)
             .await
             .map_err(CeremonyError::Transport)
+    }
+
+    /// Sends `message` to `peer` alone.
+    async fn send_to<T: Body + Send + 'static>(
+        &self,
+        peer: OperatorId,
+        message: &Signed<T>,
+    ) -> Result<(), CeremonyError> {
+        #[cfg(feature = "fault-injection")]
+        if let Some((injector, key)) = &self.fault {
+            return self.send_faulty(injector, key, message, &[peer]).await;
+        }
+        let bytes = self.encode(message)?;
+        self.mesh
+            .send(peer, FrameKind::Message(T::KIND), bytes, false)
+            .await
+            .map_err(CeremonyError::Transport)
+    }
+
+    /// Sends what the injected fault makes of `message` to each of `to`.
+    #[cfg(feature = "fault-injection")]
+    async fn send_faulty<T: Body + Send + 'static>(
+        &self,
+        injector: &super::fault::Injector,
+        key: &IdentityKey,
+        message: &Signed<T>,
+        to: &[OperatorId],
+    ) -> Result<(), CeremonyError> {
+        use super::fault::Outgoing;
+        let peers: Vec<OperatorId> = self.mesh.peers().collect();
+        let outgoing = injector.outgoing(self.round, message, key, &peers, self.max);
+        let encode_any = |m: &Box<dyn std::any::Any + Send>| match m.downcast_ref::<Signed<T>>() {
+            Some(m) => self.encode(m),
+            None => Err(CeremonyError::Internal(
+                "fault injection: wrong type".into(),
+            )),
+        };
+        for &peer in to {
+            let bytes = match &outgoing {
+                Outgoing::Honest => self.encode(message)?,
+                Outgoing::Raw(bytes) => bytes.clone(),
+                Outgoing::Same(m) => encode_any(m)?,
+                Outgoing::PerPeer(map) => match map.get(&peer) {
+                    Some(m) => encode_any(m)?,
+                    None => self.encode(message)?,
+                },
+            };
+            self.mesh
+                .send(peer, FrameKind::Message(T::KIND), bytes, false)
+                .await
+                .map_err(CeremonyError::Transport)?;
+        }
+        Ok(())
+    }
+
+    /// Starts round `round`: the injected fault may stall or end this
+    /// operator here.
+    async fn start_round(&mut self, round: u8) -> Result<(), CeremonyError> {
+        self.round = round;
+        #[cfg(feature = "fault-injection")]
+        if let Some((injector, _)) = &self.fault {
+            use super::fault::Action;
+            match injector.before_round(round) {
+                Action::Continue => {}
+                Action::Stall => {
+                    warn!(round, "fault injection: stalling");
+                    tokio::time::sleep(self.round_timeout * 2 + Duration::from_secs(10)).await;
+                    return Err(CeremonyError::Injected(format!("stalled in round {round}")));
+                }
+                Action::Exit => {
+                    warn!(round, "fault injection: exiting");
+                    if injector.exit_process {
+                        std::process::exit(1);
+                    }
+                    return Err(CeremonyError::Injected(format!("exited in round {round}")));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Collects one `T` from every peer, plus ours, keyed by sender.
@@ -281,6 +382,8 @@ pub async fn run(
         peers,
         connect_timeout,
         round_timeout,
+        #[cfg(feature = "fault-injection")]
+        fault,
     } = config;
     let definition_hash = context.definition_hash;
     let report = |round: u8, err: &CeremonyError| AbortReport {
@@ -321,6 +424,8 @@ pub async fn run(
         round_timeout,
         progress,
         round: 0,
+        #[cfg(feature = "fault-injection")]
+        fault: fault.map(|f| (f, identity.clone())),
     };
     match rounds(&mut session, context.clone(), identity).await {
         Ok(output) => {
@@ -329,6 +434,12 @@ pub async fn run(
                 .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
                 .await;
             Ok(output)
+        }
+        #[cfg(feature = "fault-injection")]
+        Err(err @ CeremonyError::Injected(_)) => {
+            // Gone without a word: the connections drop with the session.
+            let r = report(session.round, &err);
+            Err((err, r))
         }
         Err(err) => {
             // A closed connection or failed send may be a peer aborting: its
@@ -388,6 +499,7 @@ fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
             reporter: *peer,
             culprit: verdict.culprit,
             fault: verdict.fault,
+            evidence: Box::new(evidence.clone()),
         };
     }
     if report.definition_hash.0 != context.definition_hash.0 || report.reporter != *peer {
@@ -418,7 +530,7 @@ async fn rounds(
     let me = s.me;
 
     // Round 0: hello.
-    s.round = 0;
+    s.start_round(0).await?;
     s.progress.round(0, "hello", n - 1);
     let id = identity.clone();
     let (state, hello) = compute(move || dkg::start(context, me, &id, &mut OsRng)).await?;
@@ -428,7 +540,7 @@ async fn rounds(
     info!("round 0 complete: every operator said hello");
 
     // Round 1: deal.
-    s.round = 1;
+    s.start_round(1).await?;
     s.progress.round(1, "deal", 2 * (n - 1));
     let id = identity.clone();
     let (state, deal, mut shares) =
@@ -438,19 +550,19 @@ async fn rounds(
         .remove(&me)
         .ok_or_else(|| CeremonyError::Internal("no share bundle for ourselves".into()))?;
     for (peer, bundle) in shares {
-        let bytes = s.encode(&bundle)?;
-        s.mesh
-            .send(peer, FrameKind::Message(MessageKind::Shares), bytes, false)
-            .await
-            .map_err(CeremonyError::Transport)?;
+        s.send_to(peer, &bundle).await?;
     }
     let deals = s.collect(deal).await?;
     let shares = s.collect(own_shares).await?;
+    #[cfg(feature = "fault-injection")]
+    if let Some((injector, _)) = &s.fault {
+        injector.observe_shares(&shares);
+    }
     s.progress.done(1);
     info!("round 1 complete: every deal and share received");
 
     // Round 2: acknowledge.
-    s.round = 2;
+    s.start_round(2).await?;
     s.progress.round(2, "acknowledge", n - 1);
     let id = identity.clone();
     let (state, ack) = compute(move || dkg::part2(state, &id, &deals, &shares, &mut OsRng)).await?;
@@ -459,7 +571,7 @@ async fn rounds(
     s.progress.done(2);
 
     // Round 3: partial signatures.
-    s.round = 3;
+    s.start_round(3).await?;
     s.progress.round(3, "sign", n - 1);
     let id = identity.clone();
     let (state, partials) = compute(move || dkg::part3(state, &id, &acks, &mut OsRng)).await?;
@@ -468,7 +580,7 @@ async fn rounds(
     s.progress.done(3);
 
     // Round 4: finalize.
-    s.round = 4;
+    s.start_round(4).await?;
     s.progress.round(4, "finalize", n - 1);
     let id = identity.clone();
     let (state, finalize) = compute(move || dkg::part4(state, &id, &partials, &mut OsRng)).await?;

@@ -3,6 +3,8 @@
 
 pub mod definition;
 pub mod driver;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod lock;
 pub mod outputs;
 

@@ -59,6 +59,13 @@ pub struct CeremonyArgs {
     /// per keystore) instead of one shared salt.
     #[arg(long)]
     pub salt_per_keystore: bool,
+    /// Misbehave on purpose, to test the other operators (built with the
+    /// `fault-injection` feature only): KIND[@ROUND], KIND one of bad-share,
+    /// identity-commitment, non-subgroup-commitment, bad-proof, equivocate,
+    /// lying-complaint, bad-partial, garbage, oversized, replay, stall, exit.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, value_name = "KIND[@ROUND]")]
+    pub fault: Option<crate::ceremony::fault::Fault>,
 }
 
 /// The ceremony, validated and loaded, before any network activity.
@@ -85,6 +92,9 @@ pub struct CeremonyConfig {
     pub connect_timeout: Duration,
     /// Per-round timeout.
     pub round_timeout: Duration,
+    /// The fault this operator injects, if any.
+    #[cfg(feature = "fault-injection")]
+    pub fault: Option<Arc<crate::ceremony::fault::Injector>>,
 }
 
 /// Loads and checks a definition, naming the file on failure.
@@ -235,6 +245,10 @@ impl CeremonyConfig {
             },
             connect_timeout: Duration::from_secs(args.timeout),
             round_timeout: Duration::from_secs(args.round_timeout),
+            #[cfg(feature = "fault-injection")]
+            fault: args
+                .fault
+                .map(|fault| Arc::new(crate::ceremony::fault::Injector::new(fault, me, true))),
         })
     }
 }
@@ -319,6 +333,8 @@ pub fn ceremony_error(err: &CeremonyError, report_path: Option<&Path>) -> CliErr
         CeremonyError::Transport(TransportError::Endpoint { .. } | TransportError::Tls(_)) => {
             ErrorKind::User
         }
+        #[cfg(feature = "fault-injection")]
+        CeremonyError::Injected(_) => ErrorKind::User,
         _ => ErrorKind::Culprit,
     };
     let mut out = CliError::new(kind, format!("ceremony aborted: {err}"));
@@ -385,6 +401,8 @@ pub async fn run_operator(
         keystores,
         connect_timeout,
         round_timeout,
+        #[cfg(feature = "fault-injection")]
+        fault,
     } = config;
     let socket = match socket {
         Some(socket) => socket,
@@ -401,6 +419,8 @@ pub async fn run_operator(
         peers,
         connect_timeout,
         round_timeout,
+        #[cfg(feature = "fault-injection")]
+        fault,
     };
     let recipient = identity.age.to_public();
     let key = Arc::new(identity.key);

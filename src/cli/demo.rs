@@ -55,6 +55,12 @@ pub struct DemoArgs {
     /// Seconds to wait for any one round.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
+    /// Make one operator misbehave (built with the `fault-injection` feature
+    /// only): OPERATOR=KIND[@ROUND], e.g. 2=bad-share; the kinds are those of
+    /// `dvkg ceremony --fault`.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, value_name = "OPERATOR=KIND[@ROUND]")]
+    pub fault: Option<crate::ceremony::fault::OperatorFault>,
 }
 
 /// Runs `dvkg demo`.
@@ -92,6 +98,15 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             .with_source(&err)
             .with_hint("check --operators, --threshold and --validators")
     })?;
+    #[cfg(feature = "fault-injection")]
+    if let Some(f) = &args.fault
+        && u64::from(f.operator.get()) > args.operators
+    {
+        return Err(CliError::user(format!(
+            "invalid value for --fault: operator {} is not one of the {} operators",
+            f.operator, args.operators
+        )));
+    }
     store::check_new_dir(&args.out).map_err(|err| {
         CliError::user(format!(
             "output directory {} already exists",
@@ -195,6 +210,10 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 },
                 connect_timeout: Duration::from_secs(30),
                 round_timeout: Duration::from_secs(args.round_timeout),
+                #[cfg(feature = "fault-injection")]
+                fault: args.fault.filter(|f| f.operator == me).map(|f| {
+                    std::sync::Arc::new(crate::ceremony::fault::Injector::new(f.fault, me, false))
+                }),
             })
         })
         .collect::<Result<_, CliError>>()?;
@@ -215,17 +234,19 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         results
     });
     let mut summaries = Vec::new();
+    let mut failures = Vec::new();
     for (position, result) in results.into_iter().enumerate() {
         match result {
             Ok(Ok(summary)) => summaries.push(summary),
-            Ok(Err(err)) => return Err(err),
-            Err(join) => {
-                return Err(CliError::internal(format!(
-                    "operator {} panicked: {join}",
-                    position + 1
-                )));
-            }
+            Ok(Err(err)) => failures.push((position + 1, err)),
+            Err(join) => failures.push((
+                position + 1,
+                CliError::internal(format!("operator {} panicked: {join}", position + 1)),
+            )),
         }
+    }
+    if !failures.is_empty() {
+        return Err(demo_failure(&args, failures));
     }
     let elapsed = started.elapsed();
     let _ = quiet;
@@ -283,4 +304,31 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             "the demo's outputs did not verify",
         ))
     }
+}
+
+/// Reports every operator's failure, and returns the one the demo exits
+/// with: the first honest operator's (the dishonest one's own is only shown).
+fn demo_failure(args: &DemoArgs, failures: Vec<(usize, CliError)>) -> CliError {
+    #[cfg(feature = "fault-injection")]
+    let faulty = args.fault.map(|f| usize::from(f.operator.get()));
+    #[cfg(not(feature = "fault-injection"))]
+    let faulty: Option<usize> = None;
+    let _ = args;
+    let mut chosen = None;
+    for (operator, err) in failures {
+        let label = if Some(operator) == faulty {
+            " (the faulty one)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "dvkg demo: operator {operator}{label}: exit {}: {}",
+            err.kind.exit_code(),
+            err.message
+        );
+        if chosen.is_none() && Some(operator) != faulty {
+            chosen = Some(err);
+        }
+    }
+    chosen.unwrap_or_else(|| CliError::internal("only the faulty operator failed"))
 }

@@ -16,8 +16,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::ceremony::definition::ClusterDefinition;
+use crate::ceremony::driver::{ABORT_REPORT_VERSION, AbortReport};
 use crate::ceremony::lock::{self, ClusterLock};
 use crate::ceremony::outputs;
+use crate::dkg::evidence::verify_evidence;
 use crate::dkg::transcript::{self as dkg_transcript, Transcript};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::ExecutionAddress;
@@ -56,6 +58,14 @@ pub struct VerifyArgs {
     /// The keystores' password file.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// An abort report written by `dvkg ceremony` (repeat for several): its
+    /// evidence is checked against --definition, and the check passes only
+    /// if the evidence proves the named culprit's fault to anyone.
+    #[arg(long = "abort-report", value_name = "FILE", requires = "definition")]
+    pub abort_report: Vec<PathBuf>,
+    /// The cluster definition the abort reports are about.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
     /// Print a machine-readable JSON report on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +82,8 @@ pub struct VerifyConfig {
     pub json: bool,
     /// Ceremony outputs to check, if any.
     pub outputs: Option<OutputPaths>,
+    /// Abort reports to check, with the definition they are about.
+    pub abort_reports: Option<(Vec<PathBuf>, PathBuf)>,
 }
 
 /// Which ceremony outputs to check.
@@ -155,10 +167,27 @@ impl VerifyConfig {
     /// A user error naming the flag with the bad value.
     pub fn from_args(args: VerifyArgs) -> Result<Self, CliError> {
         let outputs = OutputPaths::from_args(&args)?;
-        if args.deposit_data.is_empty() && outputs.is_none() {
+        let abort_reports = match (&args.definition, args.abort_report.is_empty()) {
+            (Some(definition), false) => Some((args.abort_report.clone(), definition.clone())),
+            (Some(_), true) => {
+                return Err(
+                    CliError::user("--definition is given without --abort-report")
+                        .with_hint("pass the abort report(s) to check with --abort-report FILE"),
+                );
+            }
+            (None, _) => None,
+        };
+        if args.deposit_data.is_empty() && outputs.is_none() && abort_reports.is_none() {
             return Err(CliError::user("nothing to verify").with_hint(
-                "pass a ceremony output directory, or --lock, --transcript or --deposit-data FILE",
+                "pass a ceremony output directory, or --lock, --transcript, --deposit-data FILE \
+                 or --abort-report FILE --definition FILE",
             ));
+        }
+        if abort_reports.is_some() && (outputs.is_some() || !args.deposit_data.is_empty()) {
+            return Err(CliError::user(
+                "--abort-report is checked on its own, not with ceremony outputs or deposit data",
+            )
+            .with_hint("run `dvkg verify` once per kind of input"));
         }
         let network = args
             .network
@@ -189,6 +218,7 @@ impl VerifyConfig {
             },
             json: args.json,
             outputs,
+            abort_reports,
         })
     }
 }
@@ -331,6 +361,11 @@ fn entry_line(entry: &EntryReport) -> String {
 /// (exit 5) when any check does not pass.
 pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let config = VerifyConfig::from_args(args)?;
+    if let Some((reports, definition)) = &config.abort_reports {
+        let (_, context) = super::ceremony::load_definition(definition)?;
+        let report = OutputsReport::from_checks(check_abort_reports(reports, &context));
+        return print_checks(&report, config.json);
+    }
     if let Some(outputs) = &config.outputs {
         return run_outputs(outputs, &config);
     }
@@ -752,9 +787,14 @@ fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, C
         .deposit_files
         .extend(config.deposit_files.iter().cloned());
     let report = check_outputs(&paths, &config.expect);
+    print_checks(&report, config.json)
+}
+
+/// Prints checks one per line (or as JSON); exit 0 only if all passed.
+fn print_checks(report: &OutputsReport, json: bool) -> Result<ExitCode, CliError> {
     let mut stdout = std::io::stdout().lock();
-    if config.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|err| {
+    if json {
+        let text = serde_json::to_string_pretty(report).map_err(|err| {
             CliError::internal("failed to render the JSON report").with_source(&err)
         })?;
         writeln!(stdout, "{text}").map_err(|err| output_error(&err))?;
@@ -786,4 +826,88 @@ fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, C
             "verification failed: some checks did not pass",
         ))
     }
+}
+
+impl OutputsReport {
+    fn from_checks(checks: Checks) -> Self {
+        Self {
+            version: 1,
+            ok: checks.0.iter().all(|c| c.ok),
+            checks: checks.0,
+        }
+    }
+}
+
+/// Checks abort reports against the ceremony's context: one check per
+/// report, which passes only when its evidence proves the fault of the
+/// operator it names to anyone, with no trust in the reporter.
+fn check_abort_reports(paths: &[PathBuf], context: &crate::dkg::Context) -> Checks {
+    let mut checks = Checks(Vec::new());
+    for path in paths {
+        let name = format!("abort report {}", path.display());
+        let result = read_json::<AbortReport>(path, "abort report")
+            .and_then(|report| judge_abort_report(&report, context));
+        checks.add(name, result);
+    }
+    checks
+}
+
+/// What an abort report proves, in one line.
+///
+/// # Errors
+///
+/// Why the report proves nothing: another ceremony, no evidence, evidence
+/// that does not verify, convicts someone else, or is channel-level only.
+pub fn judge_abort_report(
+    report: &AbortReport,
+    context: &crate::dkg::Context,
+) -> Result<String, String> {
+    if report.version != ABORT_REPORT_VERSION {
+        return Err(format!(
+            "report version {} (this dvkg reads version {ABORT_REPORT_VERSION})",
+            report.version
+        ));
+    }
+    if report.definition_hash.0 != context.definition_hash.0 {
+        return Err(format!(
+            "the report is about the ceremony with definition hash {}, not {}",
+            hex::encode(report.definition_hash.0),
+            hex::encode(context.definition_hash.0)
+        ));
+    }
+    let by = format!("operator {} (round {})", report.reporter, report.round);
+    let Some(evidence) = &report.evidence else {
+        return Err(match (report.culprit, report.missing) {
+            (_, Some(missing)) => format!(
+                "{by} reports operator {missing} missing; an absence cannot be proven, only observed: {}",
+                report.message
+            ),
+            (Some(culprit), None) => format!(
+                "{by} blames operator {culprit} with no signed evidence (a channel-level fault, seen only by the reporter): {}",
+                report.message
+            ),
+            (None, None) => format!("{by} blames no one: {}", report.message),
+        });
+    };
+    let verdict = verify_evidence(context, evidence)
+        .map_err(|e| format!("{by}: the evidence does not verify: {e}"))?;
+    if report.culprit != Some(verdict.culprit) {
+        return Err(format!(
+            "{by} names {} but its evidence convicts operator {}",
+            report
+                .culprit
+                .map_or("no one".to_owned(), |c| format!("operator {c}")),
+            verdict.culprit
+        ));
+    }
+    if !verdict.proven {
+        return Err(format!(
+            "{by}: the evidence shows what operator {} signed but does not prove the fault to a third party (channel-level): {}",
+            verdict.culprit, verdict.fault
+        ));
+    }
+    Ok(format!(
+        "{by}: proven, operator {} is at fault: {}",
+        verdict.culprit, verdict.fault
+    ))
 }

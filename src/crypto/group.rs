@@ -550,6 +550,28 @@ pub fn g1_from_projective(point: G1Projective) -> G1Point {
     G1Point(point.to_affine())
 }
 
+/// The uncompressed encoding of a point on the curve that is outside the
+/// prime-order subgroup: what a dishonest dealer would send to plant a
+/// small-order component (fault injection only).
+#[cfg(feature = "fault-injection")]
+pub fn non_subgroup_g1_uncompressed() -> [u8; 96] {
+    // Candidate x coordinates 1, 2, ...; about half are on the curve and
+    // almost all of those are outside the subgroup (the cofactor is large).
+    let mut x = 0u64;
+    loop {
+        x += 1;
+        let mut bytes = [0u8; 48];
+        bytes[40..].copy_from_slice(&x.to_be_bytes());
+        bytes[0] |= 0x80;
+        let candidate: Option<G1Affine> = G1Affine::from_compressed_unchecked(&bytes).into();
+        if let Some(point) = candidate
+            && validated(Some(point)) == Err(BlsError::NotInSubgroup)
+        {
+            return point.to_uncompressed();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

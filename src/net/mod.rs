@@ -13,6 +13,7 @@
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +49,16 @@ pub enum FrameKind {
     Abort,
     /// The sender holds every finalize message and will close.
     Done,
+}
+
+impl fmt::Display for FrameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Message(kind) => kind.fmt(f),
+            Self::Abort => f.write_str("abort report"),
+            Self::Done => f.write_str("closing"),
+        }
+    }
 }
 
 /// The unit sent on a stream: binds the ceremony (definition hash), the
@@ -89,7 +100,7 @@ pub enum TransportError {
         missing: Vec<OperatorId>,
     },
     /// A peer did not send an expected message in time.
-    #[error("operator {peer} did not send its {kind:?} message before the deadline")]
+    #[error("operator {peer} did not send its {kind} message before the deadline")]
     Timeout {
         /// The silent operator.
         peer: OperatorId,

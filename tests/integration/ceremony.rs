@@ -22,9 +22,9 @@ use crate::common::dvkg;
 const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
 
 /// A cluster on disk: identities and a definition.
-struct Cluster {
-    root: tempfile::TempDir,
-    n: usize,
+pub struct Cluster {
+    pub root: tempfile::TempDir,
+    pub n: usize,
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
@@ -38,7 +38,7 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 impl Cluster {
-    fn new(n: usize, t: usize, validators: usize) -> Self {
+    pub fn new(n: usize, t: usize, validators: usize) -> Self {
         let root = tempfile::tempdir().unwrap();
         let ports = free_ports(n);
         for (i, port) in ports.iter().enumerate() {
@@ -63,7 +63,7 @@ impl Cluster {
         cluster
     }
 
-    fn definition(&self, name: &str, t: usize, validators: usize) {
+    pub fn definition(&self, name: &str, t: usize, validators: usize) {
         let mut args: Vec<String> = vec!["definition".into(), "new".into()];
         for i in 1..=self.n {
             args.push("--operator".into());
@@ -89,12 +89,23 @@ impl Cluster {
         dvkg(self.root.path(), &args).assert_code(0);
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub fn path(&self, relative: &str) -> PathBuf {
         self.root.path().join(relative)
     }
 
+    /// Starts operator `i` with `definition`.
+    pub fn start(&self, i: usize, definition: &str, timeouts: (u64, u64)) -> Child {
+        self.start_with(i, definition, timeouts, &[])
+    }
+
     /// Starts operator `i` with `definition` and extra flags.
-    fn start(&self, i: usize, definition: &str, timeouts: (u64, u64)) -> Child {
+    pub fn start_with(
+        &self,
+        i: usize,
+        definition: &str,
+        timeouts: (u64, u64),
+        extra: &[&str],
+    ) -> Child {
         Command::new(env!("CARGO_BIN_EXE_dvkg"))
             .current_dir(self.root.path())
             .args([
@@ -113,6 +124,7 @@ impl Cluster {
                 "--round-timeout",
                 &timeouts.1.to_string(),
             ])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -121,13 +133,13 @@ impl Cluster {
     }
 }
 
-struct Finished {
-    code: i32,
-    stderr: String,
-    elapsed: Duration,
+pub struct Finished {
+    pub code: i32,
+    pub stderr: String,
+    pub elapsed: Duration,
 }
 
-fn wait(child: Child, started: Instant) -> Finished {
+pub fn wait(child: Child, started: Instant) -> Finished {
     let out = child.wait_with_output().unwrap();
     Finished {
         code: out.status.code().unwrap_or(-1),
@@ -142,7 +154,7 @@ fn read(path: &Path) -> Vec<u8> {
 
 /// Every operator's public files are identical, `dvkg verify` passes on
 /// each, and any t operators' keystores interpolate to each validator's key.
-fn check_outputs(cluster: &Cluster, t: usize) {
+pub fn check_outputs(cluster: &Cluster, t: usize) {
     let first = cluster.path("out1");
     let deposit_name = std::fs::read_dir(&first)
         .unwrap()
@@ -320,7 +332,7 @@ fn operators_started_five_seconds_apart_in_random_order() {
     check_outputs(&cluster, 3);
 }
 
-fn assert_no_secrets(cluster: &Cluster, operators: &[usize]) {
+pub fn assert_no_secrets(cluster: &Cluster, operators: &[usize]) {
     for &i in operators {
         let out = cluster.path(&format!("out{i}"));
         assert!(!out.exists(), "operator {i} left {} on disk", out.display());

@@ -143,3 +143,52 @@ fn verify_names_what_a_changed_output_breaks() {
         .assert_mentions("holds deposits that are not in the lock")
         .assert_mentions("deposits of the lock are in no deposit data file");
 }
+
+#[test]
+fn demo_with_a_faulty_operator_names_it_and_writes_no_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        "faulty",
+        &["--fault", "3=bad-proof", "--round-timeout", "20"],
+    );
+    out.assert_code(3)
+        .assert_mentions("operator 3 sent an invalid proof of knowledge for validator 0")
+        .assert_mentions("operator 3 (the faulty one)")
+        .assert_mentions("operator 3 is at fault");
+    for i in 1..=4 {
+        let operator = dir.path().join(format!("faulty/operator-{i}"));
+        assert!(!operator.exists(), "{} exists", operator.display());
+    }
+    // The abort reports prove the fault to anyone holding the definition.
+    let mut reports: Vec<String> = std::fs::read_dir(dir.path().join("faulty"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.contains("abort-report"))
+        .collect();
+    reports.sort();
+    assert_eq!(reports.len(), 4, "{reports:?}");
+    let mut args = vec!["verify", "--definition", "faulty/cluster-definition.json"];
+    for report in &reports {
+        args.extend(["--abort-report", report.as_str()]);
+    }
+    dvkg(dir.path(), &args)
+        .assert_code(0)
+        .assert_mentions("4 checks: 4 passed");
+}
+
+#[test]
+fn demo_fault_flag_values_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "a", &["--fault", "2=nonsense"])
+        .assert_code(2)
+        .assert_mentions("unknown fault \"nonsense\"");
+    demo(dir.path(), "b", &["--fault", "2=bad-share@3"])
+        .assert_code(2)
+        .assert_mentions("fault bad-share happens in round 1");
+    demo(dir.path(), "c", &["--fault", "9=garbage"])
+        .assert_code(1)
+        .assert_mentions("operator 9 is not one of the 4 operators");
+    assert!(!dir.path().join("a").exists() && !dir.path().join("c").exists());
+}

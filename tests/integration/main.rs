@@ -9,5 +9,6 @@ mod deposit_vectors;
 mod dkg;
 mod dkg_blame;
 mod dkg_harness;
+mod faults;
 mod identity_cli;
 mod keystore;
