@@ -31,6 +31,8 @@ pub mod crypto;
 pub mod dkg;
 pub mod error;
 pub mod eth;
+#[cfg(feature = "test-utils")]
+pub mod fuzzing;
 pub mod hexfmt;
 pub mod net;
 pub mod store;

@@ -127,7 +127,7 @@ struct OperatorFile {
 #[non_exhaustive]
 pub enum RecordError {
     /// Not JSON, or not the record's shape (an unknown or missing field).
-    #[error("not an operator record: {0}")]
+    #[error("not an operator record: {}", crate::store::describe_json_error(.0))]
     Malformed(#[source] serde_json::Error),
     /// An `operator.json` of another format version.
     #[error(
@@ -450,7 +450,7 @@ pub enum DefinitionError {
         source: StoreError,
     },
     /// Not JSON, or a field given twice.
-    #[error("not a valid cluster definition: {0}")]
+    #[error("not a valid cluster definition: {}", crate::store::describe_json_error(.0))]
     Json(#[source] serde_json::Error),
     /// JSON, but not an object.
     #[error("not a cluster definition: the top level must be a JSON object")]

@@ -441,6 +441,16 @@ pub async fn run(
             let r = report(session.round, &err);
             Err((err, r))
         }
+        #[cfg(feature = "fault-injection")]
+        Err(err) if session.fault.is_some() => {
+            // A dishonest operator does not announce its own fault: it stays
+            // connected and silent for a while, so that the honest operators
+            // convict it from what it sent, then drops its connections.
+            warn!(error = %err, "fault injection: failing silently");
+            tokio::time::sleep(round_timeout.min(Duration::from_secs(5))).await;
+            let r = report(session.round, &err);
+            Err((err, r))
+        }
         Err(err) => {
             // A closed connection or failed send may be a peer aborting: its
             // report, with the real reason, may still be in flight.

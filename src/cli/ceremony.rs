@@ -155,6 +155,29 @@ pub fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<St
     Ok(zeroize::Zeroizing::new(trimmed.to_owned()))
 }
 
+/// The fewest characters a new keystore password may have (the EthStaker
+/// deposit CLI's rule).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Reads the password for new keystores: as [`read_secret_file`], and at
+/// least [`MIN_PASSWORD_CHARS`] characters that are not all whitespace.
+///
+/// # Errors
+///
+/// A user error naming the flag and the file.
+pub fn read_new_password(path: &Path, flag: &str) -> Result<Password, CliError> {
+    let text = read_secret_file(path, flag)?;
+    let chars = text.chars().count();
+    if chars < MIN_PASSWORD_CHARS || text.trim().is_empty() {
+        return Err(CliError::user(format!(
+            "{flag} {} holds a password of {chars} character(s); a keystore password needs at least {MIN_PASSWORD_CHARS}, not all blank",
+            path.display()
+        ))
+        .with_hint("write a longer password to the file, or omit the flag to have one generated"));
+    }
+    Ok(Password::new(&text))
+}
+
 impl CeremonyConfig {
     /// Validates the arguments and loads the definition and identity.
     ///
@@ -218,7 +241,7 @@ impl CeremonyConfig {
         let password = args
             .password_file
             .as_deref()
-            .map(|p| read_secret_file(p, "--password-file").map(|text| Password::new(&text)))
+            .map(|p| read_new_password(p, "--password-file"))
             .transpose()?;
         let kind = if args.kdf == "pbkdf2" {
             KdfKind::Pbkdf2

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use clap::Args;
 use rand::rngs::OsRng;
 
-use super::ceremony::read_secret_file;
+use super::ceremony::{read_new_password, read_secret_file};
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
 use crate::crypto::Scalar;
 use crate::error::CliError;
-use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
+use crate::eth::keystore::{KdfKind, KdfParams, SaltMode};
 use crate::store::{self, identity, sealed};
 
 /// Arguments of `dvkg restore`.
@@ -122,7 +122,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
     let password = args
         .password_file
         .as_deref()
-        .map(|p| read_secret_file(p, "--password-file").map(|text| Password::new(&text)))
+        .map(|p| read_new_password(p, "--password-file"))
         .transpose()?;
     let keystores = KeystoreOptions {
         password,

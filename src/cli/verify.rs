@@ -363,6 +363,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let config = VerifyConfig::from_args(args)?;
     if let Some((reports, definition)) = &config.abort_reports {
         let (_, context) = super::ceremony::load_definition(definition)?;
+        for report in reports {
+            require_json(report, "--abort-report")?;
+        }
         let report = OutputsReport::from_checks(check_abort_reports(reports, &context));
         return print_checks(&report, config.json);
     }
@@ -474,8 +477,34 @@ impl Checks {
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
     let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
         .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a valid {what}: {e}", path.display()))
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a valid {what}: {}",
+            path.display(),
+            store::describe_json_error(&e)
+        )
+    })
+}
+
+/// Refuses, as a user error (exit 1), a file that `dvkg verify` was told to
+/// check but cannot read or that is not JSON at all: a wrong path is not a
+/// verification finding. What is JSON is checked, and its problems are
+/// findings (exit 5).
+fn require_json(path: &Path, flag: &str) -> Result<(), CliError> {
+    let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+        CliError::user(format!("cannot read {}", path.display()))
+            .with_source(&err)
+            .with_hint(format!("check the path given to {flag}"))
+    })?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|err| {
+        CliError::user(format!(
+            "{} is not JSON: {}",
+            path.display(),
+            store::describe_json_error(&err)
+        ))
+        .with_hint(format!("pass the file dvkg wrote to {flag}"))
+    })?;
+    Ok(())
 }
 
 /// Checks a ceremony output directory with no secret.
@@ -516,7 +545,18 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
         result.ok()
     });
     let lock: Option<ClusterLock> = paths.lock.as_ref().and_then(|path| {
-        let parsed = read_json::<ClusterLock>(path, "cluster lock");
+        let parsed = read_json::<ClusterLock>(path, "cluster lock").and_then(|lock| {
+            if lock.version == lock::LOCK_VERSION {
+                Ok(lock)
+            } else {
+                Err(format!(
+                    "{}: unsupported cluster lock version {}: this dvkg reads version {}",
+                    path.display(),
+                    lock.version,
+                    lock::LOCK_VERSION
+                ))
+            }
+        });
         checks.add(
             "lock: readable",
             parsed
@@ -782,6 +822,12 @@ fn check_keystores(dir: &Path, password_file: &Path, lock: &ClusterLock) -> Resu
 }
 
 fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, CliError> {
+    if let Some(lock) = &paths.lock {
+        require_json(lock, "--lock (or in DIR)")?;
+    }
+    if let Some(transcript) = &paths.transcript {
+        require_json(transcript, "--transcript (or in DIR)")?;
+    }
     let mut paths = paths.clone();
     paths
         .deposit_files

@@ -223,7 +223,7 @@ impl fmt::Display for FieldProblem {
 #[non_exhaustive]
 pub enum DepositFileError {
     /// Not valid JSON.
-    #[error("not valid JSON: {0}")]
+    #[error("not valid JSON: {}", crate::store::describe_json_error(.0))]
     NotJson(#[source] serde_json::Error),
     /// Valid JSON, but not a list.
     #[error("expected a JSON list of deposits, found {0}")]

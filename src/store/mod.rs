@@ -99,6 +99,24 @@ pub fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreErro
     Ok(bytes)
 }
 
+/// A JSON parse error in words: an empty file and a file that ends early
+/// are named as such, not as "EOF while parsing".
+pub fn describe_json_error(err: &serde_json::Error) -> String {
+    if err.is_eof() {
+        if err.line() <= 1 && err.column() == 0 {
+            "the file is empty".to_owned()
+        } else {
+            format!(
+                "the JSON ends early, at line {} column {} (a truncated file?)",
+                err.line(),
+                err.column()
+            )
+        }
+    } else {
+        err.to_string()
+    }
+}
+
 /// Reads a whole text file of at most `max` bytes.
 ///
 /// # Errors

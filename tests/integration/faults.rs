@@ -212,5 +212,5 @@ fault_tests! {
     stall_in_round_one: "stall@1" => 4,
         "did not send its round-1 deal message", Missing;
     exit_at_round_two: "exit@2" => 4,
-        "round-2", Missing;
+        "operator 2", Missing;
 }

@@ -1,6 +1,7 @@
 //! dvkg's one integration test binary: vectors from the standards, and the
 //! `dvkg` binary driven as a user would drive it.
 
+mod bad_input;
 mod ceremony;
 mod cli;
 mod common;
@@ -10,5 +11,7 @@ mod dkg;
 mod dkg_blame;
 mod dkg_harness;
 mod faults;
+mod fuzz_regressions;
 mod identity_cli;
 mod keystore;
+mod secrets;

@@ -1,0 +1,407 @@
+//! Fuzzing entry points (feature `test-utils`): one function per reader of
+//! hostile input, called by the targets in `fuzz/` (`scripts/fuzz.sh`) and,
+//! on every saved crash and seed, by the regression tests in `cargo test`.
+//!
+//! Each function must return normally on any input: an error is the right
+//! answer to bad bytes, a panic is a bug. Where a reader accepts its input,
+//! the function also checks a property the rest of dvkg relies on (the wire
+//! encoding is canonical, a definition survives a JSON round trip, ...), and
+//! panics if it does not hold.
+//!
+//! [`seeds`] makes a valid example of every input from a whole in-memory
+//! ceremony, so that fuzzing starts from real messages and files.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ceremony::OperatorId;
+use crate::ceremony::definition::{ClusterDefinition, NewDefinition};
+use crate::ceremony::driver::{ABORT_REPORT_VERSION, AbortReport};
+use crate::ceremony::lock::{self, ClusterLock};
+use crate::crypto::SecretBytes;
+use crate::crypto::identity::IdentityKey;
+use crate::dkg::messages::{
+    Ack, DealBundle, Finalize, Hello, PartialSignatures, ShareBundle, ShareBytes, Signed,
+};
+use crate::dkg::transcript::{Transcript, verify_transcript};
+use crate::dkg::{self, Context, Evidence};
+use crate::eth::deposit::{self, Expectations};
+use crate::eth::keystore::{self, Keystore, Password};
+use crate::eth::{ExecutionAddress, Gwei, WithdrawalKind};
+use crate::net::Frame;
+use crate::store::identity::OperatorIdentity;
+use crate::store::sealed;
+use crate::wire;
+
+/// The names of the fuzz targets, as in `fuzz/Cargo.toml`.
+pub const TARGETS: [&str; 7] = [
+    "wire",
+    "definition",
+    "lock",
+    "transcript",
+    "deposit_data",
+    "keystore",
+    "abort_report",
+];
+
+/// Runs the target called `name` on `data`.
+///
+/// # Panics
+///
+/// On an unknown name, and wherever the target finds a bug.
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "wire" => wire(data),
+        "definition" => definition(data),
+        "lock" => lock(data),
+        "transcript" => transcript(data),
+        "deposit_data" => deposit_data(data),
+        "keystore" => keystore(data),
+        "abort_report" => abort_report(data),
+        other => panic!("no fuzz target {other:?}"),
+    }
+}
+
+/// Decodes as `T` with the reader's limit; what decodes must encode back to
+/// the same bytes (one encoding per value, so hashes and signatures over
+/// encodings cannot be malleated).
+fn canonical<T: Serialize + DeserializeOwned>(data: &[u8]) {
+    if let Ok(value) = wire::decode::<T>(data, data.len() as u64) {
+        let again = wire::encode(&value).expect("a decoded value encodes");
+        assert_eq!(again, data, "two encodings of one value");
+    }
+}
+
+/// The wire decoder, for every type that crosses the network.
+pub fn wire(data: &[u8]) {
+    canonical::<Frame>(data);
+    canonical::<Signed<Hello>>(data);
+    canonical::<Signed<DealBundle>>(data);
+    canonical::<Signed<ShareBundle>>(data);
+    canonical::<Signed<Ack>>(data);
+    canonical::<Signed<PartialSignatures>>(data);
+    canonical::<Signed<Finalize>>(data);
+}
+
+/// The cluster definition reader.
+pub fn definition(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(definition) = ClusterDefinition::from_json(text) else {
+        return;
+    };
+    // A definition that loads is valid, yields a context, and survives its
+    // own writer.
+    let context = definition
+        .to_context()
+        .expect("a loaded definition has a context");
+    context
+        .check()
+        .expect("a loaded definition's context checks");
+    let json = definition.to_json_pretty().expect("a definition writes");
+    let again = ClusterDefinition::from_json(&json).expect("a written definition loads");
+    assert_eq!(again, definition);
+}
+
+/// The cluster lock reader, with the checks `dvkg verify` makes on its own.
+pub fn lock(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(lock) = serde_json::from_str::<ClusterLock>(text) else {
+        return;
+    };
+    let _ = lock.compute_hash();
+    let _ = lock.definition.validate();
+    for validator in &lock.validators {
+        for value in &validator.deposit_data {
+            if let Ok(entry) = deposit::parse_entry(value) {
+                let _ = deposit::verify_entry(&entry, &Expectations::default());
+            }
+        }
+    }
+}
+
+/// The transcript reader and the full public verification.
+pub fn transcript(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(transcript) = serde_json::from_str::<Transcript>(text) else {
+        return;
+    };
+    let _ = transcript.hash();
+    let _ = transcript.session_id();
+    let _ = verify_transcript(&transcript, &mut StdRng::seed_from_u64(0));
+}
+
+/// The deposit data reader, and every entry's checks (one by one and
+/// batched).
+pub fn deposit_data(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(parsed) = deposit::parse_file(text) else {
+        return;
+    };
+    let entries: Vec<_> = parsed.into_iter().filter_map(Result::ok).collect();
+    for entry in &entries {
+        let _ = deposit::verify_entry(entry, &Expectations::default());
+    }
+    let _ = deposit::verify_entries(
+        &entries,
+        &Expectations::default(),
+        &mut StdRng::seed_from_u64(0),
+    );
+    let _ = deposit::verify_file(&entries);
+}
+
+/// The EIP-2335 keystore reader; decryption too when the KDF is cheap
+/// enough to fuzz.
+pub fn keystore(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(keystore) = Keystore::from_json_str(text) else {
+        return;
+    };
+    let json = keystore.to_json_string().expect("a keystore writes");
+    let again = Keystore::from_json_str(&json).expect("a written keystore loads");
+    assert_eq!(again.to_json_string().expect("writes"), json);
+    let value: serde_json::Value = serde_json::from_str(text).expect("it parsed before");
+    let params = &value["crypto"]["kdf"]["params"];
+    let cost = params["n"]
+        .as_u64()
+        .map(|n| n.saturating_mul(params["r"].as_u64().unwrap_or(1)))
+        .or_else(|| params["c"].as_u64())
+        .unwrap_or(u64::MAX);
+    if cost <= 4096 {
+        let _ = keystore::decrypt(&keystore, &Password::new("fuzz password"));
+    }
+}
+
+/// The abort report reader and its judgement against the fixture ceremony.
+pub fn abort_report(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(report) = serde_json::from_str::<AbortReport>(text) else {
+        return;
+    };
+    let _ = crate::cli::verify::judge_abort_report(&report, &fixture().context);
+}
+
+/// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with
+/// its operators' identity keys.
+pub struct Fixture {
+    /// The definition.
+    pub definition: ClusterDefinition,
+    /// Its protocol context.
+    pub context: Context,
+    /// The operators' identity keys, by position.
+    pub keys: Vec<IdentityKey>,
+}
+
+/// The fixture, made once from a fixed seed.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut rng = StdRng::seed_from_u64(2335);
+        let identities: Vec<OperatorIdentity> = (1..=3)
+            .map(|i| OperatorIdentity {
+                key: IdentityKey::generate(&mut rng),
+                age: sealed::generate_identity(&mut rng).expect("age identity"),
+                name: format!("fuzz-{i}"),
+                address: format!("127.0.0.1:{}", 9000 + i),
+            })
+            .collect();
+        let definition = ClusterDefinition::create(NewDefinition {
+            name: "fuzz fixture".into(),
+            operators: identities.iter().map(OperatorIdentity::record).collect(),
+            threshold: Some(2),
+            validators: 2,
+            network: "hoodi".parse().expect("hoodi"),
+            withdrawal_kind: WithdrawalKind::Compounding,
+            withdrawal_address: ExecutionAddress::from_bytes([0x42; 20]),
+            fee_recipient: None,
+            amounts: vec![Gwei(32_000_000_000)],
+        })
+        .expect("fixture definition");
+        let context = definition.to_context().expect("fixture context");
+        Fixture {
+            definition,
+            context,
+            keys: identities.into_iter().map(|i| i.key).collect(),
+        }
+    })
+}
+
+/// A valid example of every target's input, from a whole ceremony of the
+/// fixture cluster run in memory: `(target, name, bytes)`.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let f = fixture();
+    let mut rng = StdRng::seed_from_u64(3076);
+    let ids: Vec<OperatorId> = f.context.params.operator_ids().collect();
+    let key = |op: OperatorId| &f.keys[op.position()];
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    let mut wire_seed = |name: &str, bytes: Vec<u8>| out.push(("wire", name.to_owned(), bytes));
+
+    let mut states = BTreeMap::new();
+    let mut hellos = BTreeMap::new();
+    for &op in &ids {
+        let (state, hello) = dkg::start(f.context.clone(), op, key(op), &mut rng).expect("start");
+        states.insert(op, state);
+        hellos.insert(op, hello);
+    }
+    let mut states1 = BTreeMap::new();
+    let mut deals = BTreeMap::new();
+    let mut shares: BTreeMap<OperatorId, BTreeMap<OperatorId, Signed<ShareBundle>>> =
+        BTreeMap::new();
+    for (op, state) in states {
+        let (state, deal, bundles) = dkg::part1(state, key(op), &hellos, &mut rng).expect("part1");
+        states1.insert(op, state);
+        deals.insert(op, deal);
+        for (to, bundle) in bundles {
+            shares.entry(to).or_default().insert(op, bundle);
+        }
+    }
+    let mut states2 = BTreeMap::new();
+    let mut acks = BTreeMap::new();
+    for (op, state) in states1 {
+        let (state, ack) =
+            dkg::part2(state, key(op), &deals, &shares[&op], &mut rng).expect("part2");
+        states2.insert(op, state);
+        acks.insert(op, ack);
+    }
+    let mut states3 = BTreeMap::new();
+    let mut partials = BTreeMap::new();
+    for (op, state) in states2 {
+        let (state, p) = dkg::part3(state, key(op), &acks, &mut rng).expect("part3");
+        states3.insert(op, state);
+        partials.insert(op, p);
+    }
+    let mut states4 = BTreeMap::new();
+    let mut finals = BTreeMap::new();
+    for (op, state) in states3 {
+        let (state, fin) = dkg::part4(state, key(op), &partials, &mut rng).expect("part4");
+        states4.insert(op, state);
+        finals.insert(op, fin);
+    }
+    let (_, state) = states4.into_iter().next().expect("an operator");
+    let output = dkg::finish(state, &finals).expect("finish");
+
+    let first = ids[0];
+    let second = ids[1];
+    wire_seed("hello", wire::encode(&hellos[&first]).expect("encode"));
+    wire_seed("deal", wire::encode(&deals[&first]).expect("encode"));
+    wire_seed(
+        "shares",
+        wire::encode(&shares[&first][&second]).expect("encode"),
+    );
+    wire_seed("ack", wire::encode(&acks[&first]).expect("encode"));
+    wire_seed("partials", wire::encode(&partials[&first]).expect("encode"));
+    wire_seed("finalize", wire::encode(&finals[&first]).expect("encode"));
+    wire_seed(
+        "frame",
+        wire::encode(&Frame {
+            version: crate::net::FRAME_VERSION,
+            ceremony: f.context.definition_hash,
+            kind: crate::net::FrameKind::Message(crate::dkg::messages::MessageKind::Deal),
+            sender: first,
+            payload: wire::encode(&deals[&first]).expect("encode"),
+        })
+        .expect("encode"),
+    );
+
+    let definition = f.definition.to_json_pretty().expect("definition json");
+    out.push(("definition", "definition".into(), definition.into_bytes()));
+    let transcript = serde_json::to_vec_pretty(&output.transcript).expect("transcript json");
+    out.push(("transcript", "transcript".into(), transcript));
+    let lock = ClusterLock::new(&f.definition, &output.transcript).expect("lock");
+    out.push((
+        "lock",
+        "lock".into(),
+        serde_json::to_vec_pretty(&lock).expect("lock json"),
+    ));
+    let network: crate::eth::network::Network = f.definition.network.parse().expect("network");
+    let entries = lock::deposit_entries(&output.transcript, &network).expect("entries");
+    let all: Vec<_> = entries.into_iter().flatten().collect();
+    out.push((
+        "deposit_data",
+        "deposit_data".into(),
+        deposit::to_file_string(&all).into_bytes(),
+    ));
+
+    // A keystore of operator 1's share of validator 0, with a KDF cheap
+    // enough for the fuzzer to decrypt.
+    let share = output.secret_shares[0].to_bytes_be();
+    let secret_key = output.secret_shares[0]
+        .to_secret_key()
+        .expect("a share is a key");
+    let kdf = keystore::SaltedKdf::new(
+        keystore::KdfParams::pbkdf2(16).expect("pbkdf2 params"),
+        vec![7; 32],
+    )
+    .expect("salted kdf");
+    let keystore = keystore::encrypt_with(
+        &share,
+        &Password::new("fuzz password"),
+        &kdf,
+        [9; 16],
+        uuid::Uuid::from_bytes([4; 16]),
+        keystore::KeystoreMeta {
+            pubkey: &secret_key.public_key(),
+            path: "m/12381/3600/0/0/0",
+            description: "fuzz seed",
+        },
+    )
+    .expect("keystore");
+    out.push((
+        "keystore",
+        "keystore-pbkdf2-16".into(),
+        keystore
+            .to_json_string()
+            .expect("keystore json")
+            .into_bytes(),
+    ));
+
+    // Operator 2's shares for operator 1 with one flipped bit, and the
+    // abort report that proves it.
+    let mut bad = shares[&first][&second].clone();
+    let mut raw = *bad.body.shares[0].expose_secret();
+    raw[31] ^= 1;
+    bad.body.shares[0] = ShareBytes::new(&SecretBytes::new(&mut raw));
+    let bad = Signed::sign(key(second), bad.header.session.0, second, bad.body);
+    let report = AbortReport {
+        version: ABORT_REPORT_VERSION,
+        definition_hash: f.context.definition_hash,
+        reporter: first,
+        round: 2,
+        culprit: Some(second),
+        missing: None,
+        message: "operator 2 sent operator 1 a bad share".into(),
+        evidence: Some(Evidence::Shares {
+            deal: deals[&second].clone(),
+            shares: bad,
+        }),
+    };
+    out.push((
+        "abort_report",
+        "abort_report".into(),
+        serde_json::to_vec_pretty(&report).expect("report json"),
+    ));
+    out
+}
