@@ -12,8 +12,8 @@
 //! | code | meaning |
 //! |-----:|---------|
 //! | 0    | success |
-//! | 1    | user or configuration error: bad flag value, unreadable or invalid input file, a command not built yet |
-//! | 2    | usage error: unknown flag or subcommand, missing argument (clap) |
+//! | 1    | user or configuration error: a flag value dvkg rejects, an unreadable, invalid or too large input file, an output that exists |
+//! | 2    | usage error (clap): unknown flag or subcommand, missing argument, a value that is not a number, out of range or not one of the choices |
 //! | 3    | ceremony aborted with an identified culprit |
 //! | 4    | a peer timed out or could not be reached |
 //! | 5    | verification ran and found a problem: some check did not pass |
