@@ -201,6 +201,41 @@ impl G1Point {
         self.0.to_uncompressed()
     }
 
+    /// Decodes an uncompressed point like [`G1Point::from_uncompressed`]
+    /// (on the curve, not the identity) but **without** the subgroup check,
+    /// which costs more than the rest of a deal's validation.
+    ///
+    /// # Security
+    ///
+    /// The result may lie outside the prime-order subgroup. Only the DKG's
+    /// received commitments go through this, and the protocol checks the
+    /// subgroup membership of everything it derives from them, which covers
+    /// every key it outputs (protocol.md, "Deferred subgroup checks"); on a
+    /// failure it falls back to [`G1Point::from_uncompressed`] to name the
+    /// dealer.
+    ///
+    /// # Errors
+    ///
+    /// [`BlsError::BadEncoding`] off the curve or badly encoded,
+    /// [`BlsError::Identity`] for the identity.
+    pub fn from_uncompressed_subgroup_deferred(bytes: &[u8; 96]) -> Result<Self, BlsError> {
+        let point: G1Affine = Option::from(G1Affine::from_uncompressed_unchecked(bytes))
+            .ok_or(BlsError::BadEncoding)?;
+        if bool::from(point.is_identity()) {
+            return Err(BlsError::Identity);
+        }
+        if !bool::from(point.is_on_curve()) {
+            return Err(BlsError::BadEncoding);
+        }
+        Ok(Self(point))
+    }
+
+    /// Whether this point is in the prime-order subgroup (always true for a
+    /// point from a checked constructor).
+    pub fn in_subgroup(&self) -> bool {
+        self.0.torsion_free()
+    }
+
     /// This point as a validated BLS public key.
     ///
     /// # Errors

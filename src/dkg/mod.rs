@@ -740,13 +740,15 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
         check_hello_echoes(&context, &hellos, deal)?;
     }
     // Round 2, Step 3
-    // > Check every deal's counts and encodings, then every proof of
-    // > knowledge (one random linear combination; one by one on failure). An
-    // > invalid deal becomes a BadDeal complaint.
+    // > Check every deal's counts and encodings (points on the curve and not
+    // > the identity; the subgroup check is deferred), then every proof of
+    // > knowledge (one random linear combination; on failure, each deal in
+    // > full, subgroup included, and each proof on its own). An invalid deal
+    // > becomes a BadDeal complaint.
     let mut complaints = Vec::new();
     let mut parsed: Vec<Option<ParsedDeal>> = Vec::with_capacity(deals.len());
     for deal in &deals {
-        match vss::parse_deal(&params, deal) {
+        match vss::parse_deal_subgroup_deferred(&params, deal) {
             Ok(p) => parsed.push(Some(p)),
             Err(_) => {
                 complaints.push(Complaint::BadDeal { deal: deal.clone() });
@@ -758,7 +760,11 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
     let mut bad_proofs = Vec::new();
     if vss::first_invalid_proof(&session, &candidates, rng).is_some() {
         for deal in &candidates {
-            if (0..deal.proofs.len()).any(|v| !vss::proof_valid(&session, deal, v)) {
+            let in_subgroup = deals
+                .get(deal.dealer.position())
+                .is_some_and(|d| vss::parse_deal(&params, d).is_ok());
+            if !in_subgroup || (0..deal.proofs.len()).any(|v| !vss::proof_valid(&session, deal, v))
+            {
                 bad_proofs.push(deal.dealer);
             }
         }
@@ -954,13 +960,8 @@ pub(crate) fn shares_verdict(
             shares: shares.clone(),
         })
     };
-    if shares.body.deal_hash.0 != deal.body_hash() {
-        return Some(DkgError::SharesForAnotherDeal {
-            culprit: dealer,
-            complainer,
-            evidence: evidence(),
-        });
-    }
+    // A deal that is invalid on its own (a point outside the subgroup, a bad
+    // proof) is the fault, whatever the shares.
     let parsed = match vss::parse_deal(&context.params, deal) {
         Ok(parsed) => parsed,
         Err(err) => return Some(err),
@@ -972,6 +973,13 @@ pub(crate) fn shares_verdict(
             culprit: dealer,
             validator,
             evidence: Box::new(Evidence::Deal { deal: deal.clone() }),
+        });
+    }
+    if shares.body.deal_hash.0 != deal.body_hash() {
+        return Some(DkgError::SharesForAnotherDeal {
+            culprit: dealer,
+            complainer,
+            evidence: evidence(),
         });
     }
     if shares.body.shares.len() != context.params.validators() {
@@ -1077,10 +1085,14 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         ));
     }
     // Round 3, Step 4
-    // > Derive A_{v,k} = Σ_j C_{vj,k}, the group key Y_v = A_{v,0} and every
-    // > public share PK_{v,m} = Σ_k m^k A_{v,k}; the secret share is
+    // > Derive A_{v,k} = Σ_j C_{vj,k} and check that each is in the
+    // > prime-order subgroup (if one is not, name the first dealer whose
+    // > deal has a point outside it); derive the group key Y_v = A_{v,0} and
+    // > every public share PK_{v,m} = Σ_k m^k A_{v,k}; the secret share is
     // > x_{v,i} = Σ_j f_{vj}(i).
-    let keys = signing::derive_keys(&params, &commitments);
+    let aggregated = signing::aggregate(&params, &commitments);
+    vss::check_aggregate(&params, &aggregated, &deals)?;
+    let keys = signing::keys_from_aggregate(&params, &aggregated);
     let secret_shares: Vec<Scalar> = (0..params.validators())
         .map(|v| {
             shares

@@ -83,7 +83,12 @@ pub struct ValidatorKeys {
 ///
 /// `commitments[j][v][k]` is dealer `j`'s `C_{vj,k}`.
 pub fn derive_keys(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<ValidatorKeys> {
-    let n = params.operators();
+    keys_from_aggregate(params, &aggregate(params, commitments))
+}
+
+/// `A_{v,k} = Σ_j C_{vj,k}` for every validator `v` and `k < t`, validator
+/// by validator (`t` points each).
+pub fn aggregate(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<G1Point> {
     let mut sums: Vec<G1Sum> = Vec::with_capacity(params.validators() * params.threshold());
     for v in 0..params.validators() {
         for k in 0..params.threshold() {
@@ -96,7 +101,13 @@ pub fn derive_keys(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<Vali
             sums.push(acc);
         }
     }
-    let aggregated = group::normalize_g1(&sums);
+    group::normalize_g1(&sums)
+}
+
+/// The group keys and public shares from the aggregated commitments of
+/// [`aggregate`].
+pub fn keys_from_aggregate(params: &Params, aggregated: &[G1Point]) -> Vec<ValidatorKeys> {
+    let n = params.operators();
     let mut share_sums = Vec::with_capacity(params.validators() * n);
     for a in aggregated.chunks(params.threshold()) {
         for m in 1..=n as u64 {

@@ -227,11 +227,15 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     let parsed: Vec<vss::ParsedDeal> = transcript
         .deals
         .iter()
-        .map(|d| vss::parse_deal(&context.params, d))
+        .map(|d| vss::parse_deal_subgroup_deferred(&context.params, d))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&vss::ParsedDeal> = parsed.iter().collect();
     if let Some((dealer, validator)) = vss::first_invalid_proof(&session, &refs, rng) {
         let deal = transcript.deals.get(dealer.position()).cloned();
+        // A point outside the subgroup is the more precise fault.
+        if let Some(deal) = &deal {
+            vss::parse_deal(&context.params, deal)?;
+        }
         return Err(DkgError::InvalidProof {
             culprit: dealer,
             validator,
@@ -274,7 +278,9 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     // Round 3: derived keys, then partial signatures (their ack echoes).
     let commitments: Vec<&[Vec<G1Point>]> =
         parsed.iter().map(|p| p.commitments.as_slice()).collect();
-    let keys = signing::derive_keys(&context.params, &commitments);
+    let aggregated = signing::aggregate(&context.params, &commitments);
+    vss::check_aggregate(&context.params, &aggregated, &transcript.deals)?;
+    let keys = signing::keys_from_aggregate(&context.params, &aggregated);
     if keys.len() != transcript.validators.len() {
         return Err(TranscriptError::Inconsistent(format!(
             "{} validator records for {} validators",

@@ -149,6 +149,28 @@ pub struct ParsedDeal {
 /// [`DkgError::WrongCount`], [`DkgError::InvalidPoint`] or
 /// [`DkgError::InvalidScalar`] naming the dealer, with the deal as evidence.
 pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDeal, DkgError> {
+    parse_deal_with(params, deal, G1Point::from_uncompressed)
+}
+
+/// [`parse_deal`] without the subgroup checks of the points, which the
+/// caller must make on what it derives from them (protocol.md, "Deferred
+/// subgroup checks").
+///
+/// # Errors
+///
+/// As [`parse_deal`], except for points outside the subgroup.
+pub fn parse_deal_subgroup_deferred(
+    params: &Params,
+    deal: &Signed<DealBundle>,
+) -> Result<ParsedDeal, DkgError> {
+    parse_deal_with(params, deal, G1Point::from_uncompressed_subgroup_deferred)
+}
+
+fn parse_deal_with(
+    params: &Params,
+    deal: &Signed<DealBundle>,
+    decode: fn(&[u8; 96]) -> Result<G1Point, crate::crypto::BlsError>,
+) -> Result<ParsedDeal, DkgError> {
     let dealer = deal.header.sender;
     let evidence = || Box::new(Evidence::Deal { deal: deal.clone() });
     let validators = &deal.body.validators;
@@ -187,7 +209,7 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
             .iter()
             .enumerate()
             .map(|(k, bytes)| {
-                G1Point::from_uncompressed(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
+                decode(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
                     culprit: dealer,
                     validator: v,
                     item: format!("commitment {k}"),
@@ -196,14 +218,12 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let r = G1Point::from_uncompressed(&entry.proof.r.0).map_err(|reason| {
-            DkgError::InvalidPoint {
-                culprit: dealer,
-                validator: v,
-                item: "proof commitment R".into(),
-                reason,
-                evidence: evidence(),
-            }
+        let r = decode(&entry.proof.r.0).map_err(|reason| DkgError::InvalidPoint {
+            culprit: dealer,
+            validator: v,
+            item: "proof commitment R".into(),
+            reason,
+            evidence: evidence(),
         })?;
         let z = Scalar::from_bytes_be(&entry.proof.z.0).ok_or_else(|| DkgError::InvalidScalar {
             culprit: dealer,
@@ -219,6 +239,32 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
         commitments,
         proofs,
     })
+}
+
+/// The deferred subgroup check (protocol.md, "Deferred subgroup checks"):
+/// every aggregated commitment `A_{v,k}` must be in the prime-order
+/// subgroup. If one is not, some dealer sent a point outside it: the first
+/// such deal, in operator order, is named (every operator holds the same
+/// deals, so every operator names the same dealer).
+///
+/// # Errors
+///
+/// [`DkgError::InvalidPoint`] naming the dealer, with its deal as evidence.
+pub fn check_aggregate(
+    params: &Params,
+    aggregated: &[G1Point],
+    deals: &[Signed<DealBundle>],
+) -> Result<(), DkgError> {
+    if aggregated.iter().all(G1Point::in_subgroup) {
+        return Ok(());
+    }
+    for deal in deals {
+        parse_deal(params, deal)?;
+    }
+    Err(DkgError::InvalidInput(
+        "an aggregated commitment is outside the subgroup, yet every dealer's points are in it"
+            .into(),
+    ))
 }
 
 /// Adds `rho · (z·G1 − c·C_0 − R)` for one proof to `batch`.

@@ -635,3 +635,75 @@ fn bad_partial_signature_to_one_operator_only() {
     let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
     assert_eq!((verdict.culprit, verdict.proven), (id(CULPRIT), true));
 }
+
+#[test]
+fn deferred_subgroup_check_names_the_dealer() {
+    use std::collections::BTreeMap;
+
+    use dvkg::dkg::messages::DealBundle;
+    use dvkg::dkg::{signing, vss};
+
+    // The deferred decoder takes a point outside the subgroup, and still
+    // refuses the identity and points off the curve.
+    let point = non_subgroup_point();
+    let decoded = G1Point::from_uncompressed_subgroup_deferred(&point).unwrap();
+    assert!(!decoded.in_subgroup());
+    assert!(G1Point::generator().in_subgroup());
+    let mut identity = [0u8; 96];
+    identity[0] = 0x40;
+    assert_eq!(
+        G1Point::from_uncompressed_subgroup_deferred(&identity),
+        Err(BlsError::Identity)
+    );
+    let mut off_curve = G1Point::generator().to_uncompressed();
+    off_curve[95] ^= 1;
+    assert_eq!(
+        G1Point::from_uncompressed_subgroup_deferred(&off_curve),
+        Err(BlsError::BadEncoding)
+    );
+
+    // The deals of an honest run pass the aggregate check.
+    let cluster = cluster(40);
+    let captured: RefCell<BTreeMap<OperatorId, Signed<DealBundle>>> = RefCell::new(BTreeMap::new());
+    let hooks = Hooks {
+        deals: Some(Box::new(|_: &Cluster, views: &mut Views<_>| {
+            *captured.borrow_mut() = views[&id(1)].clone();
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 40);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let params = cluster.context.params;
+    let aggregate = |deals: &[Signed<DealBundle>]| {
+        let parsed: Vec<vss::ParsedDeal> = deals
+            .iter()
+            .map(|d| vss::parse_deal_subgroup_deferred(&params, d).unwrap())
+            .collect();
+        let commitments: Vec<&[Vec<G1Point>]> =
+            parsed.iter().map(|p| p.commitments.as_slice()).collect();
+        signing::aggregate(&params, &commitments)
+    };
+    let mut deals: Vec<Signed<DealBundle>> = captured.into_inner().into_values().collect();
+    vss::check_aggregate(&params, &aggregate(&deals), &deals).unwrap();
+
+    // Dealer 2 puts a point outside the subgroup into a commitment of
+    // validator 1: the aggregate check names it, with proof.
+    deals[1].body.validators[1].commitments[2] = Bytes(point);
+    resign(&cluster, &mut deals[1]);
+    let err = vss::check_aggregate(&params, &aggregate(&deals), &deals).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DkgError::InvalidPoint {
+                culprit,
+                validator: 1,
+                reason: BlsError::NotInSubgroup,
+                ..
+            } if culprit == id(CULPRIT)
+        ),
+        "{err:?}"
+    );
+    let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+    assert_eq!(verdict.culprit, id(CULPRIT));
+    assert!(verdict.proven);
+}
