@@ -782,8 +782,9 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
     // Round 2, Step 4
     // > Check this operator's shares from every valid deal: bound to the
     // > deal's hash, one per validator, canonical, and matching the
-    // > commitments (one random linear combination; one by one on failure).
-    // > Bad shares become a BadShares complaint revealing them.
+    // > commitments (their sum against the aggregated commitments as one
+    // > random linear combination; on failure, each dealer's as one, then
+    // > one by one). Bad shares become a BadShares complaint revealing them.
     let mut received: Vec<Vec<Scalar>> = vec![Vec::new(); params.operators()];
     for (deal, bundle) in parsed.iter().zip(shares.values()) {
         let Some(deal) = deal else { continue };
@@ -824,7 +825,33 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
             })
         })
         .collect();
-    if vss::first_invalid_share(me, &checks, rng).is_some() {
+    // The shares in aggregate first: x_v = Σ_j s_vj against A_{v,k} = Σ_j
+    // C_{vj,k}, which is all the key share needs; the dealers one by one
+    // only if that fails, to name them.
+    let all_dealers = checks.len() == params.operators();
+    let aggregate_valid = all_dealers && {
+        let commitments: Vec<&[Vec<G1Point>]> = checks.iter().map(|c| c.commitments).collect();
+        let aggregated = signing::aggregate(&params, &commitments);
+        let per_validator: Vec<Vec<G1Point>> = aggregated
+            .chunks(params.threshold())
+            .map(<[G1Point]>::to_vec)
+            .collect();
+        let sums: Vec<Scalar> = (0..params.validators())
+            .map(|v| {
+                checks
+                    .iter()
+                    .filter_map(|c| c.shares.get(v))
+                    .fold(Scalar::ZERO, |acc, s| acc.add(s))
+            })
+            .collect();
+        let total = ShareCheck {
+            dealer: me,
+            commitments: &per_validator,
+            shares: &sums,
+        };
+        vss::first_invalid_share(me, std::slice::from_ref(&total), rng).is_none()
+    };
+    if !aggregate_valid && vss::first_invalid_share(me, &checks, rng).is_some() {
         for check in &checks {
             let bad = check
                 .commitments
