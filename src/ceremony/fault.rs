@@ -339,7 +339,7 @@ impl Injector {
                     }
                     _ => validator.proof.z.0[31] ^= 1,
                 }
-                let tampered = Signed::sign(key, deal.header.session.0, deal.header.sender, body);
+                let tampered = resign(key, deal, body);
                 if self.fault.kind == FaultKind::Equivocate {
                     let Some(peer) = first_peer else {
                         return Outgoing::Honest;
@@ -371,12 +371,7 @@ impl Injector {
                     raw[31] ^= 1;
                     *share = ShareBytes::new(&SecretBytes::new(&mut raw));
                 }
-                Outgoing::Same(Box::new(Signed::sign(
-                    key,
-                    bundle.header.session.0,
-                    bundle.header.sender,
-                    body,
-                )))
+                Outgoing::Same(Box::new(resign(key, bundle, body)))
             }
             FaultKind::LyingComplaint => {
                 let Some(ack) = any.downcast_ref::<Signed<Ack>>() else {
@@ -387,12 +382,7 @@ impl Injector {
                 };
                 let mut body = ack.body.clone();
                 body.complaints = vec![Complaint::BadShares { shares }];
-                Outgoing::Same(Box::new(Signed::sign(
-                    key,
-                    ack.header.session.0,
-                    ack.header.sender,
-                    body,
-                )))
+                Outgoing::Same(Box::new(resign(key, ack, body)))
             }
             FaultKind::BadPartial => {
                 let Some(partials) = any.downcast_ref::<Signed<PartialSignatures>>() else {
@@ -405,12 +395,7 @@ impl Injector {
                             .to_uncompressed(),
                     );
                 }
-                Outgoing::Same(Box::new(Signed::sign(
-                    key,
-                    partials.header.session.0,
-                    partials.header.sender,
-                    body,
-                )))
+                Outgoing::Same(Box::new(resign(key, partials, body)))
             }
             FaultKind::Stall | FaultKind::Exit => Outgoing::Honest,
         }
@@ -423,11 +408,12 @@ impl Injector {
         let mut body = ack.body.clone();
         let slot = body.deals.get_mut(self.me.position())?;
         *slot = receipt;
-        Some(Signed::sign(
-            key,
-            ack.header.session.0,
-            ack.header.sender,
-            body,
-        ))
+        Some(resign(key, ack, body))
     }
+}
+
+/// `body` signed by `key` in the session and as the sender of `like`: a
+/// changed message, validly signed by the dishonest operator.
+fn resign<T: Body>(key: &IdentityKey, like: &Signed<T>, body: T) -> Signed<T> {
+    Signed::sign(key, like.header.session.0, like.header.sender, body)
 }
