@@ -268,13 +268,39 @@ impl AtomicDir {
             sync_dir(d)?;
         }
         check_new_dir(&self.out)?;
-        fs::rename(&self.temp, &self.out).map_err(|source| StoreError::Io {
-            path: self.out.clone(),
-            source,
+        rename_no_replace(&self.temp, &self.out).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::Exists {
+                    path: self.out.clone(),
+                }
+            } else {
+                StoreError::Io {
+                    path: self.out.clone(),
+                    source,
+                }
+            }
         })?;
         self.committed = true;
         sync_dir(&self.parent)
     }
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists. A
+/// plain rename replaces an empty directory that appeared at `to` after the
+/// check; on Linux, `renameat2(RENAME_NOREPLACE)` makes the check and the
+/// rename one step. Where the file system does not support that flag, and
+/// elsewhere, the check just made stands.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    fs::rename(from, to)
 }
 
 impl Drop for AtomicDir {
@@ -305,4 +331,40 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
             path: dir.to_owned(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_never_replaces_an_empty_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let from = root.path().join("from");
+        let to = root.path().join("to");
+        fs::create_dir(&from).unwrap();
+        fs::write(from.join("file"), b"new").unwrap();
+        // A plain rename(2) would replace this empty directory.
+        fs::create_dir(&to).unwrap();
+        let err = rename_no_replace(&from, &to).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(from.join("file").exists());
+        assert_eq!(fs::read_dir(&to).unwrap().count(), 0);
+        fs::remove_dir(&to).unwrap();
+        rename_no_replace(&from, &to).unwrap();
+        assert_eq!(fs::read(to.join("file")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn an_uncommitted_directory_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        {
+            let mut dir = AtomicDir::create(&out).unwrap();
+            dir.write(&OutputFile::public("a.json", b"{}".to_vec()))
+                .unwrap();
+        }
+        assert!(!out.exists());
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
 }
