@@ -149,6 +149,9 @@ pub mod state {
         pub(super) deals: Vec<Signed<DealBundle>>,
         pub(super) parsed: Vec<Option<ParsedDeal>>,
         pub(super) shares: Vec<Vec<Scalar>>,
+        /// `A_{v,k}` when every deal and share checked out (computed for
+        /// the aggregate share check, reused in round 3).
+        pub(super) aggregated: Option<Vec<G1Point>>,
         pub(super) ack: Signed<Ack>,
     }
 
@@ -828,10 +831,11 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
     // The shares in aggregate first: x_v = Σ_j s_vj against A_{v,k} = Σ_j
     // C_{vj,k}, which is all the key share needs; the dealers one by one
     // only if that fails, to name them.
-    let all_dealers = checks.len() == params.operators();
-    let aggregate_valid = all_dealers && {
+    let aggregated = (checks.len() == params.operators()).then(|| {
         let commitments: Vec<&[Vec<G1Point>]> = checks.iter().map(|c| c.commitments).collect();
-        let aggregated = signing::aggregate(&params, &commitments);
+        signing::aggregate(&params, &commitments)
+    });
+    let aggregate_valid = aggregated.as_ref().is_some_and(|aggregated| {
         let per_validator: Vec<Vec<G1Point>> = aggregated
             .chunks(params.threshold())
             .map(<[G1Point]>::to_vec)
@@ -850,7 +854,7 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
             shares: &sums,
         };
         vss::first_invalid_share(me, std::slice::from_ref(&total), rng).is_none()
-    };
+    });
     if !aggregate_valid && vss::first_invalid_share(me, &checks, rng).is_some() {
         for check in &checks {
             let bad = check
@@ -882,6 +886,7 @@ pub fn part2<R: RngCore + CryptoRng + ?Sized>(
         deals,
         parsed,
         shares: received,
+        aggregated,
         ack: ack.clone(),
     };
     Ok((state, ack))
@@ -1066,6 +1071,7 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         deals,
         parsed,
         shares,
+        aggregated,
         ack: my_ack,
     } = state;
     let params = context.params;
@@ -1117,7 +1123,7 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
     // > deal has a point outside it); derive the group key Y_v = A_{v,0} and
     // > every public share PK_{v,m} = Σ_k m^k A_{v,k}; the secret share is
     // > x_{v,i} = Σ_j f_{vj}(i).
-    let aggregated = signing::aggregate(&params, &commitments);
+    let aggregated = aggregated.unwrap_or_else(|| signing::aggregate(&params, &commitments));
     vss::check_aggregate(&params, &aggregated, &deals)?;
     let keys = signing::keys_from_aggregate(&params, &aggregated);
     let secret_shares: Vec<Scalar> = (0..params.validators())
