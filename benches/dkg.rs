@@ -5,23 +5,27 @@
 //! (one Miller loop); and next to naive per-item checks (every share, proof
 //! and partial signature verified on its own).
 //!
-//! Run: `cargo bench --bench dkg` (V = 1,000; `DVKG_BENCH_VALIDATORS=N`
-//! to change it). All operators run in this one process, one after another,
-//! so total time / n is one operator's time on one core.
+//! Run: `taskset -c 0 cargo bench --bench dkg` (V = 1,000;
+//! `DVKG_BENCH_VALIDATORS=N` to change it, `DVKG_BENCH_SIZES=4` for n = 4
+//! only). All operators run in this one process, one after another, so total
+//! time / n is one operator's time. blst spreads large multi-scalar
+//! multiplications over every core the process may use: `taskset -c 0`
+//! pins it to one, for the per-core figures (the bench says how many it
+//! had).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use dvkg::ceremony::{OperatorId, Params};
-use dvkg::crypto::group::pairing_check;
+use dvkg::crypto::group::{g2_msm_u128, pairing_check};
 use dvkg::crypto::identity::IdentityKey;
 use dvkg::crypto::{G1Point, G2Point, Scalar};
 use dvkg::dkg::signing::{self, DepositPlan};
 use dvkg::dkg::{self, Context, vss};
 use dvkg::eth::{ExecutionAddress, Gwei, WithdrawalCredentials, WithdrawalKind};
 use dvkg::wire::Bytes;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 fn plan() -> DepositPlan {
     let address = ExecutionAddress::from_bytes([0x42; 20]);
@@ -110,34 +114,35 @@ fn ceremony(n: u64, t: u64, v: u64, rng: &mut StdRng) -> [Duration; 6] {
     times
 }
 
-/// The floor per validator: t G1 multiplications, one signature (hash to
-/// G2 and one G2 multiplication), and 1/V of a pairing product over V
-/// validators (one Miller loop each).
+/// The floor per validator: `t` G1 multiplications (the commitments), one
+/// signature (hash to G2 and one G2 multiplication), and 1/V of one sound
+/// batched check of V signatures under V keys: a random 64-bit weight per
+/// signature on both sides (a 64-bit G1 multiplication, and 1/V of a G2
+/// multi-scalar multiplication over 64-bit weights) and a pairing product of
+/// V + 1 Miller loops with one final exponentiation. Without the weights the
+/// batch would not be a check: errors in two signatures could cancel.
 fn floor(t: usize, v: usize, rng: &mut StdRng) -> Duration {
     let scalars: Vec<Scalar> = (0..t * v).map(|_| Scalar::random(rng)).collect();
     let start = Instant::now();
     let commitments: Vec<G1Point> = scalars.iter().map(G1Point::mul_generator).collect();
     let keys: Vec<G1Point> = commitments.iter().step_by(t).copied().collect();
-    let signatures: Vec<(G2Point, G2Point)> = scalars
-        .iter()
-        .step_by(t)
-        .enumerate()
-        .map(|(i, x)| {
-            let h = G2Point::hash(&(i as u64).to_be_bytes());
-            (h, h.mul(x))
-        })
+    let hashes: Vec<G2Point> = (0..v)
+        .map(|i| G2Point::hash(&(i as u64).to_be_bytes()))
         .collect();
+    let signatures: Vec<G2Point> = hashes
+        .iter()
+        .zip(scalars.iter().step_by(t))
+        .map(|(h, x)| h.mul(x))
+        .collect();
+    let weights: Vec<u64> = (0..v).map(|_| rng.next_u64() | 1).collect();
     let terms: Vec<(G1Point, G2Point)> = keys
         .iter()
-        .zip(&signatures)
-        .map(|(k, (h, _))| (*k, *h))
+        .zip(&hashes)
+        .zip(&weights)
+        .map(|((k, h), &w)| (k.mul_u64(w).to_point(), *h))
         .collect();
-    let sum = signatures
-        .iter()
-        .skip(1)
-        .fold(signatures[0].1, |acc, (_, s)| {
-            dvkg::crypto::group::g2_msm(&[acc, *s], &[Scalar::ONE, Scalar::ONE])
-        });
+    let wide: Vec<u128> = weights.iter().map(|&w| u128::from(w)).collect();
+    let sum = g2_msm_u128(&signatures, &wide);
     let ok = pairing_check(&sum, &terms);
     assert!(ok, "floor check must pass");
     start.elapsed() / v as u32
@@ -253,8 +258,20 @@ fn main() {
         );
         return;
     }
-    println!("dkg bench: whole protocol in one process, V = {v} validators, one deposit each");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!(
+        "dkg bench: whole protocol in one process, V = {v} validators, one deposit each, {cores} core(s){}",
+        if cores > 1 {
+            " (blst's multi-scalar multiplications use them all; `taskset -c 0` for per-core figures)"
+        } else {
+            ""
+        }
+    );
+    let sizes = std::env::var("DVKG_BENCH_SIZES").unwrap_or_default();
     for (n, t) in [(4u64, 3u64), (10, 7)] {
+        if !sizes.is_empty() && !sizes.split(',').any(|s| s.trim() == n.to_string()) {
+            continue;
+        }
         let times = ceremony(n, t, v, &mut rng);
         let total: Duration = times.iter().sum();
         let per = total.as_secs_f64() * 1e3 / (n as f64 * v as f64);

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use blst::MultiPoint;
 use blstrs::{Bls12, G1Affine, G1Projective, G2Affine, G2Prepared, G2Projective};
 use ff::{Field, PrimeField};
 use group::prime::PrimeCurveAffine;
@@ -355,12 +356,20 @@ pub fn normalize_g1(sums: &[G1Sum]) -> Vec<G1Point> {
 }
 
 /// A linear combination of G1 points that must equal the identity, checked
-/// with one multi-scalar multiplication: the shape of every batched check
+/// with multi-scalar multiplications: the shape of every batched check
 /// (Schnorr proofs, shares against commitments).
+///
+/// Terms come in two kinds: full-width scalars ([`G1Batch::add`]) and short
+/// non-negative integers that are subtracted ([`G1Batch::sub_short`]). The
+/// random weights of a batch are 64-bit integers, and a multi-scalar
+/// multiplication costs in proportion to the bit length of its scalars, so
+/// the short terms (about four times cheaper) get their own.
 #[derive(Default)]
 pub struct G1Batch {
     points: Vec<G1Point>,
     scalars: Vec<Scalar>,
+    short_points: Vec<G1Point>,
+    short_weights: Vec<u128>,
     generator: Option<Scalar>,
 }
 
@@ -369,6 +378,12 @@ impl G1Batch {
     pub fn add(&mut self, point: &G1Point, scalar: Scalar) {
         self.points.push(*point);
         self.scalars.push(scalar);
+    }
+
+    /// Subtracts `weight * point` (a short integer weight).
+    pub fn sub_short(&mut self, point: &G1Point, weight: u128) {
+        self.short_points.push(*point);
+        self.short_weights.push(weight);
     }
 
     /// Adds `scalar * G1`.
@@ -385,8 +400,57 @@ impl G1Batch {
             self.points.push(G1Point::generator());
             self.scalars.push(g);
         }
-        g1_msm_is_identity(&self.points, &self.scalars)
+        let long = g1_msm(&self.points, &self.scalars);
+        let short = g1_msm_u128(&self.short_points, &self.short_weights);
+        bool::from((long - short).is_identity())
     }
+}
+
+/// The weights as blst's Pippenger wants them, little-endian, each in as
+/// many bytes as the largest needs; and that largest bit length (at least
+/// 1).
+fn weight_bytes(weights: &[u128]) -> (Vec<u8>, usize) {
+    let max = weights.iter().copied().max().unwrap_or(0);
+    let bits = (128 - max.leading_zeros() as usize).max(1);
+    let width = bits.div_ceil(8);
+    let mut out = Vec::with_capacity(weights.len() * width);
+    for w in weights {
+        out.extend_from_slice(w.to_le_bytes().get(..width).unwrap_or_default());
+    }
+    (out, bits)
+}
+
+/// `Σ_i weights[i] * points[i]` for short non-negative integer weights, by
+/// blst's Pippenger over the weights' real bit length (the scalar version
+/// always pays for 255 bits).
+pub fn g1_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
+    let (affine, weights): (Vec<blst::blst_p1_affine>, Vec<u128>) = points
+        .iter()
+        .zip(weights)
+        .map(|(p, &w)| (*AsRef::<blst::blst_p1_affine>::as_ref(&p.0), w))
+        .unzip();
+    let mut out = G1Projective::identity();
+    if !affine.is_empty() {
+        let (bytes, bits) = weight_bytes(&weights);
+        *AsMut::<blst::blst_p1>::as_mut(&mut out) = affine.as_slice().mult(&bytes, bits);
+    }
+    out
+}
+
+/// `Σ_i weights[i] * points[i]` in G2 for short non-negative integer
+/// weights (see [`g1_msm_u128`]).
+pub fn g2_msm_u128(points: &[G2Point], weights: &[u128]) -> G2Point {
+    let (affine, weights): (Vec<blst::blst_p2_affine>, Vec<u128>) = points
+        .iter()
+        .zip(weights)
+        .map(|(p, &w)| (*AsRef::<blst::blst_p2_affine>::as_ref(&p.0), w))
+        .unzip();
+    let mut out = G2Projective::identity();
+    if !affine.is_empty() {
+        let (bytes, bits) = weight_bytes(&weights);
+        *AsMut::<blst::blst_p2>::as_mut(&mut out) = affine.as_slice().mult(&bytes, bits);
+    }
+    G2Point(out.to_affine())
 }
 
 /// `sum_i scalars[i] * points[i]`, by Pippenger's algorithm.
@@ -472,41 +536,6 @@ impl G1Point {
     }
 }
 
-/// `Σ_i k_i · P_i` for 128-bit `k_i`, by Straus' method with 4-bit windows:
-/// the doublings are shared by all points, so a handful of points costs
-/// little more than one of them. Used for the random-weighted sums of
-/// batched checks.
-pub fn g1_lincomb_u128(points: &[G1Point], scalars: &[u128]) -> G1Point {
-    let tables: Vec<Vec<G1Projective>> = points
-        .iter()
-        .map(|p| {
-            let base = G1Projective::from(p.0);
-            let mut table = Vec::with_capacity(16);
-            let mut acc = G1Projective::identity();
-            for _ in 0..16 {
-                table.push(acc);
-                acc += base;
-            }
-            table
-        })
-        .collect();
-    let mut acc = G1Projective::identity();
-    for window in (0..32).rev() {
-        for _ in 0..4 {
-            acc = acc.double();
-        }
-        for (table, k) in tables.iter().zip(scalars) {
-            let nibble = ((k >> (4 * window)) & 0xf) as usize;
-            if nibble != 0
-                && let Some(entry) = table.get(nibble)
-            {
-                acc += entry;
-            }
-        }
-    }
-    G1Point(acc.to_affine())
-}
-
 fn mul_u64_projective<P: Group>(point: P, k: u64) -> P {
     let mut acc = P::identity();
     for bit in (0..64 - k.leading_zeros()).rev() {
@@ -538,6 +567,11 @@ impl Default for G2Sum {
 }
 
 impl G2Sum {
+    /// Adds a point.
+    pub fn add_point(&mut self, point: &G2Point) {
+        self.0 += point.0;
+    }
+
     /// Adds another sum.
     pub fn add(&mut self, other: &Self) {
         self.0 += other.0;
@@ -659,23 +693,40 @@ mod tests {
     }
 
     #[test]
-    fn straus_matches_separate_multiplications() {
-        let mut rng = StdRng::seed_from_u64(12);
-        let points: Vec<G1Point> = (0..5)
+    fn short_weight_msms_match_scalar_multiplication() {
+        let mut rng = StdRng::seed_from_u64(13);
+        let g1: Vec<G1Point> = (0..40)
             .map(|_| G1Point::mul_generator(&Scalar::random(&mut rng)))
             .collect();
-        let scalars: Vec<u128> = (0..5u128)
-            .map(|i| (i + 3) * 0x1234_5678_9abc_def0_0fed_cba9_8765_4321 + i)
-            .collect();
-        let mut expected = G1Sum::default();
-        for (p, k) in points.iter().zip(&scalars) {
-            let as_scalar = Scalar::from_u64((k >> 64) as u64)
+        let g2: Vec<G2Point> = (0..40u8).map(|i| G2Point::hash(&[i])).collect();
+        let as_scalar = |k: u128| {
+            Scalar::from_u64((k >> 64) as u64)
                 .mul(&Scalar::from_u64(1 << 32))
                 .mul(&Scalar::from_u64(1 << 32))
-                .add(&Scalar::from_u64(*k as u64));
-            expected.add(&p.mul(&as_scalar));
+                .add(&Scalar::from_u64(k as u64))
+        };
+        // 1, 3 and 40 points (blst takes other paths below 32 points);
+        // weights of 1, 64 and 126 bits, and zero.
+        for count in [1usize, 3, 40] {
+            for top in [1u128, u128::from(u64::MAX), (1 << 126) - 3] {
+                let weights: Vec<u128> = (0..count as u128)
+                    .map(|i| if i == 1 { 0 } else { top - i.min(top) })
+                    .collect();
+                let scalars: Vec<Scalar> = weights.iter().map(|&w| as_scalar(w)).collect();
+                assert_eq!(
+                    g1_from_projective(g1_msm_u128(&g1[..count], &weights)),
+                    g1_from_projective(g1_msm(&g1[..count], &scalars)),
+                    "G1, {count} points, top weight {top}"
+                );
+                assert_eq!(
+                    g2_msm_u128(&g2[..count], &weights),
+                    g2_msm(&g2[..count], &scalars),
+                    "G2, {count} points, top weight {top}"
+                );
+            }
         }
-        assert_eq!(g1_lincomb_u128(&points, &scalars), expected.to_point());
+        assert!(bool::from(g1_msm_u128(&[], &[]).is_identity()));
+        assert_eq!(g2_msm_u128(&[], &[]), G2Point(G2Affine::identity()));
     }
 
     #[test]

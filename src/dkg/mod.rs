@@ -172,6 +172,8 @@ pub mod state {
         pub(super) hashed: Vec<Vec<G2Point>>,
         pub(super) secret_shares: Vec<Scalar>,
         pub(super) partials: Signed<PartialSignatures>,
+        /// The points of `partials`, not decoded again in round 4.
+        pub(super) own_partials: Vec<Vec<G2Point>>,
     }
 
     /// After round 4.
@@ -1142,19 +1144,17 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         .iter()
         .map(|k| context.plan.hashed_messages(&k.group_key))
         .collect();
-    let signatures = hashed
+    let own_partials: Vec<Vec<G2Point>> = hashed
         .iter()
         .zip(&secret_shares)
-        .map(|(messages, x)| {
-            messages
-                .iter()
-                .map(|h| Bytes(h.mul(x).to_uncompressed()))
-                .collect()
-        })
+        .map(|(messages, x)| messages.iter().map(|h| h.mul(x)).collect())
         .collect();
     let body = PartialSignatures {
         acks: acks.iter().map(Receipt::of).collect(),
-        signatures,
+        signatures: own_partials
+            .iter()
+            .map(|row| row.iter().map(|s| Bytes(s.to_uncompressed())).collect())
+            .collect(),
     };
     let partials = Signed::sign(identity, session, me, body);
     let state = state::Round3 {
@@ -1168,6 +1168,7 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         hashed,
         secret_shares,
         partials: partials.clone(),
+        own_partials,
     };
     Ok((state, partials))
 }
@@ -1225,23 +1226,42 @@ pub(crate) fn parse_partials(
         .collect()
 }
 
+/// What the partial signatures are checked against.
+#[derive(Clone, Copy)]
+pub(crate) struct Expected<'a> {
+    /// Every validator's keys.
+    pub(crate) keys: &'a [ValidatorKeys],
+    /// `hashed[v][d]`: `H(m)` of validator `v`'s deposit `d`.
+    pub(crate) hashed: &'a [Vec<G2Point>],
+    /// This operator's position and its own partial signatures.
+    pub(crate) own: Option<(usize, &'a [Vec<G2Point>])>,
+}
+
 /// Verifies every partial signature (batched; one by one on failure, naming
 /// the first bad signer in operator order), combines the first `t` per
 /// deposit, and checks the combined signatures in the same batch.
+///
+/// `expected.own` is this operator's position and the points of its own
+/// partial signatures, which it computed and so does not decode (and
+/// subgroup-check) again; `None` when verifying a transcript.
 pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
     context: &Context,
     deals: &[Signed<DealBundle>],
     acks: &[Signed<Ack>],
     partials: &[Signed<PartialSignatures>],
-    keys: &[ValidatorKeys],
-    hashed: &[Vec<G2Point>],
+    expected: &Expected<'_>,
     rng: &mut R,
 ) -> Result<Vec<Vec<G2Point>>, DkgError> {
+    let Expected { keys, hashed, own } = *expected;
     let t = context.params.threshold();
     let decoded: Vec<Vec<Vec<G2Point>>> = partials
         .iter()
         .zip(acks)
-        .map(|(m, ack)| parse_partials(context, deals, ack, m))
+        .enumerate()
+        .map(|(position, (m, ack))| match own {
+            Some((mine, points)) if mine == position => Ok(points.to_vec()),
+            _ => parse_partials(context, deals, ack, m),
+        })
         .collect::<Result<_, _>>()?;
     // combined[v][d]
     let combined: Vec<Vec<G2Point>> = (0..context.params.validators())
@@ -1339,6 +1359,7 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
         hashed,
         secret_shares,
         partials: mine,
+        own_partials,
     } = state;
     // Round 4, Step 1
     // > Check every message's header and signature, then the ack echoes.
@@ -1354,7 +1375,18 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
     // Round 4, Step 2
     // > Verify all partial signatures and the combined signatures of the
     // > first t operators in one batch.
-    let combined = verify_and_combine(&context, &deals, &acks, &partials, &keys, &hashed, rng)?;
+    let combined = verify_and_combine(
+        &context,
+        &deals,
+        &acks,
+        &partials,
+        &Expected {
+            keys: &keys,
+            hashed: &hashed,
+            own: Some((me.position(), &own_partials)),
+        },
+        rng,
+    )?;
     // Round 4, Step 4
     // > Build the transcript and sign its hash.
     let validators = keys

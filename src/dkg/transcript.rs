@@ -330,8 +330,11 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
         &transcript.deals,
         &transcript.acks,
         &transcript.partials,
-        &keys,
-        &hashed,
+        &super::Expected {
+            keys: &keys,
+            hashed: &hashed,
+            own: None,
+        },
         rng,
     )?;
     for (v, (sigs, record)) in combined.iter().zip(&transcript.validators).enumerate() {

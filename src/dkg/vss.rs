@@ -267,8 +267,9 @@ pub fn check_aggregate(
     ))
 }
 
-/// Adds `rho · (z·G1 − c·C_0 − R)` for one proof to `batch`.
-fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usize, rho: &Scalar) {
+/// Adds `rho · (z·G1 − c·C_0 − R)` for one proof to `batch`, `rho` a
+/// short integer weight.
+fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usize, rho: u64) {
     let (Some(commitments), Some((r, z))) = (deal.commitments.get(v), deal.proofs.get(v)) else {
         return;
     };
@@ -276,32 +277,47 @@ fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usiz
         return;
     };
     let c = proof_challenge(session, v, deal.dealer, c0, r);
-    batch.add_generator(&rho.mul(z));
-    batch.add(c0, Scalar::ZERO.sub(&rho.mul(&c)));
-    batch.add(r, Scalar::ZERO.sub(rho));
+    let rho_scalar = Scalar::from_u64(rho);
+    batch.add_generator(&rho_scalar.mul(z));
+    batch.add(c0, Scalar::ZERO.sub(&rho_scalar.mul(&c)));
+    batch.sub_short(r, u128::from(rho));
 }
 
-/// Adds `rho · (s·G1 − Σ_k i^k C_k)` for one share to `batch`.
+/// Adds `rho · (s·G1 − Σ_k i^k C_k)` for one share to `batch`, `rho` a
+/// short integer weight: the weights `rho·i^k` of the commitments stay
+/// short integers while they fit in 128 bits.
 fn add_share(
     batch: &mut G1Batch,
     me: OperatorId,
     commitments: &[G1Point],
     share: &Scalar,
-    rho: &Scalar,
+    rho: u64,
 ) {
-    batch.add_generator(&rho.mul(share));
-    let x = Scalar::from_u64(u64::from(me.get()));
-    let mut power = rho.clone();
+    let rho_scalar = Scalar::from_u64(rho);
+    batch.add_generator(&rho_scalar.mul(share));
+    let i = u64::from(me.get());
+    let x = Scalar::from_u64(i);
+    let mut short = Some(u128::from(rho));
+    let mut power = rho_scalar;
     for c in commitments {
-        batch.add(c, Scalar::ZERO.sub(&power));
+        match short {
+            Some(weight) => batch.sub_short(c, weight),
+            None => batch.add(c, Scalar::ZERO.sub(&power)),
+        }
+        short = short.and_then(|w| w.checked_mul(u128::from(i)));
         power = power.mul(&x);
     }
+}
+
+/// A random nonzero 64-bit weight for a batch check.
+fn weight<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> u64 {
+    rng.next_u64() | 1
 }
 
 /// Whether one proof of knowledge verifies.
 pub fn proof_valid(session: &[u8; 32], deal: &ParsedDeal, v: usize) -> bool {
     let mut batch = G1Batch::default();
-    add_proof(&mut batch, session, deal, v, &Scalar::ONE);
+    add_proof(&mut batch, session, deal, v, 1);
     batch.is_identity()
 }
 
@@ -324,7 +340,7 @@ pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
         let mut batch = G1Batch::default();
         for deal in deals {
             for v in range.clone().filter(|&v| v < deal.proofs.len()) {
-                add_proof(&mut batch, session, deal, v, &Scalar::random(rng));
+                add_proof(&mut batch, session, deal, v, weight(rng));
             }
         }
         if batch.is_identity() {
@@ -369,7 +385,7 @@ pub fn first_invalid_share<R: RngCore + CryptoRng + ?Sized>(
                 if let (Some(commitments), Some(share)) =
                     (check.commitments.get(v), check.shares.get(v))
                 {
-                    add_share(&mut batch, me, commitments, share, &Scalar::random(rng));
+                    add_share(&mut batch, me, commitments, share, weight(rng));
                 }
             }
         }
