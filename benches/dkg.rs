@@ -2,8 +2,11 @@
 //! to 4, all checks, transcript), next to a floor measured in the same run:
 //! the unavoidable primitives per validator, `t` G1 multiplications for the
 //! commitments, one BLS signature, and one share of a batched pairing check
-//! (one Miller loop); and next to naive per-item checks (every share, proof
-//! and partial signature verified on its own).
+//! (one Miller loop); next to that floor plus the checks a sound protocol
+//! cannot skip (the proof of knowledge's nonce, the subgroup checks of the
+//! `t` aggregated commitments and of the `n − 1` partial signatures
+//! received); and next to naive per-item checks (every share, proof and
+//! partial signature verified on its own).
 //!
 //! Run: `taskset -c 0 cargo bench --bench dkg` (V = 1,000;
 //! `DVKG_BENCH_VALIDATORS=N` to change it, `DVKG_BENCH_SIZES=4` for n = 4
@@ -148,6 +151,36 @@ fn floor(t: usize, v: usize, rng: &mut StdRng) -> Duration {
     start.elapsed() / v as u32
 }
 
+/// What a sound protocol adds to the floor per validator and cannot skip
+/// (protocol.md §1.3, Round 1): the nonce `R` of the proof of knowledge (a
+/// G1 multiplication), the subgroup checks of the `t` aggregated
+/// commitments, and the subgroup checks of the `n − 1` partial signatures
+/// received (decoded from their uncompressed encoding).
+fn unskippable(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
+    let nonces: Vec<Scalar> = (0..samples).map(|_| Scalar::random(rng)).collect();
+    let aggregated: Vec<G1Point> = (0..t)
+        .map(|_| G1Point::mul_generator(&Scalar::random(rng)))
+        .collect();
+    let partials: Vec<[u8; 192]> = (0..n - 1)
+        .map(|i| {
+            G2Point::hash(&(i as u64).to_be_bytes())
+                .mul(&Scalar::random(rng))
+                .to_uncompressed()
+        })
+        .collect();
+    let start = Instant::now();
+    for nonce in &nonces {
+        let _r = G1Point::mul_generator(nonce);
+        assert!(aggregated.iter().all(G1Point::in_subgroup));
+        assert!(
+            partials
+                .iter()
+                .all(|p| G2Point::from_uncompressed(p).is_ok())
+        );
+    }
+    start.elapsed() / samples as u32
+}
+
 /// Naive checks per validator for one operator: every proof, every share
 /// and every partial signature verified on its own (n of each).
 fn naive(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
@@ -227,6 +260,17 @@ fn primitives(rng: &mut StdRng) {
             let _ = G2Point::from_bytes(b);
         }
     });
+    time("G1 subgroup check", &mut || {
+        for p in &g1 {
+            assert!(p.in_subgroup());
+        }
+    });
+    let g2_uncompressed: Vec<[u8; 192]> = sigs.iter().map(G2Point::to_uncompressed).collect();
+    time("G2 uncompressed decode + subgroup check", &mut || {
+        for b in &g2_uncompressed {
+            let _ = G2Point::from_uncompressed(b);
+        }
+    });
     time("Miller loop share of a 200-term pairing check", &mut || {
         let terms: Vec<(G1Point, G2Point)> = g1.iter().copied().zip(g2.iter().copied()).collect();
         let _ = pairing_check(&sigs[0], &terms);
@@ -282,6 +326,12 @@ fn main() {
             if smoke { 1 } else { 20 },
             &mut rng,
         ));
+        let checks = ms(unskippable(
+            n as usize,
+            t as usize,
+            if smoke { 1 } else { 200 },
+            &mut rng,
+        ));
         println!(
             "n={n:>2} t={t}: {:.3} ms per validator per operator (total {:.2} s for {n} operators)",
             per,
@@ -299,6 +349,12 @@ fn main() {
             "        floor {:.3} ms/validator (t G1 mults + 1 sign + 1/V batched pairing) -> protocol = {:.2}x floor",
             floor,
             per / floor
+        );
+        println!(
+            "        + unskippable checks {:.3} ms (R, t G1 and n-1 G2 subgroup checks) = {:.3} ms -> protocol = {:.2}x",
+            checks,
+            floor + checks,
+            per / (floor + checks)
         );
         println!(
             "        naive per-item checks alone: {:.3} ms/validator -> protocol = {:.2}x faster than naive checks",
