@@ -600,7 +600,41 @@ pub fn g2_msm(points: &[G2Point], scalars: &[Scalar]) -> G2Point {
 /// Checks `e(G1, signature) == prod_j e(keys[j], messages[j])`, the shape of
 /// a random-linear-combination batch of BLS verifications grouped by
 /// message: one Miller loop per distinct message plus one.
+///
+/// The terms go through blst's multi-Miller loop, which shares the `Fp12`
+/// squarings of all terms (and spreads them over the cores blst may use),
+/// then one final exponentiation.
 pub fn pairing_check(signature: &G2Point, terms: &[(G1Point, G2Point)]) -> bool {
+    let degenerate = bool::from(signature.0.is_identity())
+        || terms.is_empty()
+        || terms
+            .iter()
+            .any(|(key, message)| bool::from(key.0.is_identity() | message.0.is_identity()));
+    if degenerate {
+        // blst's loops take no point at infinity; e(O, Q) = e(P, O) = 1.
+        return pairing_check_with_identities(signature, terms);
+    }
+    let (messages, keys): (Vec<blst::blst_p2_affine>, Vec<blst::blst_p1_affine>) = terms
+        .iter()
+        .map(|(key, message)| {
+            (
+                *AsRef::<blst::blst_p2_affine>::as_ref(&message.0),
+                *AsRef::<blst::blst_p1_affine>::as_ref(&key.0),
+            )
+        })
+        .unzip();
+    let rhs = blst::blst_fp12::miller_loop_n(&messages, &keys);
+    let lhs = blst::blst_fp12::miller_loop(
+        AsRef::<blst::blst_p2_affine>::as_ref(&signature.0),
+        AsRef::<blst::blst_p1_affine>::as_ref(&G1Affine::generator()),
+    );
+    // final_exp(conj(lhs) · rhs) == 1
+    blst::blst_fp12::finalverify(&lhs, &rhs)
+}
+
+/// [`pairing_check`] through blstrs, which defines a pairing with the
+/// identity as 1.
+fn pairing_check_with_identities(signature: &G2Point, terms: &[(G1Point, G2Point)]) -> bool {
     let neg_g1 = -G1Affine::generator();
     let prepared_sig = G2Prepared::from(signature.0);
     let prepared: Vec<(G1Affine, G2Prepared)> = terms
@@ -690,6 +724,36 @@ mod tests {
         let sig = h.mul(&x);
         assert!(pairing_check(&sig, &[(pk, h)]));
         assert!(!pairing_check(&sig, &[(pk, G2Point::hash(b"n"))]));
+    }
+
+    #[test]
+    fn pairing_check_handles_batches_and_identities() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let xs: Vec<Scalar> = (0..5).map(|_| Scalar::random(&mut rng)).collect();
+        let hashes: Vec<G2Point> = (0..5u8).map(|i| G2Point::hash(&[i])).collect();
+        let mut sum = G2Sum::default();
+        for (x, h) in xs.iter().zip(&hashes) {
+            sum.add_point(&h.mul(x));
+        }
+        let terms: Vec<(G1Point, G2Point)> = xs
+            .iter()
+            .zip(&hashes)
+            .map(|(x, h)| (G1Point::mul_generator(x), *h))
+            .collect();
+        assert!(pairing_check(&sum.to_point(), &terms));
+        let mut swapped = terms.clone();
+        swapped.swap(0, 1);
+        swapped[0].1 = terms[0].1;
+        swapped[1].1 = terms[1].1;
+        assert!(!pairing_check(&sum.to_point(), &swapped));
+        // A term with the identity pairs to 1; so does an identity signature
+        // against no term.
+        let g2_identity = G2Point(G2Affine::identity());
+        let mut with_identity = terms.clone();
+        with_identity.push((G1Point(G1Affine::identity()), hashes[0]));
+        assert!(pairing_check(&sum.to_point(), &with_identity));
+        assert!(pairing_check(&g2_identity, &[]));
+        assert!(!pairing_check(&sum.to_point(), &[]));
     }
 
     #[test]
