@@ -363,10 +363,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let config = VerifyConfig::from_args(args)?;
     if let Some((reports, definition)) = &config.abort_reports {
         let (_, context) = super::ceremony::load_definition(definition)?;
-        for report in reports {
-            require_json(report, "--abort-report")?;
-        }
-        let report = OutputsReport::from_checks(check_abort_reports(reports, &context));
+        let texts: Vec<(&Path, String)> = reports
+            .iter()
+            .map(|report| Ok((report.as_path(), require_json(report, "--abort-report")?)))
+            .collect::<Result<_, CliError>>()?;
+        let report = OutputsReport::from_checks(check_abort_reports(&texts, &context));
         return print_checks(&report, config.json);
     }
     if let Some(outputs) = &config.outputs {
@@ -474,10 +475,22 @@ impl Checks {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
-    let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+/// Parses `path` as a `what`, from `text` when it was already read.
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: Option<&str>,
+    what: &str,
+) -> Result<T, String> {
+    let read;
+    let text = match text {
+        Some(text) => text,
+        None => {
+            read = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
+                .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+            &read
+        }
+    };
+    serde_json::from_str(text).map_err(|e| {
         format!(
             "{} is not a valid {what}: {}",
             path.display(),
@@ -489,8 +502,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
 /// Refuses, as a user error (exit 1), a file that `dvkg verify` was told to
 /// check but cannot read or that is not JSON at all: a wrong path is not a
 /// verification finding. What is JSON is checked, and its problems are
-/// findings (exit 5).
-fn require_json(path: &Path, flag: &str) -> Result<(), CliError> {
+/// findings (exit 5). Returns the text, so that it is read once.
+fn require_json(path: &Path, flag: &str) -> Result<String, CliError> {
     let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
         CliError::user(format!("cannot read {}", path.display()))
             .with_source(&err)
@@ -504,7 +517,7 @@ fn require_json(path: &Path, flag: &str) -> Result<(), CliError> {
         ))
         .with_hint(format!("pass the file dvkg wrote to {flag}"))
     })?;
-    Ok(())
+    Ok(text)
 }
 
 /// Checks a ceremony output directory with no secret.
@@ -519,10 +532,25 @@ pub fn check_dir(dir: &Path, expect: &Expectations) -> Result<OutputsReport, Cli
 
 /// Checks the given outputs; every problem becomes a failed check.
 pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsReport {
+    check_outputs_read(paths, expect, &Preread::default())
+}
+
+/// The lock and transcript texts already read (by [`require_json`]).
+#[derive(Default)]
+struct Preread {
+    lock: Option<String>,
+    transcript: Option<String>,
+}
+
+fn check_outputs_read(
+    paths: &OutputPaths,
+    expect: &Expectations,
+    preread: &Preread,
+) -> OutputsReport {
     let mut checks = Checks(Vec::new());
     let mut rng = rand::rngs::OsRng;
     let transcript: Option<Transcript> = paths.transcript.as_ref().and_then(|path| {
-        let parsed = read_json::<Transcript>(path, "transcript");
+        let parsed = read_json::<Transcript>(path, preread.transcript.as_deref(), "transcript");
         let ok = parsed
             .as_ref()
             .map(|_| format!("{} parsed", path.display()))
@@ -545,18 +573,19 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations) -> OutputsRepor
         result.ok()
     });
     let lock: Option<ClusterLock> = paths.lock.as_ref().and_then(|path| {
-        let parsed = read_json::<ClusterLock>(path, "cluster lock").and_then(|lock| {
-            if lock.version == lock::LOCK_VERSION {
-                Ok(lock)
-            } else {
-                Err(format!(
-                    "{}: unsupported cluster lock version {}: this dvkg reads version {}",
-                    path.display(),
-                    lock.version,
-                    lock::LOCK_VERSION
-                ))
-            }
-        });
+        let parsed = read_json::<ClusterLock>(path, preread.lock.as_deref(), "cluster lock")
+            .and_then(|lock| {
+                if lock.version == lock::LOCK_VERSION {
+                    Ok(lock)
+                } else {
+                    Err(format!(
+                        "{}: unsupported cluster lock version {}: this dvkg reads version {}",
+                        path.display(),
+                        lock.version,
+                        lock::LOCK_VERSION
+                    ))
+                }
+            });
         checks.add(
             "lock: readable",
             parsed
@@ -822,17 +851,23 @@ fn check_keystores(dir: &Path, password_file: &Path, lock: &ClusterLock) -> Resu
 }
 
 fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, CliError> {
-    if let Some(lock) = &paths.lock {
-        require_json(lock, "--lock (or in DIR)")?;
-    }
-    if let Some(transcript) = &paths.transcript {
-        require_json(transcript, "--transcript (or in DIR)")?;
-    }
+    let preread = Preread {
+        lock: paths
+            .lock
+            .as_deref()
+            .map(|lock| require_json(lock, "--lock (or in DIR)"))
+            .transpose()?,
+        transcript: paths
+            .transcript
+            .as_deref()
+            .map(|transcript| require_json(transcript, "--transcript (or in DIR)"))
+            .transpose()?,
+    };
     let mut paths = paths.clone();
     paths
         .deposit_files
         .extend(config.deposit_files.iter().cloned());
-    let report = check_outputs(&paths, &config.expect);
+    let report = check_outputs_read(&paths, &config.expect, &preread);
     print_checks(&report, config.json)
 }
 
@@ -887,11 +922,11 @@ impl OutputsReport {
 /// Checks abort reports against the ceremony's context: one check per
 /// report, which passes only when its evidence proves the fault of the
 /// operator it names to anyone, with no trust in the reporter.
-fn check_abort_reports(paths: &[PathBuf], context: &crate::dkg::Context) -> Checks {
+fn check_abort_reports(reports: &[(&Path, String)], context: &crate::dkg::Context) -> Checks {
     let mut checks = Checks(Vec::new());
-    for path in paths {
+    for (path, text) in reports {
         let name = format!("abort report {}", path.display());
-        let result = read_json::<AbortReport>(path, "abort report")
+        let result = read_json::<AbortReport>(path, Some(text), "abort report")
             .and_then(|report| judge_abort_report(&report, context));
         checks.add(name, result);
     }
