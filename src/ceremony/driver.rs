@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{info, warn};
+use zeroize::Zeroizing;
 
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::IdentityKey;
@@ -226,8 +227,12 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, CeremonyError> {
-        wire::encode(value).map_err(|e| CeremonyError::Internal(e.to_string()))
+    /// Encodes a message; the bytes are wiped when dropped, as a share
+    /// bundle's would hold key shares.
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Zeroizing<Vec<u8>>, CeremonyError> {
+        wire::encode(value)
+            .map(Zeroizing::new)
+            .map_err(|e| CeremonyError::Internal(e.to_string()))
     }
 
     async fn broadcast<T: Body + Send + 'static>(
@@ -256,9 +261,11 @@ impl Session<'_> {
         if let Some((injector, key)) = &self.fault {
             return self.send_faulty(injector, key, message, &[peer]).await;
         }
-        let bytes = self.encode(message)?;
+        let mut bytes = self.encode(message)?;
+        // Moved into the frame, which wipes it.
+        let payload = std::mem::take(&mut *bytes);
         self.mesh
-            .send(peer, FrameKind::Message(T::KIND), bytes, false)
+            .send(peer, FrameKind::Message(T::KIND), payload, false)
             .await
             .map_err(CeremonyError::Transport)
     }
@@ -284,15 +291,17 @@ impl Session<'_> {
         for &peer in to {
             let bytes = match &outgoing {
                 Outgoing::Honest => self.encode(message)?,
-                Outgoing::Raw(bytes) => bytes.clone(),
+                Outgoing::Raw(bytes) => Zeroizing::new(bytes.clone()),
                 Outgoing::Same(m) => encode_any(m)?,
                 Outgoing::PerPeer(map) => match map.get(&peer) {
                     Some(m) => encode_any(m)?,
                     None => self.encode(message)?,
                 },
             };
+            let mut bytes = bytes;
+            let payload = std::mem::take(&mut *bytes);
             self.mesh
-                .send(peer, FrameKind::Message(T::KIND), bytes, false)
+                .send(peer, FrameKind::Message(T::KIND), payload, false)
                 .await
                 .map_err(CeremonyError::Transport)?;
         }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{Instrument as _, debug, info, warn};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::{IdentityKey, IdentityPublicKey};
@@ -63,6 +64,13 @@ impl fmt::Display for FrameKind {
 
 /// The unit sent on a stream: binds the ceremony (definition hash), the
 /// kind and the sender, around an encoded payload.
+///
+/// # Security
+///
+/// A payload may hold key shares (round 1's share bundles): it is wiped
+/// when the frame is dropped, and the encoded frame and the payload handed
+/// out by [`Mesh::recv`] are [`Zeroizing`]. Copies inside quinn's own
+/// buffers are beyond reach (the bytes travel inside TLS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Frame {
@@ -76,6 +84,12 @@ pub struct Frame {
     pub sender: OperatorId,
     /// The encoded message.
     pub payload: Vec<u8>,
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        self.payload.zeroize();
+    }
 }
 
 /// Why the network failed us.
@@ -194,7 +208,7 @@ pub struct Limits {
 
 #[derive(Default)]
 struct MailboxState {
-    queues: HashMap<(OperatorId, FrameKind), VecDeque<Vec<u8>>>,
+    queues: HashMap<(OperatorId, FrameKind), VecDeque<Zeroizing<Vec<u8>>>>,
     closed: BTreeMap<OperatorId, String>,
     aborts: Vec<(OperatorId, Vec<u8>)>,
     bad: Vec<(OperatorId, String, bool)>,
@@ -486,7 +500,7 @@ impl Mesh {
         peer: OperatorId,
         kind: FrameKind,
         deadline: Instant,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
         loop {
             let notified = self.mailbox.notify.notified();
             tokio::pin!(notified);
@@ -609,7 +623,7 @@ impl SendHandle {
             sender: self.me,
             payload,
         };
-        let bytes = wire::encode(&frame).map_err(|e| send_error(e.to_string()))?;
+        let bytes = Zeroizing::new(wire::encode(&frame).map_err(|e| send_error(e.to_string()))?);
         let mut stream = self
             .connection
             .open_uni()
@@ -659,7 +673,7 @@ async fn read_frames(
         };
         let limit = usize::try_from(max).unwrap_or(usize::MAX);
         let bytes = match stream.read_to_end(limit).await {
-            Ok(bytes) => bytes,
+            Ok(bytes) => Zeroizing::new(bytes),
             Err(quinn::ReadToEndError::TooLong) => {
                 mailbox.update(|state| {
                     state
@@ -677,7 +691,7 @@ async fn read_frames(
                 return;
             }
         };
-        let frame: Frame = match wire::decode(&bytes, max) {
+        let mut frame: Frame = match wire::decode(&bytes, max) {
             Ok(frame) => frame,
             Err(err) => {
                 mailbox.update(|state| state.bad.push((peer, err.to_string(), false)));
@@ -713,13 +727,14 @@ async fn read_frames(
             });
             return;
         }
+        let payload = std::mem::take(&mut frame.payload);
         mailbox.update(|state| match frame.kind {
-            FrameKind::Abort => state.aborts.push((peer, frame.payload)),
+            FrameKind::Abort => state.aborts.push((peer, payload)),
             kind => state
                 .queues
                 .entry((peer, kind))
                 .or_default()
-                .push_back(frame.payload),
+                .push_back(Zeroizing::new(payload)),
         });
     }
 }
