@@ -628,3 +628,100 @@ async fn rounds(
     }
     Ok(output)
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::ceremony::Params;
+    use crate::dkg::signing::DepositPlan;
+
+    fn id(i: u8) -> OperatorId {
+        OperatorId::try_from(i).unwrap()
+    }
+
+    fn context() -> Context {
+        let mut rng = StdRng::seed_from_u64(31);
+        Context {
+            params: Params::new(3, 2, 1).unwrap(),
+            roster: (0..3)
+                .map(|_| IdentityKey::generate(&mut rng).public())
+                .collect(),
+            definition_hash: Bytes([5; 32]),
+            plan: DepositPlan {
+                fork_version: Bytes([0; 4]),
+                withdrawal_credentials: Bytes([1; 32]),
+                amounts: vec![32_000_000_000],
+            },
+        }
+    }
+
+    /// Operator 2's abort report, as operator 1 receives it.
+    fn relayed(context: &Context, report: AbortReport) -> CeremonyError {
+        let bytes = serde_json::to_vec(&report).unwrap();
+        explain_peer_abort(
+            context,
+            CeremonyError::Transport(TransportError::PeerAborted {
+                peer: id(2),
+                report: bytes,
+            }),
+        )
+    }
+
+    fn report(context: &Context, culprit: Option<u8>, missing: Option<u8>) -> AbortReport {
+        AbortReport {
+            version: ABORT_REPORT_VERSION,
+            definition_hash: context.definition_hash,
+            reporter: id(2),
+            round: 2,
+            culprit: culprit.map(id),
+            missing: missing.map(id),
+            message: "operators 3 and 1 signed conflicting hellos\u{1b}[31m".into(),
+            evidence: None,
+        }
+    }
+
+    #[test]
+    fn a_peers_unproven_report_is_its_claim_and_blames_no_one() {
+        let context = context();
+        // Conflicting hellos: a fault without a proven culprit. The honest
+        // reporter must not become the culprit at the others (protocol.md
+        // §12, item 8), nor must the operator its report names.
+        for (culprit, missing) in [(None, None), (Some(3), None), (None, Some(3))] {
+            let err = relayed(&context, report(&context, culprit, missing));
+            let CeremonyError::PeerAbortClaimed {
+                reporter, message, ..
+            } = &err
+            else {
+                panic!("{err:?}");
+            };
+            assert_eq!(*reporter, id(2));
+            assert!(!message.contains('\u{1b}'), "{message}");
+            assert_eq!(err.culprit(), None);
+            assert_eq!(err.missing(), missing.map(id));
+        }
+    }
+
+    #[test]
+    fn a_report_for_another_ceremony_or_unreadable_names_its_sender() {
+        let context = context();
+        let mut other = report(&context, Some(3), None);
+        other.definition_hash = Bytes([6; 32]);
+        let err = relayed(&context, other);
+        assert!(matches!(
+            err,
+            CeremonyError::Transport(TransportError::BadFrame { .. })
+        ));
+        assert_eq!(err.culprit(), Some(id(2)));
+        let err = explain_peer_abort(
+            &context,
+            CeremonyError::Transport(TransportError::PeerAborted {
+                peer: id(2),
+                report: b"not json".to_vec(),
+            }),
+        );
+        assert_eq!(err.culprit(), Some(id(2)));
+    }
+}

@@ -523,6 +523,37 @@ fn lying_complaint_about_a_valid_deal() {
 }
 
 #[test]
+fn complaint_with_a_deal_from_an_earlier_run_convicts_the_complainer() {
+    // Operator 2 complains about operator 1 with operator 1's genuine deal
+    // from an earlier ceremony of the same definition: signed by operator
+    // 1, but not the deal of this session (protocol.md §12, item 2). It
+    // must not pass for equivocation by operator 1.
+    let cluster = cluster(24);
+    let earlier = crate::dkg_harness::run(&cluster, Hooks::default(), 98);
+    assert!(earlier.errors.is_empty());
+    let old_deal = earlier.outputs[&id(1)].transcript.deals[0].clone();
+    let hooks = Hooks {
+        acks: Some(Box::new(move |c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.complaints = vec![Complaint::BadDeal {
+                    deal: old_deal.clone(),
+                }];
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 24);
+    assert_blamed(
+        &cluster,
+        &run,
+        CULPRIT,
+        true,
+        |e| matches!(e, DkgError::FalseComplaint { dealer, .. } if *dealer == id(1)),
+    );
+}
+
+#[test]
 fn forged_receipt_in_an_ack() {
     let cluster = cluster(18);
     let hooks = Hooks {
