@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -601,16 +602,20 @@ pub(crate) fn deal_from<R: RngCore + CryptoRng + ?Sized>(
     identity: &IdentityKey,
     rng: &mut R,
 ) -> Signed<DealBundle> {
+    // The nonces first, in validator order, so that the deal depends on the
+    // RNG alone, not on how the validators are spread over the cores.
+    let nonces: Vec<Scalar> = polynomials.iter().map(|_| Scalar::random(rng)).collect();
     let validators = polynomials
-        .iter()
+        .par_iter()
+        .zip(&nonces)
         .enumerate()
-        .map(|(v, poly)| {
+        .map(|(v, (poly, nonce))| {
             let commitments = poly.commitments();
             let c0 = commitments
                 .first()
                 .copied()
                 .unwrap_or_else(G1Point::generator);
-            let proof = vss::prove(session, v, me, poly.constant(), &c0, rng);
+            let proof = vss::prove_with_nonce(session, v, me, poly.constant(), &c0, nonce);
             ValidatorDeal {
                 commitments: commitments
                     .iter()
@@ -1141,11 +1146,11 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
     // > Partial-sign every deposit message of every validator and broadcast
     // > the signatures with a receipt of every ack.
     let hashed: Vec<Vec<G2Point>> = keys
-        .iter()
+        .par_iter()
         .map(|k| context.plan.hashed_messages(&k.group_key))
         .collect();
     let own_partials: Vec<Vec<G2Point>> = hashed
-        .iter()
+        .par_iter()
         .zip(&secret_shares)
         .map(|(messages, x)| messages.iter().map(|h| h.mul(x)).collect())
         .collect();
@@ -1198,7 +1203,10 @@ pub(crate) fn parse_partials(
             evidence: evidence(),
         });
     }
-    rows.iter()
+    // Decoded on every core (a subgroup check each); the first failure in
+    // validator order is the one named, whatever the cores.
+    let decoded: Vec<Result<Vec<G2Point>, DkgError>> = rows
+        .par_iter()
         .enumerate()
         .map(|(v, row)| {
             if row.len() != context.plan.deposits() {
@@ -1223,7 +1231,8 @@ pub(crate) fn parse_partials(
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    decoded.into_iter().collect()
 }
 
 /// What the partial signatures are checked against.

@@ -4,6 +4,7 @@
 //! Spec: `ceremony-specs/protocol.md`, "Round 3" and "Round 4".
 
 use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ceremony::{OperatorId, Params};
@@ -111,12 +112,10 @@ pub fn aggregate(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<G1Poin
 /// [`aggregate`].
 pub fn keys_from_aggregate(params: &Params, aggregated: &[G1Point]) -> Vec<ValidatorKeys> {
     let n = params.operators();
-    let mut share_sums = Vec::with_capacity(params.validators() * n);
-    for a in aggregated.chunks(params.threshold()) {
-        for m in 1..=n as u64 {
-            share_sums.push(G1Sum::horner(a, m));
-        }
-    }
+    let share_sums: Vec<G1Sum> = aggregated
+        .par_chunks(params.threshold())
+        .flat_map_iter(|a| (1..=n as u64).map(move |m| G1Sum::horner(a, m)))
+        .collect();
     let shares = group::normalize_g1(&share_sums);
     aggregated
         .chunks(params.threshold())

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
 use sha2::{Digest, Sha512};
 
 use super::error::{DkgError, Evidence};
@@ -119,8 +120,19 @@ pub fn prove<R: RngCore + CryptoRng + ?Sized>(
     c0: &G1Point,
     rng: &mut R,
 ) -> ProofBytes {
-    let k = Scalar::random(rng);
-    let r = G1Point::mul_generator(&k);
+    prove_with_nonce(session, validator, dealer, a0, c0, &Scalar::random(rng))
+}
+
+/// [`prove`] with the nonce `k` drawn by the caller.
+pub fn prove_with_nonce(
+    session: &[u8; 32],
+    validator: usize,
+    dealer: OperatorId,
+    a0: &Scalar,
+    c0: &G1Point,
+    k: &Scalar,
+) -> ProofBytes {
+    let r = G1Point::mul_generator(k);
     let c = proof_challenge(session, validator, dealer, c0, &r);
     let z = k.add(&c.mul(a0));
     ProofBytes {
@@ -255,7 +267,7 @@ pub fn check_aggregate(
     aggregated: &[G1Point],
     deals: &[Signed<DealBundle>],
 ) -> Result<(), DkgError> {
-    if aggregated.iter().all(G1Point::in_subgroup) {
+    if aggregated.par_iter().all(G1Point::in_subgroup) {
         return Ok(());
     }
     for deal in deals {

@@ -223,3 +223,24 @@ mod share_algebra {
         }
     }
 }
+
+#[test]
+fn outputs_do_not_depend_on_the_number_of_cores() {
+    // Rounds spread their per-validator work over rayon's pool; every
+    // random draw happens before, in order, so the same RNG gives the same
+    // transcript and shares on one core or many.
+    let cluster = Cluster::new(4, 3, 9, hoodi_plan(), &mut StdRng::seed_from_u64(41));
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(&cluster, Hooks::default(), 41))
+    };
+    let (one, four) = (on(1), on(4));
+    assert!(one.errors.is_empty() && four.errors.is_empty());
+    for (a, b) in one.outputs.values().zip(four.outputs.values()) {
+        assert_eq!(a.transcript.hash(), b.transcript.hash());
+        assert_eq!(a.secret_shares, b.secret_shares);
+    }
+}
