@@ -420,19 +420,29 @@ fn weight_bytes(weights: &[u128]) -> (Vec<u8>, usize) {
     (out, bits)
 }
 
+/// blst's Pippenger over the first `min(points, weights)` pairs, at the
+/// weights' real bit length; `None` when there is none.
+fn pippenger_u128<A>(points: &[A], weights: &[u128]) -> Option<<[A] as MultiPoint>::Output>
+where
+    [A]: MultiPoint,
+{
+    let count = points.len().min(weights.len());
+    let (points, weights) = (points.get(..count)?, weights.get(..count)?);
+    if count == 0 {
+        return None;
+    }
+    let (bytes, bits) = weight_bytes(weights);
+    Some(points.mult(&bytes, bits))
+}
+
 /// `Σ_i weights[i] * points[i]` for short non-negative integer weights, by
 /// blst's Pippenger over the weights' real bit length (the scalar version
 /// always pays for 255 bits).
 pub fn g1_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
-    let (affine, weights): (Vec<blst::blst_p1_affine>, Vec<u128>) = points
-        .iter()
-        .zip(weights)
-        .map(|(p, &w)| (*AsRef::<blst::blst_p1_affine>::as_ref(&p.0), w))
-        .unzip();
+    let affine: Vec<blst::blst_p1_affine> = points.iter().map(|p| *p.0.as_ref()).collect();
     let mut out = G1Projective::identity();
-    if !affine.is_empty() {
-        let (bytes, bits) = weight_bytes(&weights);
-        *AsMut::<blst::blst_p1>::as_mut(&mut out) = affine.as_slice().mult(&bytes, bits);
+    if let Some(sum) = pippenger_u128(&affine, weights) {
+        *AsMut::<blst::blst_p1>::as_mut(&mut out) = sum;
     }
     out
 }
@@ -440,15 +450,10 @@ pub fn g1_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
 /// `Σ_i weights[i] * points[i]` in G2 for short non-negative integer
 /// weights (see [`g1_msm_u128`]).
 pub fn g2_msm_u128(points: &[G2Point], weights: &[u128]) -> G2Point {
-    let (affine, weights): (Vec<blst::blst_p2_affine>, Vec<u128>) = points
-        .iter()
-        .zip(weights)
-        .map(|(p, &w)| (*AsRef::<blst::blst_p2_affine>::as_ref(&p.0), w))
-        .unzip();
+    let affine: Vec<blst::blst_p2_affine> = points.iter().map(|p| *p.0.as_ref()).collect();
     let mut out = G2Projective::identity();
-    if !affine.is_empty() {
-        let (bytes, bits) = weight_bytes(&weights);
-        *AsMut::<blst::blst_p2>::as_mut(&mut out) = affine.as_slice().mult(&bytes, bits);
+    if let Some(sum) = pippenger_u128(&affine, weights) {
+        *AsMut::<blst::blst_p2>::as_mut(&mut out) = sum;
     }
     G2Point(out.to_affine())
 }

@@ -465,27 +465,23 @@ fn a_dealer_echoing_another_hello_than_its_session_is_blamed() {
     );
 }
 
-#[test]
-fn lying_complainer_is_blamed() {
-    // Operator 2 complains about operator 1's valid shares.
-    let cluster = cluster(16);
-    let captured: RefCell<Option<Signed<ShareBundle>>> = RefCell::new(None);
-    let hooks = Hooks {
-        shares: Some(Box::new(|_: &Cluster, views: &mut Views<ShareBundle>| {
-            *captured.borrow_mut() = Some(views[&id(CULPRIT)][&id(1)].clone());
-        })),
-        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
-            let shares = captured.borrow().clone().unwrap();
-            to_others(c, views, |m| {
-                m.body.complaints = vec![Complaint::BadShares {
-                    shares: shares.clone(),
-                }];
-                resign(c, m);
-            })
-        })),
-        ..Hooks::default()
-    };
-    let run = run(&cluster, hooks, 16);
+/// Operator 2 acks with `complaint()` against operator 1, whose deal and
+/// shares are valid: every honest operator must convict operator 2 of a
+/// false complaint, with evidence that proves it.
+fn assert_false_complaint<'a>(
+    seed: u64,
+    mut hooks: Hooks<'a>,
+    complaint: impl Fn() -> Complaint + 'a,
+) {
+    let cluster = cluster(seed);
+    hooks.acks = Some(Box::new(move |c: &Cluster, views: &mut Views<_>| {
+        let complaint = complaint();
+        to_others(c, views, |m| {
+            m.body.complaints = vec![complaint.clone()];
+            resign(c, m);
+        })
+    }));
+    let run = run(&cluster, hooks, seed);
     assert_blamed(
         &cluster,
         &run,
@@ -496,30 +492,32 @@ fn lying_complainer_is_blamed() {
 }
 
 #[test]
+fn lying_complainer_is_blamed() {
+    // Operator 2 complains about operator 1's valid shares.
+    let captured: RefCell<Option<Signed<ShareBundle>>> = RefCell::new(None);
+    let hooks = Hooks {
+        shares: Some(Box::new(|_: &Cluster, views: &mut Views<ShareBundle>| {
+            *captured.borrow_mut() = Some(views[&id(CULPRIT)][&id(1)].clone());
+        })),
+        ..Hooks::default()
+    };
+    assert_false_complaint(16, hooks, || Complaint::BadShares {
+        shares: captured.borrow().clone().unwrap(),
+    });
+}
+
+#[test]
 fn lying_complaint_about_a_valid_deal() {
-    let cluster = cluster(17);
     let captured = RefCell::new(None);
     let hooks = Hooks {
         deals: Some(Box::new(|_: &Cluster, views: &mut Views<_>| {
             *captured.borrow_mut() = Some(views[&id(CULPRIT)][&id(1)].clone());
         })),
-        acks: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
-            let deal = captured.borrow().clone().unwrap();
-            to_others(c, views, |m| {
-                m.body.complaints = vec![Complaint::BadDeal { deal: deal.clone() }];
-                resign(c, m);
-            })
-        })),
         ..Hooks::default()
     };
-    let run = run(&cluster, hooks, 17);
-    assert_blamed(
-        &cluster,
-        &run,
-        CULPRIT,
-        true,
-        |e| matches!(e, DkgError::FalseComplaint { dealer, .. } if *dealer == id(1)),
-    );
+    assert_false_complaint(17, hooks, || Complaint::BadDeal {
+        deal: captured.borrow().clone().unwrap(),
+    });
 }
 
 #[test]
@@ -528,29 +526,12 @@ fn complaint_with_a_deal_from_an_earlier_run_convicts_the_complainer() {
     // from an earlier ceremony of the same definition: signed by operator
     // 1, but not the deal of this session (protocol.md §12, item 2). It
     // must not pass for equivocation by operator 1.
-    let cluster = cluster(24);
-    let earlier = crate::dkg_harness::run(&cluster, Hooks::default(), 98);
+    let earlier = crate::dkg_harness::run(&cluster(24), Hooks::default(), 98);
     assert!(earlier.errors.is_empty());
     let old_deal = earlier.outputs[&id(1)].transcript.deals[0].clone();
-    let hooks = Hooks {
-        acks: Some(Box::new(move |c: &Cluster, views: &mut Views<_>| {
-            to_others(c, views, |m| {
-                m.body.complaints = vec![Complaint::BadDeal {
-                    deal: old_deal.clone(),
-                }];
-                resign(c, m);
-            })
-        })),
-        ..Hooks::default()
-    };
-    let run = run(&cluster, hooks, 24);
-    assert_blamed(
-        &cluster,
-        &run,
-        CULPRIT,
-        true,
-        |e| matches!(e, DkgError::FalseComplaint { dealer, .. } if *dealer == id(1)),
-    );
+    assert_false_complaint(24, Hooks::default(), move || Complaint::BadDeal {
+        deal: old_deal.clone(),
+    });
 }
 
 #[test]
