@@ -488,6 +488,62 @@ pub fn start<R: RngCore + CryptoRng + ?Sized>(
     ))
 }
 
+/// Checks one hello (protocol.md, Round 1, Step 1; and transcript
+/// verification): header, signature, the definition hash, the version and
+/// the index.
+pub(crate) fn check_hello(
+    context: &Context,
+    sender: OperatorId,
+    hello: &Signed<Hello>,
+) -> Result<(), DkgError> {
+    let header = &hello.header;
+    if header.version != messages::PROTOCOL_VERSION
+        || header.kind != MessageKind::Hello
+        || header.sender != sender
+    {
+        check_signed(context, &context.definition_hash.0, sender, hello)?;
+    }
+    let key = context
+        .key(sender)
+        .ok_or_else(|| DkgError::InvalidInput(format!("no key for operator {sender}")))?;
+    if !hello.signature_valid(key) {
+        return Err(DkgError::BadSignature {
+            culprit: sender,
+            kind: MessageKind::Hello,
+            evidence: Box::new(Evidence::Channel {
+                peer: sender,
+                message: hello.clone().into_any(),
+            }),
+        });
+    }
+    if header.session != context.definition_hash
+        || hello.body.definition_hash != context.definition_hash
+    {
+        return Err(DkgError::DefinitionMismatch {
+            culprit: sender,
+            theirs: hex::encode(hello.body.definition_hash.0),
+            ours: hex::encode(context.definition_hash.0),
+            evidence: Box::new(Evidence::Message {
+                message: hello.clone().into_any(),
+            }),
+        });
+    }
+    if hello.body.version != messages::PROTOCOL_VERSION || hello.body.operator != sender {
+        return Err(DkgError::WrongMessage {
+            culprit: sender,
+            expected: MessageKind::Hello,
+            got: format!(
+                "a version-{} hello for operator {}",
+                hello.body.version, hello.body.operator
+            ),
+            evidence: Box::new(Evidence::Message {
+                message: hello.clone().into_any(),
+            }),
+        });
+    }
+    Ok(())
+}
+
 /// Round 1 (protocol.md, Round 1): check every hello, derive the session id,
 /// and deal: commitments and proofs for all, shares for each.
 ///
@@ -517,51 +573,7 @@ pub fn part1<R: RngCore + CryptoRng + ?Sized>(
         // Round 1, Step 1
         // > Check every hello: header, signature, version, index, and that the
         // > definition hash is ours.
-        let header = &hello.header;
-        if header.version != messages::PROTOCOL_VERSION
-            || header.kind != MessageKind::Hello
-            || header.sender != sender
-        {
-            check_signed(&context, &context.definition_hash.0, sender, hello)?;
-        }
-        let key = context
-            .key(sender)
-            .ok_or_else(|| DkgError::InvalidInput(format!("no key for operator {sender}")))?;
-        if !hello.signature_valid(key) {
-            return Err(DkgError::BadSignature {
-                culprit: sender,
-                kind: MessageKind::Hello,
-                evidence: Box::new(Evidence::Channel {
-                    peer: sender,
-                    message: hello.clone().into_any(),
-                }),
-            });
-        }
-        if header.session != context.definition_hash
-            || hello.body.definition_hash != context.definition_hash
-        {
-            return Err(DkgError::DefinitionMismatch {
-                culprit: sender,
-                theirs: hex::encode(hello.body.definition_hash.0),
-                ours: hex::encode(context.definition_hash.0),
-                evidence: Box::new(Evidence::Message {
-                    message: hello.clone().into_any(),
-                }),
-            });
-        }
-        if hello.body.version != messages::PROTOCOL_VERSION || hello.body.operator != sender {
-            return Err(DkgError::WrongMessage {
-                culprit: sender,
-                expected: MessageKind::Hello,
-                got: format!(
-                    "a version-{} hello for operator {}",
-                    hello.body.version, hello.body.operator
-                ),
-                evidence: Box::new(Evidence::Message {
-                    message: hello.clone().into_any(),
-                }),
-            });
-        }
+        check_hello(&context, sender, hello)?;
     }
     let hellos: Vec<Signed<Hello>> = hellos.values().cloned().collect();
     // Round 1, Step 2

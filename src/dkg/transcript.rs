@@ -194,26 +194,7 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
 
     // Round 0: hellos for this definition, then the session id.
     for hello in &transcript.hellos {
-        check_signed(
-            context,
-            &context.definition_hash.0,
-            hello.header.sender,
-            hello,
-        )?;
-        if hello.body.definition_hash != context.definition_hash
-            || hello.body.operator != hello.header.sender
-            || hello.body.version != super::messages::PROTOCOL_VERSION
-        {
-            return Err(DkgError::DefinitionMismatch {
-                culprit: hello.header.sender,
-                theirs: hex::encode(hello.body.definition_hash.0),
-                ours: hex::encode(context.definition_hash.0),
-                evidence: Box::new(Evidence::Message {
-                    message: hello.clone().into_any(),
-                }),
-            }
-            .into());
-        }
+        super::check_hello(context, hello.header.sender, hello)?;
     }
     let session = transcript.session_id();
 

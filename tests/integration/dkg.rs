@@ -142,6 +142,45 @@ fn verify_transcript_fails_on_changed_bytes() {
     }
 }
 
+#[test]
+fn transcript_hellos_name_the_fault_as_round_1_does() {
+    // A hello re-signed by its sender with another version, another index or
+    // another definition hash: verification names the sender with the same
+    // error as an operator receiving it in round 1 (protocol.md §12, item 6).
+    use dvkg::dkg::DkgError;
+    use dvkg::dkg::transcript::TranscriptError;
+    let mut rng = StdRng::seed_from_u64(10);
+    let cluster = Cluster::new(3, 2, 1, hoodi_plan(), &mut rng);
+    let run = run(&cluster, Hooks::default(), 10);
+    let transcript = run.outputs.values().next().unwrap().transcript.clone();
+    type Change = fn(&mut dvkg::dkg::messages::Hello);
+    let changes: [(&str, Change); 3] = [
+        ("version", |h| h.version += 1),
+        ("index", |h| h.operator = OperatorId::try_from(3u8).unwrap()),
+        ("definition", |h| h.definition_hash.0[0] ^= 1),
+    ];
+    for (what, change) in changes {
+        let mut changed = transcript.clone();
+        change(&mut changed.hellos[1].body);
+        crate::dkg_harness::resign(&cluster, &mut changed.hellos[1]);
+        let err = verify_transcript(&changed, &mut rng).unwrap_err();
+        let TranscriptError::Protocol(err) = err else {
+            panic!("{what}: {err}");
+        };
+        assert_eq!(
+            err.culprit(),
+            Some(OperatorId::try_from(2u8).unwrap()),
+            "{what}"
+        );
+        let expected = if what == "definition" {
+            matches!(err, DkgError::DefinitionMismatch { .. })
+        } else {
+            matches!(err, DkgError::WrongMessage { .. })
+        };
+        assert!(expected, "{what}: {err}");
+    }
+}
+
 /// Dealer mode shares the published deposit vector's secret key 3-of-4; the
 /// threshold signature must equal the published one byte for byte.
 #[test]
