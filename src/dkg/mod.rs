@@ -1216,35 +1216,49 @@ pub(crate) fn parse_partials(
         });
     }
     // Decoded on every core (a subgroup check each); the first failure in
-    // validator order is the one named, whatever the cores.
-    let decoded: Vec<Result<Vec<G2Point>, DkgError>> = rows
+    // validator order is the one named, whatever the cores. The parallel
+    // part reports failures in a few bytes: the evidence (a copy of every
+    // deal) is built once, for the failure named.
+    enum Fault {
+        Count(usize),
+        Point(usize, crate::crypto::BlsError),
+    }
+    let decoded: Vec<Result<Vec<G2Point>, Fault>> = rows
         .par_iter()
-        .enumerate()
-        .map(|(v, row)| {
+        .map(|row| {
             if row.len() != context.plan.deposits() {
-                return Err(DkgError::WrongCount {
-                    culprit: signer,
-                    what: format!("partial signatures for validator {v}"),
-                    expected: context.plan.deposits(),
-                    got: row.len(),
-                    evidence: evidence(),
-                });
+                return Err(Fault::Count(row.len()));
             }
             row.iter()
                 .enumerate()
                 .map(|(d, bytes)| {
-                    G2Point::from_uncompressed(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
-                        culprit: signer,
-                        validator: v,
-                        item: format!("partial signature for deposit {d}"),
-                        reason,
-                        evidence: evidence(),
-                    })
+                    G2Point::from_uncompressed(&bytes.0).map_err(|e| Fault::Point(d, e))
                 })
                 .collect()
         })
         .collect();
-    decoded.into_iter().collect()
+    decoded
+        .into_iter()
+        .enumerate()
+        .map(|(v, row)| {
+            row.map_err(|fault| match fault {
+                Fault::Count(got) => DkgError::WrongCount {
+                    culprit: signer,
+                    what: format!("partial signatures for validator {v}"),
+                    expected: context.plan.deposits(),
+                    got,
+                    evidence: evidence(),
+                },
+                Fault::Point(d, reason) => DkgError::InvalidPoint {
+                    culprit: signer,
+                    validator: v,
+                    item: format!("partial signature for deposit {d}"),
+                    reason,
+                    evidence: evidence(),
+                },
+            })
+        })
+        .collect()
 }
 
 /// What the partial signatures are checked against.
