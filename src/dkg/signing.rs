@@ -78,6 +78,8 @@ pub struct ValidatorKeys {
     pub public_shares: Vec<G1Point>,
     /// The aggregated commitments `A_{v,0..t}` the keys derive from; the
     /// pairing batch weighs these `t` points instead of the `n + 1` keys.
+    /// Empty when the weights would not fit in 128 bits ([`betas_fit`]):
+    /// the batch then weighs the keys, and the memory is not spent.
     pub coefficients: Vec<G1Point>,
 }
 
@@ -117,13 +119,18 @@ pub fn keys_from_aggregate(params: &Params, aggregated: &[G1Point]) -> Vec<Valid
         .flat_map_iter(|a| (1..=n as u64).map(move |m| G1Sum::horner(a, m)))
         .collect();
     let shares = group::normalize_g1(&share_sums);
+    let weighs_coefficients = betas_fit(n, params.threshold());
     aggregated
         .chunks(params.threshold())
         .zip(shares.chunks(n))
         .map(|(a, pks)| ValidatorKeys {
             group_key: a.first().copied().unwrap_or_else(G1Point::generator),
             public_shares: pks.to_vec(),
-            coefficients: a.to_vec(),
+            coefficients: if weighs_coefficients {
+                a.to_vec()
+            } else {
+                Vec::new()
+            },
         })
         .collect()
 }
@@ -217,6 +224,11 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     let mut others = (Vec::new(), Vec::new());
     let mut terms: Vec<(G1Point, G2Point)> = Vec::with_capacity(checks.len());
     for check in checks {
+        if check.partials.len() != check.keys.public_shares.len() {
+            // A signature without its key (or a key without its signature)
+            // is no valid batch.
+            return false;
+        }
         let weights: Vec<u64> = (0..=check.partials.len())
             .map(|_| rng.next_u64() | 1)
             .collect();
@@ -242,6 +254,17 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     lhs.add_point(&group::g2_msm_u128(&first.0, &first.1));
     lhs.add_point(&group::g2_msm_u128(&others.0, &others.1));
     group::pairing_check(&lhs.to_point(), &terms)
+}
+
+/// Whether every `β_k` of [`weighted_key`] fits in 128 bits for `n`
+/// operators and threshold `t`: `β_k < (n + 1)·2^64·n^k`.
+pub fn betas_fit(n: usize, t: usize) -> bool {
+    let n = n as u128;
+    let mut bound = Some((n + 1) << 64);
+    for _ in 1..t {
+        bound = bound.and_then(|b| b.checked_mul(n));
+    }
+    bound.is_some()
 }
 
 /// `Q = w_0·Y + Σ_i w_i·PK_i` for `weights = [w_0, w_1, …, w_n]`.
@@ -317,6 +340,7 @@ mod tests {
         // fit the β_k in 128 bits and weighs the n + 1 keys.
         for (n, t) in [(3, 2), (4, 3), (10, 7), (20, 14), (64, 64)] {
             let keys = keys(n, t, &mut rng);
+            assert_eq!(keys.coefficients.is_empty(), n == 64, "n={n} t={t}");
             let weights: Vec<u64> = (0..=n).map(|_| rng.next_u64() | 1).collect();
             assert_eq!(
                 weighted_key(&keys, &weights),
@@ -324,6 +348,16 @@ mod tests {
                 "n={n} t={t}"
             );
         }
+    }
+
+    #[test]
+    fn beta_bound_is_exact_at_the_edge() {
+        // (n + 1)·2^64·n^(t−1) < 2^128: n = 20, t = 14 gives 2^124.6;
+        // n = 20, t = 15 gives 2^128.9.
+        assert!(betas_fit(20, 14));
+        assert!(!betas_fit(20, 15));
+        assert!(betas_fit(3, 2) && betas_fit(10, 7));
+        assert!(!betas_fit(64, 64));
     }
 
     #[test]

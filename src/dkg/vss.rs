@@ -123,8 +123,9 @@ pub fn prove<R: RngCore + CryptoRng + ?Sized>(
     prove_with_nonce(session, validator, dealer, a0, c0, &Scalar::random(rng))
 }
 
-/// [`prove`] with the nonce `k` drawn by the caller.
-pub fn prove_with_nonce(
+/// [`prove`] with the nonce `k` drawn by the caller, who must never use it
+/// twice (two proofs with one nonce reveal `a_0`).
+pub(crate) fn prove_with_nonce(
     session: &[u8; 32],
     validator: usize,
     dealer: OperatorId,
