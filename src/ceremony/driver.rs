@@ -261,11 +261,9 @@ impl Session<'_> {
         if let Some((injector, key)) = &self.fault {
             return self.send_faulty(injector, key, message, &[peer]).await;
         }
-        let mut bytes = self.encode(message)?;
-        // Moved into the frame, which wipes it.
-        let payload = std::mem::take(&mut *bytes);
+        let bytes = self.encode(message)?;
         self.mesh
-            .send(peer, FrameKind::Message(T::KIND), payload, false)
+            .send(peer, FrameKind::Message(T::KIND), bytes, false)
             .await
             .map_err(CeremonyError::Transport)
     }
@@ -298,10 +296,8 @@ impl Session<'_> {
                     None => self.encode(message)?,
                 },
             };
-            let mut bytes = bytes;
-            let payload = std::mem::take(&mut *bytes);
             self.mesh
-                .send(peer, FrameKind::Message(T::KIND), payload, false)
+                .send(peer, FrameKind::Message(T::KIND), bytes, false)
                 .await
                 .map_err(CeremonyError::Transport)?;
         }

@@ -82,7 +82,8 @@ pub struct Frame {
     pub kind: FrameKind,
     /// The sending operator.
     pub sender: OperatorId,
-    /// The encoded message.
+    /// The encoded message (decoded in one allocation: no stray copy).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 
@@ -441,7 +442,7 @@ impl Mesh {
         &self,
         peer: OperatorId,
         kind: FrameKind,
-        payload: Vec<u8>,
+        payload: Zeroizing<Vec<u8>>,
         acknowledged: bool,
     ) -> Result<(), TransportError> {
         let connection = self
@@ -477,7 +478,7 @@ impl Mesh {
                 ceremony: self.ceremony,
                 connection: connection.clone(),
             };
-            let payload = payload.to_vec();
+            let payload = Zeroizing::new(payload.to_vec());
             sends.spawn(async move { mesh.send(peer, kind, payload, acknowledged).await });
         }
         let mut first_error = None;
@@ -594,7 +595,7 @@ impl SendHandle {
         &self,
         peer: OperatorId,
         kind: FrameKind,
-        payload: Vec<u8>,
+        payload: Zeroizing<Vec<u8>>,
         acknowledged: bool,
     ) -> Result<(), TransportError> {
         match tokio::time::timeout(
@@ -612,16 +613,17 @@ impl SendHandle {
         &self,
         peer: OperatorId,
         kind: FrameKind,
-        payload: Vec<u8>,
+        mut payload: Zeroizing<Vec<u8>>,
         acknowledged: bool,
     ) -> Result<(), TransportError> {
         let send_error = |reason: String| TransportError::Send { peer, reason };
+        // Moved into the frame, which wipes it when dropped.
         let frame = Frame {
             version: FRAME_VERSION,
             ceremony: Bytes(self.ceremony),
             kind,
             sender: self.me,
-            payload,
+            payload: std::mem::take(&mut *payload),
         };
         let bytes = Zeroizing::new(wire::encode(&frame).map_err(|e| send_error(e.to_string()))?);
         let mut stream = self
