@@ -20,7 +20,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 for fault in bad-share identity-commitment non-subgroup-commitment bad-proof equivocate \
-    lying-complaint bad-partial garbage oversized@2 replay@3 stall@1 exit@2; do
+    lying-complaint bad-partial bad-finalize garbage oversized@2 replay@3 stall@1 exit@2; do
     out="$work/${fault//@/-}"
     status=0
     "$dvkg" -q demo --fault "2=$fault" --validators 2 --round-timeout 5 --out "$out" \

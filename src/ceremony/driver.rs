@@ -222,6 +222,10 @@ struct Session<'a> {
     round_timeout: Duration,
     progress: &'a dyn Progress,
     round: u8,
+    /// The transcript this operator signed in round 4, once it has: with
+    /// it, a peer's report that another operator signed a different
+    /// transcript is checked, not just repeated.
+    signed: Option<SignedTranscript>,
     #[cfg(feature = "fault-injection")]
     fault: Option<(Arc<super::fault::Injector>, Arc<IdentityKey>)>,
 }
@@ -429,6 +433,7 @@ pub async fn run(
         round_timeout,
         progress,
         round: 0,
+        signed: None,
         #[cfg(feature = "fault-injection")]
         fault: fault.map(|f| (f, identity.clone())),
     };
@@ -472,7 +477,7 @@ pub async fn run(
                 }
                 other => other,
             };
-            let err = explain_peer_abort(&context, err);
+            let err = explain_peer_abort(&context, session.signed.as_ref(), err);
             let r = report(session.round, &err);
             warn!(error = %err, "aborting");
             // JSON, not bincode: the evidence is a tagged enum, which bincode
@@ -494,9 +499,24 @@ pub async fn run(
     }
 }
 
+/// The session and transcript hash this operator signed in round 4.
+#[derive(Debug, Clone, Copy)]
+struct SignedTranscript {
+    session: Bytes<32>,
+    hash: Bytes<32>,
+}
+
 /// Turns a peer's abort into our own verdict: its evidence checked by us,
-/// or its claim repeated.
-fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
+/// or its claim repeated. With `ours` (what this operator signed in round
+/// 4), a report that another operator signed a different transcript in
+/// this session is checked against it: that operator's signed finalize and
+/// our own hash prove its fault to us (not to a third party, who would have
+/// to recompute the transcript).
+fn explain_peer_abort(
+    context: &Context,
+    ours: Option<&SignedTranscript>,
+    err: CeremonyError,
+) -> CeremonyError {
     let CeremonyError::Transport(TransportError::PeerAborted { peer, report }) = &err else {
         return err;
     };
@@ -508,14 +528,38 @@ fn explain_peer_abort(context: &Context, err: CeremonyError) -> CeremonyError {
     };
     if let Some(evidence) = &report.evidence
         && let Ok(verdict) = verify_evidence(context, evidence)
-        && verdict.proven
     {
-        return CeremonyError::PeerAbortProven {
-            reporter: *peer,
-            culprit: verdict.culprit,
-            fault: verdict.fault,
-            evidence: Box::new(evidence.clone()),
-        };
+        if verdict.proven {
+            return CeremonyError::PeerAbortProven {
+                reporter: *peer,
+                culprit: verdict.culprit,
+                fault: verdict.fault,
+                evidence: Box::new(evidence.clone()),
+            };
+        }
+        if let (
+            Evidence::Finalize {
+                finalize,
+                expected_hash,
+            },
+            Some(ours),
+        ) = (evidence, ours)
+            && *expected_hash == ours.hash
+            && finalize.header.session == ours.session
+        {
+            // The reporter holds our transcript; the culprit signed another
+            // in this very session (one from an earlier run proves nothing).
+            return CeremonyError::PeerAbortProven {
+                reporter: *peer,
+                culprit: verdict.culprit,
+                fault: format!(
+                    "operator {} signed another transcript than the one we hold ({})",
+                    verdict.culprit,
+                    hex::encode(ours.hash.0)
+                ),
+                evidence: Box::new(evidence.clone()),
+            };
+        }
     }
     if report.definition_hash.0 != context.definition_hash.0 || report.reporter != *peer {
         return CeremonyError::Transport(TransportError::BadFrame {
@@ -599,13 +643,20 @@ async fn rounds(
     s.progress.round(4, "finalize", n - 1);
     let id = identity.clone();
     let (state, finalize) = compute(move || dkg::part4(state, &id, &partials, &mut OsRng)).await?;
+    s.signed = Some(SignedTranscript {
+        session: finalize.header.session,
+        hash: finalize.body.transcript_hash,
+    });
     s.broadcast(&finalize).await?;
     let finals = s.collect(finalize).await?;
     let output = compute(move || dkg::finish(state, &finals)).await?;
     s.progress.done(4);
 
     // Closing: tell every peer we hold everything, and wait until each has
-    // said the same (or closed after finishing), so no one closes early.
+    // said the same (or closed after finishing), so no one closes early. A
+    // peer that aborts instead (it was shown a fault we were not, say a
+    // finalize on another transcript) aborts us too: honest operators end
+    // alike, and none writes outputs (protocol.md, Finish).
     s.round = 5;
     s.mesh
         .broadcast(FrameKind::Done, &[], false)
@@ -617,6 +668,9 @@ async fn rounds(
         match s.mesh.recv(peer, FrameKind::Done, deadline).await {
             Ok(_) => {}
             Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
+            Err(err @ TransportError::PeerAborted { .. }) => {
+                return Err(CeremonyError::Transport(err));
+            }
             Err(err) => {
                 warn!(peer = %peer, error = %err, "no closing message; the ceremony itself completed")
             }
@@ -638,13 +692,15 @@ mod tests {
         OperatorId::try_from(i).unwrap()
     }
 
-    fn context() -> Context {
+    fn keys() -> Vec<IdentityKey> {
         let mut rng = StdRng::seed_from_u64(31);
+        (0..3).map(|_| IdentityKey::generate(&mut rng)).collect()
+    }
+
+    fn context() -> Context {
         Context {
             params: Params::new(3, 2, 1).unwrap(),
-            roster: (0..3)
-                .map(|_| IdentityKey::generate(&mut rng).public())
-                .collect(),
+            roster: keys().iter().map(IdentityKey::public).collect(),
             definition_hash: Bytes([5; 32]),
             plan: DepositPlan {
                 fork_version: Bytes([0; 4]),
@@ -656,9 +712,19 @@ mod tests {
 
     /// Operator 2's abort report, as operator 1 receives it.
     fn relayed(context: &Context, report: AbortReport) -> CeremonyError {
+        relayed_after(context, None, report)
+    }
+
+    /// The same, once operator 1 has signed the transcript `ours`.
+    fn relayed_after(
+        context: &Context,
+        ours: Option<&SignedTranscript>,
+        report: AbortReport,
+    ) -> CeremonyError {
         let bytes = serde_json::to_vec(&report).unwrap();
         explain_peer_abort(
             context,
+            ours,
             CeremonyError::Transport(TransportError::PeerAborted {
                 peer: id(2),
                 report: bytes,
@@ -701,6 +767,49 @@ mod tests {
     }
 
     #[test]
+    fn a_finalize_on_another_transcript_is_proven_to_who_holds_ours() {
+        // Operator 2 reports that operator 3 signed transcript B where it
+        // expected A. Operator 1, which signed A in the same session, holds
+        // the proof; before round 4, having signed another hash, or in
+        // another session (operator 3's finalize from an earlier run), it
+        // can only repeat the claim.
+        let context = context();
+        let (a, b) = (Bytes([0xa; 32]), Bytes([0xb; 32]));
+        let signed = |session: u8, hash| SignedTranscript {
+            session: Bytes([session; 32]),
+            hash,
+        };
+        let finalize = Signed::sign(
+            &keys()[2],
+            [9; 32],
+            id(3),
+            dkg::messages::Finalize {
+                partials: Vec::new(),
+                transcript_hash: b,
+            },
+        );
+        let mut report = report(&context, Some(3), None);
+        report.evidence = Some(Evidence::Finalize {
+            finalize,
+            expected_hash: a,
+        });
+        let err = relayed_after(&context, Some(&signed(9, a)), report.clone());
+        assert!(
+            matches!(err, CeremonyError::PeerAbortProven { reporter, culprit, .. }
+                if reporter == id(2) && culprit == id(3)),
+            "{err:?}"
+        );
+        for other in [None, Some(signed(9, b)), Some(signed(8, a))] {
+            let err = relayed_after(&context, other.as_ref(), report.clone());
+            assert!(
+                matches!(err, CeremonyError::PeerAbortClaimed { .. }),
+                "{err:?}"
+            );
+            assert_eq!(err.culprit(), None);
+        }
+    }
+
+    #[test]
     fn a_report_for_another_ceremony_or_unreadable_names_its_sender() {
         let context = context();
         let mut other = report(&context, Some(3), None);
@@ -713,6 +822,7 @@ mod tests {
         assert_eq!(err.culprit(), Some(id(2)));
         let err = explain_peer_abort(
             &context,
+            None,
             CeremonyError::Transport(TransportError::PeerAborted {
                 peer: id(2),
                 report: b"not json".to_vec(),

@@ -22,7 +22,8 @@ use crate::ceremony::OperatorId;
 use crate::crypto::SecretBytes;
 use crate::crypto::identity::IdentityKey;
 use crate::dkg::messages::{
-    Ack, Body, Complaint, DealBundle, PartialSignatures, Receipt, ShareBundle, ShareBytes, Signed,
+    Ack, Body, Complaint, DealBundle, Finalize, PartialSignatures, Receipt, ShareBundle,
+    ShareBytes, Signed,
 };
 use crate::wire::Bytes;
 
@@ -47,6 +48,9 @@ pub enum FaultKind {
     /// Round 3: validator 0's partial signature is a valid point that is not
     /// this operator's signature.
     BadPartial,
+    /// Round 4: one peer (the lowest-numbered) gets a finalize signing
+    /// another transcript hash; every other peer gets the right one.
+    BadFinalize,
     /// Random bytes instead of this round's message.
     Garbage,
     /// A frame one byte over the receivers' size limit instead of this
@@ -63,7 +67,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    const ALL: [(Self, &'static str); 12] = [
+    const ALL: [(Self, &'static str); 13] = [
         (Self::BadShare, "bad-share"),
         (Self::IdentityCommitment, "identity-commitment"),
         (Self::NonSubgroupCommitment, "non-subgroup-commitment"),
@@ -71,6 +75,7 @@ impl FaultKind {
         (Self::Equivocate, "equivocate"),
         (Self::LyingComplaint, "lying-complaint"),
         (Self::BadPartial, "bad-partial"),
+        (Self::BadFinalize, "bad-finalize"),
         (Self::Garbage, "garbage"),
         (Self::Oversized, "oversized"),
         (Self::Replay, "replay"),
@@ -96,6 +101,7 @@ impl FaultKind {
             | Self::Equivocate => (1..=1, 1),
             Self::LyingComplaint => (2..=2, 2),
             Self::BadPartial => (3..=3, 3),
+            Self::BadFinalize => (4..=4, 4),
             // Round 0's hello is bound to the definition only: a hello from
             // another session is just another nonce.
             Self::Replay => (1..=4, 1),
@@ -396,6 +402,19 @@ impl Injector {
                     );
                 }
                 Outgoing::Same(Box::new(resign(key, partials, body)))
+            }
+            FaultKind::BadFinalize => {
+                let (Some(finalize), Some(peer)) =
+                    (any.downcast_ref::<Signed<Finalize>>(), first_peer)
+                else {
+                    return Outgoing::Honest;
+                };
+                let mut body = finalize.body.clone();
+                body.transcript_hash.0[0] ^= 1;
+                Outgoing::PerPeer(BTreeMap::from([(
+                    peer,
+                    Box::new(resign(key, finalize, body)) as Box<dyn Any + Send>,
+                )]))
             }
             FaultKind::Stall | FaultKind::Exit => Outgoing::Honest,
         }

@@ -62,7 +62,8 @@ pub struct CeremonyArgs {
     /// Misbehave on purpose, to test the other operators (built with the
     /// `fault-injection` feature only): KIND[@ROUND], KIND one of bad-share,
     /// identity-commitment, non-subgroup-commitment, bad-proof, equivocate,
-    /// lying-complaint, bad-partial, garbage, oversized, replay, stall, exit.
+    /// lying-complaint, bad-partial, bad-finalize, garbage, oversized, replay,
+    /// stall, exit.
     #[cfg(feature = "fault-injection")]
     #[arg(long, value_name = "KIND[@ROUND]")]
     pub fault: Option<crate::ceremony::fault::Fault>,

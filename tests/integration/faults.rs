@@ -30,6 +30,10 @@ enum Proof {
     ChannelLevel,
     /// Operator 2 went missing: named, never proven.
     Missing,
+    /// Operator 2 signed a finalize on another transcript: named, and proven
+    /// to every operator that holds the transcript, but a third party must
+    /// recompute the transcript hash to confirm it.
+    Transcript,
 }
 
 struct Case {
@@ -137,6 +141,13 @@ fn run_fault(case: &Case) {
                 first_hand += usize::from(culprit == Some(2));
                 verify.assert_code(5);
             }
+            Proof::Transcript => {
+                assert_eq!(culprit, Some(2), "{}: {report:#}", case.fault);
+                verify
+                    .assert_code(5)
+                    .assert_mentions("recompute the transcript hash to confirm");
+                first_hand += 1;
+            }
             Proof::Missing => {
                 assert_eq!(missing, Some(2), "{}: {report:#}", case.fault);
                 assert_eq!(culprit, None, "{}: {report:#}", case.fault);
@@ -203,6 +214,10 @@ fault_tests! {
         "complained falsely about operator 1", Proven;
     bad_partial_signature: "bad-partial" => 3,
         "invalid partial signature for validator 0", Proven;
+    // Shown to operator 1 alone; operators 3 and 4 hold the right
+    // finalizes, yet must abort too and write nothing.
+    finalize_on_another_transcript_to_one_peer: "bad-finalize" => 3,
+        "signed another transcript than", Transcript;
     garbage_bytes: "garbage" => 3,
         "malformed round-1 deal message", ChannelLevel;
     oversized_frame: "oversized@2" => 3,
