@@ -983,7 +983,7 @@ pub fn judge_abort_report(
     }
     if !verdict.proven {
         return Err(format!(
-            "{by}: the evidence shows what operator {} signed but does not prove the fault to a third party (channel-level): {}",
+            "{by}: the evidence shows what operator {} signed but does not prove the fault to a third party: {}",
             verdict.culprit, verdict.fault
         ));
     }
