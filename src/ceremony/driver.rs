@@ -499,19 +499,25 @@ pub async fn run(
     }
 }
 
-/// The session and transcript hash this operator signed in round 4.
-#[derive(Debug, Clone, Copy)]
+/// What this operator signed in round 4: the session, the receipts of the
+/// n partial-signature messages it holds, and its transcript hash.
+#[derive(Debug, Clone)]
 struct SignedTranscript {
     session: Bytes<32>,
+    partials: Vec<dkg::messages::Receipt>,
     hash: Bytes<32>,
 }
 
 /// Turns a peer's abort into our own verdict: its evidence checked by us,
 /// or its claim repeated. With `ours` (what this operator signed in round
-/// 4), a report that another operator signed a different transcript in
-/// this session is checked against it: that operator's signed finalize and
-/// our own hash prove its fault to us (not to a third party, who would have
-/// to recompute the transcript).
+/// 4), a report that another operator signed a different transcript is
+/// checked against it: a finalize in this session, echoing the very
+/// partial-signature messages we hold, yet on another hash than ours, is
+/// that operator's fault (the hellos, deals and acks are pinned by the
+/// echoes of earlier rounds, so an honest signer holding our partials holds
+/// our transcript). This proves it to us, not to a third party, who would
+/// have to recompute the transcript. Without the receipts matching, the
+/// signer may be honest and shown other partials by an equivocating peer.
 fn explain_peer_abort(
     context: &Context,
     ours: Option<&SignedTranscript>,
@@ -546,9 +552,11 @@ fn explain_peer_abort(
         ) = (evidence, ours)
             && *expected_hash == ours.hash
             && finalize.header.session == ours.session
+            && finalize.body.partials == ours.partials
         {
-            // The reporter holds our transcript; the culprit signed another
-            // in this very session (one from an earlier run proves nothing).
+            // The culprit signed, in this very session (one from an earlier
+            // run proves nothing) and over the partials we hold, another
+            // transcript than ours.
             return CeremonyError::PeerAbortProven {
                 reporter: *peer,
                 culprit: verdict.culprit,
@@ -645,6 +653,7 @@ async fn rounds(
     let (state, finalize) = compute(move || dkg::part4(state, &id, &partials, &mut OsRng)).await?;
     s.signed = Some(SignedTranscript {
         session: finalize.header.session,
+        partials: finalize.body.partials.clone(),
         hash: finalize.body.transcript_hash,
     });
     s.broadcast(&finalize).await?;
@@ -665,7 +674,7 @@ async fn rounds(
     let deadline = Instant::now() + Duration::from_secs(CLOSING_SECS);
     let peers: Vec<OperatorId> = s.mesh.peers().collect();
     for peer in peers {
-        match s.mesh.recv(peer, FrameKind::Done, deadline).await {
+        match s.mesh.recv_from_peer(peer, FrameKind::Done, deadline).await {
             Ok(_) => {}
             Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
             Err(err @ TransportError::PeerAborted { .. }) => {
@@ -775,8 +784,16 @@ mod tests {
         // can only repeat the claim.
         let context = context();
         let (a, b) = (Bytes([0xa; 32]), Bytes([0xb; 32]));
-        let signed = |session: u8, hash| SignedTranscript {
+        let receipts = |byte: u8| {
+            vec![dkg::messages::Receipt {
+                operator: id(1),
+                hash: Bytes([byte; 32]),
+                signature: crate::crypto::identity::IdentitySignature(Bytes([byte; 64])),
+            }]
+        };
+        let signed = |session: u8, hash, partials: u8| SignedTranscript {
             session: Bytes([session; 32]),
+            partials: receipts(partials),
             hash,
         };
         let finalize = Signed::sign(
@@ -784,7 +801,7 @@ mod tests {
             [9; 32],
             id(3),
             dkg::messages::Finalize {
-                partials: Vec::new(),
+                partials: receipts(1),
                 transcript_hash: b,
             },
         );
@@ -793,13 +810,20 @@ mod tests {
             finalize,
             expected_hash: a,
         });
-        let err = relayed_after(&context, Some(&signed(9, a)), report.clone());
+        let err = relayed_after(&context, Some(&signed(9, a, 1)), report.clone());
         assert!(
             matches!(err, CeremonyError::PeerAbortProven { reporter, culprit, .. }
                 if reporter == id(2) && culprit == id(3)),
             "{err:?}"
         );
-        for other in [None, Some(signed(9, b)), Some(signed(8, a))] {
+        // Other partials: operator 3 may be honest, shown another round-3
+        // message by an equivocating peer (the reporter, say).
+        for other in [
+            None,
+            Some(signed(9, b, 1)),
+            Some(signed(8, a, 1)),
+            Some(signed(9, a, 2)),
+        ] {
             let err = relayed_after(&context, other.as_ref(), report.clone());
             assert!(
                 matches!(err, CeremonyError::PeerAbortClaimed { .. }),

@@ -502,6 +502,32 @@ impl Mesh {
         kind: FrameKind,
         deadline: Instant,
     ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        self.recv_scoped(peer, kind, deadline, true).await
+    }
+
+    /// [`Mesh::recv`], where only `peer`'s own invalid frames end the wait
+    /// (an abort from any peer still does): in the closing exchange, one
+    /// peer's bad frame must not cut short the wait for the others.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError`] naming the peer at fault.
+    pub async fn recv_from_peer(
+        &self,
+        peer: OperatorId,
+        kind: FrameKind,
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+        self.recv_scoped(peer, kind, deadline, false).await
+    }
+
+    async fn recv_scoped(
+        &self,
+        peer: OperatorId,
+        kind: FrameKind,
+        deadline: Instant,
+        any_bad_frame: bool,
+    ) -> Result<Zeroizing<Vec<u8>>, TransportError> {
         loop {
             let notified = self.mailbox.notify.notified();
             tokio::pin!(notified);
@@ -513,7 +539,11 @@ impl Mesh {
                         report: report.clone(),
                     }));
                 }
-                if let Some((from, reason, other_ceremony)) = state.bad.first() {
+                if let Some((from, reason, other_ceremony)) = state
+                    .bad
+                    .iter()
+                    .find(|(from, _, _)| any_bad_frame || *from == peer)
+                {
                     return Some(Err(if *other_ceremony {
                         TransportError::OtherCeremony {
                             peer: *from,
