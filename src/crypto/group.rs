@@ -465,11 +465,6 @@ pub fn g1_msm(points: &[G1Point], scalars: &[Scalar]) -> G1Projective {
     G1Projective::multi_exp(&projective, &raw)
 }
 
-/// Whether `sum_i scalars[i] * points[i]` is the identity.
-pub fn g1_msm_is_identity(points: &[G1Point], scalars: &[Scalar]) -> bool {
-    bool::from(g1_msm(points, scalars).is_identity())
-}
-
 /// A G2 point: a (partial) BLS signature or a hashed message.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct G2Point(pub(crate) G2Affine);
@@ -593,13 +588,6 @@ impl From<u64> for Scalar {
     fn from(value: u64) -> Self {
         Self::from_u64(value)
     }
-}
-
-/// `sum_i scalars[i] * points[i]` in G2.
-pub fn g2_msm(points: &[G2Point], scalars: &[Scalar]) -> G2Point {
-    let projective: Vec<G2Projective> = points.iter().map(|p| G2Projective::from(p.0)).collect();
-    let raw: Vec<blstrs::Scalar> = scalars.iter().map(|s| s.0).collect();
-    G2Point(G2Projective::multi_exp(&projective, &raw).to_affine())
 }
 
 /// Checks `e(G1, signature) == prod_j e(keys[j], messages[j])`, the shape of
@@ -759,6 +747,15 @@ mod tests {
         assert!(pairing_check(&sum.to_point(), &with_identity));
         assert!(pairing_check(&g2_identity, &[]));
         assert!(!pairing_check(&sum.to_point(), &[]));
+    }
+
+    /// `Σ scalars[i]·points[i]` in G2 at full width: the oracle for
+    /// [`g2_msm_u128`].
+    fn g2_msm(points: &[G2Point], scalars: &[Scalar]) -> G2Point {
+        let projective: Vec<G2Projective> =
+            points.iter().map(|p| G2Projective::from(p.0)).collect();
+        let raw: Vec<blstrs::Scalar> = scalars.iter().map(|s| s.0).collect();
+        G2Point(G2Projective::multi_exp(&projective, &raw).to_affine())
     }
 
     #[test]
