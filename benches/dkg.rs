@@ -16,17 +16,17 @@
 //! pins it to one, for the per-core figures (the bench says how many it
 //! had).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dvkg::ceremony::{OperatorId, Params};
+use dvkg::ceremony::OperatorId;
 use dvkg::crypto::group::{g2_msm_u128, pairing_check};
-use dvkg::crypto::identity::IdentityKey;
 use dvkg::crypto::{G1Point, G2Point, Scalar};
-use dvkg::dkg::signing::{self, DepositPlan};
-use dvkg::dkg::{self, Context, vss};
+use dvkg::dkg::plan::{CeremonyKind, ShareIndex};
+use dvkg::dkg::runner::{self, Cluster, Hooks};
+use dvkg::dkg::{signing, vss};
+use dvkg::eth::statements::{DepositPlan, EthStatements};
 use dvkg::eth::{ExecutionAddress, Gwei, WithdrawalCredentials, WithdrawalKind};
-use dvkg::wire::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -41,80 +41,23 @@ fn plan() -> DepositPlan {
     )
 }
 
-/// Runs a whole ceremony in process; returns the time spent per round.
+/// Runs a whole ceremony in process (the library's runner: the machine's
+/// round sequence, every operator in turn); returns the time spent per
+/// step (start, rounds 1 to 4, finish), summed over the operators.
 fn ceremony(n: u64, t: u64, v: u64, rng: &mut StdRng) -> [Duration; 6] {
-    let params = Params::new(n, t, v).expect("params");
-    let identities: Vec<IdentityKey> = (0..n).map(|_| IdentityKey::generate(rng)).collect();
-    let context = Context {
-        params,
-        roster: identities.iter().map(IdentityKey::public).collect(),
-        definition_hash: Bytes([7; 32]),
-        plan: plan(),
-    };
-    let ids: Vec<OperatorId> = params.operator_ids().collect();
-    let key = |op: OperatorId| &identities[op.position()];
-    let mut times = [Duration::ZERO; 6];
-
-    let start = Instant::now();
-    let mut states = BTreeMap::new();
-    let mut hellos = BTreeMap::new();
-    for &op in &ids {
-        let (s, m) = dkg::start(context.clone(), op, key(op), rng).expect("round 0");
-        states.insert(op, s);
-        hellos.insert(op, m);
-    }
-    times[0] = start.elapsed();
-
-    let start = Instant::now();
-    let mut next = BTreeMap::new();
-    let mut deals = BTreeMap::new();
-    let mut shares: BTreeMap<OperatorId, BTreeMap<OperatorId, _>> = BTreeMap::new();
-    for (op, s) in states {
-        let (s, deal, out) = dkg::part1(s, key(op), &hellos, rng).expect("round 1");
-        next.insert(op, s);
-        deals.insert(op, deal);
-        for (recipient, bundle) in out {
-            shares.entry(recipient).or_default().insert(op, bundle);
-        }
-    }
-    times[1] = start.elapsed();
-
-    let start = Instant::now();
-    let mut states = BTreeMap::new();
-    let mut acks = BTreeMap::new();
-    for (op, s) in next {
-        let (s, ack) = dkg::part2(s, key(op), &deals, &shares[&op], rng).expect("round 2");
-        states.insert(op, s);
-        acks.insert(op, ack);
-    }
-    times[2] = start.elapsed();
-
-    let start = Instant::now();
-    let mut next = BTreeMap::new();
-    let mut partials = BTreeMap::new();
-    for (op, s) in states {
-        let (s, p) = dkg::part3(s, key(op), &acks, rng).expect("round 3");
-        next.insert(op, s);
-        partials.insert(op, p);
-    }
-    times[3] = start.elapsed();
-
-    let start = Instant::now();
-    let mut states = BTreeMap::new();
-    let mut finals = BTreeMap::new();
-    for (op, s) in next {
-        let (s, f) = dkg::part4(s, key(op), &partials, rng).expect("round 4");
-        states.insert(op, s);
-        finals.insert(op, f);
-    }
-    times[4] = start.elapsed();
-
-    let start = Instant::now();
-    for (_, s) in states {
-        dkg::finish(s, &finals).expect("finish");
-    }
-    times[5] = start.elapsed();
-    times
+    let cluster = Cluster::dkg(
+        n,
+        t,
+        v,
+        None,
+        plan().statements(),
+        Arc::new(EthStatements),
+        rng,
+    );
+    let run = runner::run(&cluster, Hooks::default(), rng.next_u64());
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(run.outputs.len(), n as usize);
+    run.times
 }
 
 /// The floor per validator: `t` G1 multiplications (the commitments), one
@@ -185,13 +128,22 @@ fn unskippable(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration
 /// and every partial signature verified on its own (n of each).
 fn naive(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
     let session = [1u8; 32];
-    let me = OperatorId::try_from(1u8).expect("id");
+    let me = ShareIndex::try_from(1u64).expect("index");
+    let kind = CeremonyKind::Dkg;
     let mut deals = Vec::new();
     for j in 0..n {
         let dealer = OperatorId::from_position(j).expect("id");
         let poly = vss::Polynomial::random(t, rng);
         let commitments = poly.commitments();
-        let proof = vss::prove(&session, 0, dealer, poly.constant(), &commitments[0], rng);
+        let proof = vss::prove(
+            kind,
+            &session,
+            0,
+            dealer,
+            poly.constant(),
+            &commitments[0],
+            rng,
+        );
         let parsed = vss::ParsedDeal {
             dealer,
             commitments: vec![commitments],
@@ -209,7 +161,7 @@ fn naive(n: usize, t: usize, samples: usize, rng: &mut StdRng) -> Duration {
     let start = Instant::now();
     for _ in 0..samples {
         for (deal, share) in &deals {
-            assert!(vss::proof_valid(&session, deal, 0));
+            assert!(vss::proof_valid(kind, &session, deal, 0));
             assert!(vss::share_valid(me, &deal.commitments[0], share));
             assert!(signing::signature_valid(&pk, &h, &sigma));
         }

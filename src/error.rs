@@ -17,6 +17,7 @@
 //! | 3    | ceremony aborted with an identified culprit |
 //! | 4    | a peer timed out or could not be reached |
 //! | 5    | verification ran and found a problem: some check did not pass |
+//! | 6    | ceremony aborted without a proven culprit: conflicting hellos (one of two operators is at fault, nothing shows which), another operator's report that cannot be checked, or operators running different definitions |
 //! | 255  | internal error: a bug in dvkg |
 
 use std::error::Error as StdError;
@@ -36,6 +37,8 @@ pub enum ErrorKind {
     PeerTimeout,
     /// Exit 5: a verification found a problem.
     VerificationFailed,
+    /// Exit 6: a ceremony aborted and no culprit is proven.
+    Unproven,
     /// Exit 255: a bug.
     Internal,
 }
@@ -49,6 +52,7 @@ impl ErrorKind {
             Self::Culprit => 3,
             Self::PeerTimeout => 4,
             Self::VerificationFailed => 5,
+            Self::Unproven => 6,
             Self::Internal => 255,
         }
     }
@@ -150,6 +154,7 @@ mod tests {
             (ErrorKind::Culprit, 3),
             (ErrorKind::PeerTimeout, 4),
             (ErrorKind::VerificationFailed, 5),
+            (ErrorKind::Unproven, 6),
             (ErrorKind::Internal, 255),
         ];
         for (kind, code) in table {

@@ -18,27 +18,28 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ceremony::OperatorId;
 use crate::ceremony::definition::{ClusterDefinition, NewDefinition};
-use crate::ceremony::driver::{ABORT_REPORT_VERSION, AbortReport};
-use crate::ceremony::lock::{self, ClusterLock};
+use crate::ceremony::lock::ClusterLock;
+use crate::ceremony::report::{ABORT_REPORT_VERSION, AbortReport};
 use crate::crypto::SecretBytes;
 use crate::crypto::identity::IdentityKey;
 use crate::dkg::messages::{
-    Ack, DealBundle, Finalize, Hello, PartialSignatures, ShareBundle, ShareBytes, Signed,
+    Ack, AnySigned, DealBundle, Finalize, FromAny, Hello, PartialSignatures, ShareBundle,
+    ShareBytes, Signed,
 };
+use crate::dkg::runner::{self, Cluster, Hooks};
 use crate::dkg::transcript::{Transcript, verify_transcript};
-use crate::dkg::{self, Context, Evidence};
+use crate::dkg::{Context, Evidence};
 use crate::eth::deposit::{self, Expectations};
 use crate::eth::keystore::{self, Keystore, Password};
+use crate::eth::statements::EthStatements;
 use crate::eth::{ExecutionAddress, Gwei, WithdrawalKind};
 use crate::net::Frame;
 use crate::store::identity::OperatorIdentity;
@@ -105,12 +106,9 @@ pub fn definition(data: &[u8]) {
     };
     // A definition that loads is valid, yields a context, and survives its
     // own writer.
-    let context = definition
+    definition
         .to_context()
         .expect("a loaded definition has a context");
-    context
-        .check()
-        .expect("a loaded definition's context checks");
     let json = definition.to_json_pretty().expect("a definition writes");
     let again = ClusterDefinition::from_json(&json).expect("a written definition loads");
     assert_eq!(again, definition);
@@ -126,12 +124,8 @@ pub fn lock(data: &[u8]) {
     };
     let _ = lock.compute_hash();
     let _ = lock.definition.validate();
-    for validator in &lock.validators {
-        for value in &validator.deposit_data {
-            if let Ok(entry) = deposit::parse_entry(value) {
-                let _ = deposit::verify_entry(&entry, &Expectations::default());
-            }
-        }
+    for entry in lock.deposit_entries() {
+        let _ = deposit::verify_entry(&entry, &Expectations::default());
     }
 }
 
@@ -145,7 +139,7 @@ pub fn transcript(data: &[u8]) {
     };
     let _ = transcript.hash();
     let _ = transcript.session_id();
-    let _ = verify_transcript(&transcript, &mut StdRng::seed_from_u64(0));
+    let _ = verify_transcript(&transcript, &EthStatements, &mut StdRng::seed_from_u64(0));
 }
 
 /// The deposit data reader, and every entry's checks (one by one and
@@ -201,7 +195,7 @@ pub fn abort_report(data: &[u8]) {
     let Ok(report) = serde_json::from_str::<AbortReport>(text) else {
         return;
     };
-    let _ = crate::cli::verify::judge_abort_report(&report, &fixture().context);
+    let _ = crate::verify::abort::judge_abort_report(&report, &fixture().context);
 }
 
 /// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with
@@ -253,78 +247,55 @@ pub fn fixture() -> &'static Fixture {
 /// fixture cluster run in memory: `(target, name, bytes)`.
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let f = fixture();
-    let mut rng = StdRng::seed_from_u64(3076);
-    let ids: Vec<OperatorId> = f.context.params.operator_ids().collect();
-    let key = |op: OperatorId| &f.keys[op.position()];
     let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
     let mut wire_seed = |name: &str, bytes: Vec<u8>| out.push(("wire", name.to_owned(), bytes));
 
-    let mut states = BTreeMap::new();
-    let mut hellos = BTreeMap::new();
-    for &op in &ids {
-        let (state, hello) = dkg::start(f.context.clone(), op, key(op), &mut rng).expect("start");
-        states.insert(op, state);
-        hellos.insert(op, hello);
-    }
-    let mut states1 = BTreeMap::new();
-    let mut deals = BTreeMap::new();
-    let mut shares: BTreeMap<OperatorId, BTreeMap<OperatorId, Signed<ShareBundle>>> =
-        BTreeMap::new();
-    for (op, state) in states {
-        let (state, deal, bundles) = dkg::part1(state, key(op), &hellos, &mut rng).expect("part1");
-        states1.insert(op, state);
-        deals.insert(op, deal);
-        for (to, bundle) in bundles {
-            shares.entry(to).or_default().insert(op, bundle);
-        }
-    }
-    let mut states2 = BTreeMap::new();
-    let mut acks = BTreeMap::new();
-    for (op, state) in states1 {
-        let (state, ack) =
-            dkg::part2(state, key(op), &deals, &shares[&op], &mut rng).expect("part2");
-        states2.insert(op, state);
-        acks.insert(op, ack);
-    }
-    let mut states3 = BTreeMap::new();
-    let mut partials = BTreeMap::new();
-    for (op, state) in states2 {
-        let (state, p) = dkg::part3(state, key(op), &acks, &mut rng).expect("part3");
-        states3.insert(op, state);
-        partials.insert(op, p);
-    }
-    let mut states4 = BTreeMap::new();
-    let mut finals = BTreeMap::new();
-    for (op, state) in states3 {
-        let (state, fin) = dkg::part4(state, key(op), &partials, &mut rng).expect("part4");
-        states4.insert(op, state);
-        finals.insert(op, fin);
-    }
-    let (_, state) = states4.into_iter().next().expect("an operator");
-    let output = dkg::finish(state, &finals).expect("finish");
-
-    let first = ids[0];
-    let second = ids[1];
-    wire_seed("hello", wire::encode(&hellos[&first]).expect("encode"));
-    wire_seed("deal", wire::encode(&deals[&first]).expect("encode"));
-    wire_seed(
-        "shares",
-        wire::encode(&shares[&first][&second]).expect("encode"),
+    // A whole ceremony of the fixture cluster, in memory.
+    let cluster = Cluster::new(
+        f.context.clone(),
+        f.keys
+            .iter()
+            .map(|k| IdentityKey::from_seed(&k.to_seed()))
+            .collect(),
+        Arc::new(EthStatements),
     );
-    wire_seed("ack", wire::encode(&acks[&first]).expect("encode"));
-    wire_seed("partials", wire::encode(&partials[&first]).expect("encode"));
-    wire_seed("finalize", wire::encode(&finals[&first]).expect("encode"));
+    let run = runner::run(&cluster, Hooks::default(), 3076);
+    let ids = cluster.ids();
+    let (first, second) = (ids[0], ids[1]);
+    let sent = |kind, from, to: Option<_>| -> AnySigned {
+        run.sent
+            .iter()
+            .find(|(s, t, m)| *s == from && (to.is_none() || *t == to) && m.kind() == kind)
+            .map(|(_, _, m)| m.clone())
+            .expect("the message was sent")
+    };
+    use crate::dkg::messages::MessageKind as K;
+    let shares_to_first =
+        Signed::<ShareBundle>::from_any(sent(K::Shares, second, Some(first))).expect("shares");
+    let first_deal = Signed::<DealBundle>::from_any(sent(K::Deal, first, None)).expect("a deal");
+    let second_deal = Signed::<DealBundle>::from_any(sent(K::Deal, second, None)).expect("a deal");
+    for (name, kind) in [
+        ("hello", K::Hello),
+        ("deal", K::Deal),
+        ("ack", K::Ack),
+        ("partials", K::Partials),
+        ("finalize", K::Finalize),
+    ] {
+        wire_seed(name, sent(kind, first, None).encode().expect("encode"));
+    }
+    wire_seed("shares", wire::encode(&shares_to_first).expect("encode"));
     wire_seed(
         "frame",
         wire::encode(&Frame {
             version: crate::net::FRAME_VERSION,
             ceremony: f.context.definition_hash,
-            kind: crate::net::FrameKind::Message(crate::dkg::messages::MessageKind::Deal),
+            kind: crate::ceremony::driver::frame_kind(K::Deal),
             sender: first,
-            payload: wire::encode(&deals[&first]).expect("encode"),
+            payload: wire::encode(&first_deal).expect("encode"),
         })
         .expect("encode"),
     );
+    let output = run.outputs.get(&first).expect("a completed ceremony");
 
     let definition = f.definition.to_json_pretty().expect("definition json");
     out.push(("definition", "definition".into(), definition.into_bytes()));
@@ -336,13 +307,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "lock".into(),
         serde_json::to_vec_pretty(&lock).expect("lock json"),
     ));
-    let network: crate::eth::network::Network = f.definition.network.parse().expect("network");
-    let entries = lock::deposit_entries(&output.transcript, &network).expect("entries");
-    let all: Vec<_> = entries.into_iter().flatten().collect();
     out.push((
         "deposit_data",
         "deposit_data".into(),
-        deposit::to_file_string(&all).into_bytes(),
+        deposit::to_file_string(&lock.deposit_entries()).into_bytes(),
     ));
 
     // A keystore of operator 1's share of validator 0, with a KDF cheap
@@ -380,11 +348,16 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 
     // Operator 2's shares for operator 1 with one flipped bit, and the
     // abort report that proves it.
-    let mut bad = shares[&first][&second].clone();
+    let mut bad = shares_to_first.clone();
     let mut raw = *bad.body.shares[0].expose_secret();
     raw[31] ^= 1;
     bad.body.shares[0] = ShareBytes::new(&SecretBytes::new(&mut raw));
-    let bad = Signed::sign(key(second), bad.header.session.0, second, bad.body);
+    let bad = Signed::sign(
+        cluster.identity(second),
+        bad.header.session.0,
+        second,
+        bad.body,
+    );
     let report = AbortReport {
         version: ABORT_REPORT_VERSION,
         definition_hash: f.context.definition_hash,
@@ -394,7 +367,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         missing: None,
         message: "operator 2 sent operator 1 a bad share".into(),
         evidence: Some(Evidence::Shares {
-            deal: deals[&second].clone(),
+            deal: second_deal,
             shares: bad,
         }),
     };

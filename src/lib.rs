@@ -36,4 +36,5 @@ pub mod fuzzing;
 pub mod hexfmt;
 pub mod net;
 pub mod store;
+pub mod verify;
 pub mod wire;

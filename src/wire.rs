@@ -101,6 +101,12 @@ impl<const N: usize> fmt::Debug for Bytes<N> {
     }
 }
 
+impl<const N: usize> fmt::Display for Bytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
 impl<const N: usize> Serialize for Bytes<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
@@ -143,9 +149,83 @@ impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
     }
 }
 
+/// A byte string of any length: a `u64` length and the bytes in bincode,
+/// lowercase hex in JSON.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct VarBytes(pub Vec<u8>);
+
+impl fmt::Debug for VarBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl Serialize for VarBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(&self.0))
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+struct VarBytesVisitor;
+
+impl<'de> Visitor<'de> for VarBytesVisitor {
+    type Value = VarBytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bytes, or lowercase hex characters")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(VarBytes(v.to_vec()))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+        Ok(VarBytes(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if v.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(E::custom("hex must be lowercase"));
+        }
+        hex::decode(v)
+            .map(VarBytes)
+            .map_err(|err| E::custom(format_args!("not hex: {err}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for VarBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(VarBytesVisitor)
+        } else {
+            deserializer.deserialize_byte_buf(VarBytesVisitor)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn var_bytes_encode_as_length_and_bytes_or_hex() {
+        let value = VarBytes(vec![0xab, 0x01]);
+        assert_eq!(
+            encode(&value).unwrap(),
+            [2, 0, 0, 0, 0, 0, 0, 0, 0xab, 0x01]
+        );
+        assert_eq!(
+            decode::<VarBytes>(&encode(&value).unwrap(), 64).unwrap(),
+            value
+        );
+        assert_eq!(serde_json::to_string(&value).unwrap(), "\"ab01\"");
+        assert!(serde_json::from_str::<VarBytes>("\"AB01\"").is_err());
+        assert_eq!(serde_json::from_str::<VarBytes>("\"ab01\"").unwrap(), value);
+    }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Sample {

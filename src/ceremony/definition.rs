@@ -55,10 +55,11 @@ use sha2::{Digest, Sha256};
 use super::{OperatorId, Params, ParamsError};
 use crate::crypto::identity::IdentityPublicKey;
 use crate::dkg::Context;
-use crate::dkg::signing::DepositPlan;
+use crate::dkg::plan::{Plan, PlanError};
 use crate::eth::amount::{self, AmountError};
 use crate::eth::credentials::AddressError;
 use crate::eth::network::NetworkError;
+use crate::eth::statements::DepositPlan;
 use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalCredentials, WithdrawalKind};
 use crate::store::sealed::{self, AgeRecipient, SealError};
 use crate::store::{self, StoreError};
@@ -420,18 +421,39 @@ pub struct ValidDefinition {
 }
 
 impl ValidDefinition {
-    /// The protocol's view of the definition.
-    pub fn context(&self) -> Context {
-        Context {
-            params: self.params,
-            roster: self.roster.clone(),
+    /// What every validator deposits.
+    pub fn deposit_plan(&self) -> DepositPlan {
+        DepositPlan::new(
+            self.network.genesis_fork_version(),
+            self.credentials,
+            &self.amounts,
+        )
+    }
+
+    /// The protocol's view of the definition: a DKG of every operator at
+    /// its slot, signing the deposits.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError`], which a validated definition never gives.
+    pub fn context(&self) -> Result<Context, PlanError> {
+        let threshold = u8::try_from(self.params.threshold()).map_err(|_| {
+            PlanError::Params(ParamsError::Threshold {
+                threshold: self.params.threshold() as u64,
+                operators: self.params.operators() as u64,
+            })
+        })?;
+        let plan = Plan::dkg(
+            &self.roster,
+            None,
+            threshold,
+            self.params.validators() as u32,
+            self.deposit_plan().statements(),
+        )?;
+        Ok(Context {
+            plan,
             definition_hash: self.definition_hash,
-            plan: DepositPlan::new(
-                self.network.genesis_fork_version(),
-                self.credentials,
-                &self.amounts,
-            ),
-        }
+        })
     }
 }
 
@@ -570,6 +592,13 @@ pub enum DefinitionError {
     /// message and be the same deposit data.
     #[error("invalid amounts_gwei: an amount is listed twice; use one deposit of their sum")]
     RepeatedAmount,
+    /// The definition does not make a valid ceremony plan.
+    #[error("the definition does not make a valid ceremony: {source}")]
+    Plan {
+        /// Why.
+        #[source]
+        source: PlanError,
+    },
 }
 
 fn take_field<T: DeserializeOwned>(
@@ -892,7 +921,9 @@ impl ClusterDefinition {
     ///
     /// As [`ClusterDefinition::validate`].
     pub fn to_context(&self) -> Result<Context, DefinitionError> {
-        Ok(self.validate()?.context())
+        self.validate()?
+            .context()
+            .map_err(|source| DefinitionError::Plan { source })
     }
 
     /// The index of the operator with identity key `key`.
@@ -959,11 +990,11 @@ mod tests {
         assert_eq!(ClusterDefinition::from_json(&compact).unwrap(), definition);
 
         let context = definition.to_context().unwrap();
-        context.check().unwrap();
-        assert_eq!(context.params, Params::new(4, 3, 2).unwrap());
+        assert_eq!(context.params(), Params::new(4, 3, 2).unwrap());
         assert_eq!(context.definition_hash, definition.definition_hash);
-        assert_eq!(context.plan.fork_version.0, [0x10, 0x00, 0x09, 0x10]);
-        assert_eq!(context.plan.amounts, vec![32_000_000_000]);
+        let deposits = DepositPlan::from_statements(context.plan.statements()).unwrap();
+        assert_eq!(deposits.fork_version, [0x10, 0x00, 0x09, 0x10]);
+        assert_eq!(deposits.amounts, vec![32_000_000_000]);
         for (position, op) in definition.operators.iter().enumerate() {
             let id = definition.operator_index(&op.identity_key).unwrap();
             assert_eq!(id.position(), position);

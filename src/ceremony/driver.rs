@@ -1,63 +1,45 @@
-//! Runs the protocol of `crate::dkg` over the QUIC mesh of `crate::net`:
-//! per round, send, collect with a deadline, compute (off the async
-//! threads), and turn every failure into a blame or a named missing peer.
+//! Runs the protocol's round sequence ([`crate::dkg::machine`]) over a
+//! [`Transport`]: per round, send, collect with a deadline, compute (off the
+//! async threads), and turn every failure into a blame or a named missing
+//! participant. The QUIC mesh is the transport of a real ceremony
+//! ([`run`]); any other, the in-memory one of the tests included, goes
+//! through [`run_over`].
 //!
 //! Spec: `ceremony-specs/protocol.md` for the rounds; this module adds the
 //! transport's rules: frames bound to the ceremony, an abort report sent to
-//! every peer on failure, and a closing exchange so that no operator closes
-//! before every other holds every finalize message.
+//! every peer on failure, and a closing exchange so that no participant
+//! closes before every other holds every finalize message.
 
-use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::OsRng;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+pub use super::report::{ABORT_REPORT_VERSION, AbortReport};
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::IdentityKey;
 use crate::dkg::evidence::verify_evidence;
-use crate::dkg::messages::{Body, MessageKind, Signed};
-use crate::dkg::{self, Context, DkgError, Evidence, Output};
-use crate::net::{self, FrameKind, Limits, Mesh, Peer, TransportError};
-use crate::wire::{self, Bytes};
-
-/// The abort report format version.
-pub const ABORT_REPORT_VERSION: u32 = 1;
+use crate::dkg::machine::{Expect, Inbox, Machine, Outgoing, Step};
+use crate::dkg::messages::{AnySigned, MessageKind};
+use crate::dkg::signing::Statements;
+use crate::dkg::{self, Context, DkgError, Evidence, KnownSecrets, Output};
+use crate::net::{self, FrameKind, Limits, Mesh, Peer, Transport, TransportError};
+use crate::wire::{self, Bytes, WireError};
 
 /// How long to wait for the closing exchange once every finalize message is
 /// in.
 pub const CLOSING_SECS: u64 = 10;
 
-/// What an operator tells its peers, and writes to disk, when it aborts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbortReport {
-    /// [`ABORT_REPORT_VERSION`].
-    pub version: u32,
-    /// The definition hash of the ceremony.
-    pub definition_hash: Bytes<32>,
-    /// The operator writing the report.
-    pub reporter: OperatorId,
-    /// The round it was in (0 to 4; 5 for the closing exchange).
-    pub round: u8,
-    /// The operator it blames for a protocol fault, if any.
-    pub culprit: Option<OperatorId>,
-    /// The operator that went missing (timeout or closed connection), if
-    /// that is why it aborted.
-    pub missing: Option<OperatorId>,
-    /// The failure in words.
-    pub message: String,
-    /// The signed messages that prove the fault, when there are.
-    pub evidence: Option<Evidence>,
+/// The frame kind of a protocol message.
+pub fn frame_kind(kind: MessageKind) -> FrameKind {
+    FrameKind::Message(kind.tag())
 }
 
-/// Why a ceremony failed, from this operator's point of view.
+/// Why a ceremony failed, from this participant's point of view.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CeremonyError {
@@ -72,12 +54,20 @@ pub enum CeremonyError {
         /// What was expected.
         kind: MessageKind,
         /// The decoding error.
-        reason: String,
+        reason: WireError,
+    },
+    /// A peer did not send a message of the round before the deadline.
+    #[error("operator {peer} did not send its {kind} message before the deadline")]
+    Silent {
+        /// The silent participant.
+        peer: OperatorId,
+        /// What was awaited.
+        kind: MessageKind,
     },
     /// The network failed us: a missing, silent or misbehaving peer.
     #[error(transparent)]
     Transport(TransportError),
-    /// Another operator aborted, and its report names a culprit whose
+    /// Another participant aborted, and its report names a culprit whose
     /// evidence we checked ourselves.
     #[error("operator {reporter} aborted the ceremony: {fault}")]
     PeerAbortProven {
@@ -90,7 +80,7 @@ pub enum CeremonyError {
         /// The evidence, checked, to pass on in our own report.
         evidence: Box<Evidence>,
     },
-    /// Another operator aborted and its report names someone we cannot
+    /// Another participant aborted and its report names someone we cannot
     /// check (a channel-level fault or a missing peer): we repeat its claim
     /// as its claim, and blame no one on its word.
     #[error("operator {reporter} aborted the ceremony and reports: {message}")]
@@ -105,14 +95,15 @@ pub enum CeremonyError {
     /// A local failure (a bug, or the machine).
     #[error("internal error: {0}")]
     Internal(String),
-    /// This operator stopped on purpose (fault injection: stall or exit).
+    /// This participant stopped on purpose (fault injection: stall or
+    /// exit).
     #[cfg(feature = "fault-injection")]
     #[error("fault injection: {0}")]
     Injected(String),
 }
 
 impl CeremonyError {
-    /// The operator at fault, if the failure names one.
+    /// The participant at fault, if the failure names one. Exhaustive.
     pub fn culprit(&self) -> Option<OperatorId> {
         match self {
             Self::Protocol(err) => err.culprit(),
@@ -120,33 +111,48 @@ impl CeremonyError {
             Self::Transport(err) => match err {
                 TransportError::BadFrame { peer, .. }
                 | TransportError::OtherCeremony { peer, .. } => Some(*peer),
-                _ => None,
+                TransportError::Endpoint { .. }
+                | TransportError::Tls(_)
+                | TransportError::Unreachable { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::PeerClosed { .. }
+                | TransportError::PeerAborted { .. }
+                | TransportError::Send { .. } => None,
             },
             Self::PeerAbortProven { culprit, .. } => Some(*culprit),
             // A peer's claim is repeated, never turned against the peer:
-            // an honest operator reporting a fault without proof (say,
+            // an honest participant reporting a fault without proof (say,
             // conflicting hellos) is not the culprit.
-            Self::PeerAbortClaimed { .. } => None,
-            Self::Internal(_) => None,
+            Self::Silent { .. } | Self::PeerAbortClaimed { .. } | Self::Internal(_) => None,
             #[cfg(feature = "fault-injection")]
             Self::Injected(_) => None,
         }
     }
 
-    /// The operator that went missing, if that is the failure.
+    /// The participant that went missing, if that is the failure.
     pub fn missing(&self) -> Option<OperatorId> {
         match self {
+            Self::Silent { peer, .. } => Some(*peer),
             Self::Transport(err) => match err {
                 TransportError::Timeout { peer, .. }
                 | TransportError::PeerClosed { peer, .. }
                 | TransportError::Send { peer, .. } => Some(*peer),
                 TransportError::Unreachable { missing } => missing.first().copied(),
-                _ => None,
+                TransportError::Endpoint { .. }
+                | TransportError::Tls(_)
+                | TransportError::PeerAborted { .. }
+                | TransportError::BadFrame { .. }
+                | TransportError::OtherCeremony { .. } => None,
             },
-            // A missing operator is named as a peer's claim (its report is
-            // relayed as such), never as a fault.
+            // A missing participant is named as a peer's claim (its report
+            // is relayed as such), never as a fault.
             Self::PeerAbortClaimed { report, .. } => report.missing,
-            _ => None,
+            Self::Protocol(_)
+            | Self::Malformed { .. }
+            | Self::PeerAbortProven { .. }
+            | Self::Internal(_) => None,
+            #[cfg(feature = "fault-injection")]
+            Self::Injected(_) => None,
         }
     }
 
@@ -179,129 +185,134 @@ impl Progress for Quiet {
     fn done(&self, _: u8) {}
 }
 
-/// Everything the driver needs, validated.
-pub struct DriverConfig {
+/// What one participant runs, independent of the transport.
+pub struct Setup {
     /// The protocol context (from the definition).
     pub context: Context,
-    /// This operator.
+    /// This participant.
     pub me: OperatorId,
-    /// The bound socket to serve on.
-    pub socket: UdpSocket,
-    /// The other operators.
-    pub peers: Vec<Peer>,
-    /// How long to wait for every peer to connect.
-    pub connect_timeout: Duration,
+    /// The layer that defines what the validators sign.
+    pub statements: Arc<dyn Statements + Send>,
+    /// A split or reshare dealer's secrets.
+    pub known: Option<KnownSecrets>,
     /// How long to wait for each round's messages once the round started.
     pub round_timeout: Duration,
-    /// The fault this operator injects, if any.
+    /// The fault this participant injects, if any.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<Arc<super::fault::Injector>>,
 }
 
+/// Everything the QUIC driver needs, validated.
+pub struct DriverConfig {
+    /// What to run.
+    pub setup: Setup,
+    /// The bound socket to serve on.
+    pub socket: UdpSocket,
+    /// The other participants.
+    pub peers: Vec<Peer>,
+    /// How long to wait for every peer to connect.
+    pub connect_timeout: Duration,
+}
+
 /// The bound on any one frame of this ceremony, from its size.
 pub fn max_frame_bytes(context: &Context) -> u64 {
-    let n = context.params.operators() as u64;
-    let t = context.params.threshold() as u64;
-    let v = context.params.validators() as u64;
-    let d = context.plan.deposits() as u64;
+    let plan = &context.plan;
+    let n = plan.slots().len() as u64;
+    let dealers = plan.dealers().len() as u64;
+    let t = plan.params().threshold() as u64;
+    let v = plan.params().validators() as u64;
+    let d = plan.statements().len() as u64;
     // A deal: per validator t commitments and a proof, with length prefixes;
-    // an ack may carry up to n deals as complaint evidence.
+    // an ack may carry up to one deal per dealer as complaint evidence.
     // Points travel uncompressed: 96 bytes in G1, 192 in G2, each with an
     // 8-byte length prefix.
     let deal = v * (t * 104 + 176) + n * 120 + 4096;
     let partials = v * (d * 200 + 16) + n * 120 + 4096;
-    (n * deal)
+    (dealers * deal)
         .max(partials)
         .clamp(64 * 1024, wire::MAX_MESSAGE_BYTES)
 }
 
-struct Session<'a> {
-    mesh: Mesh,
+struct Session<'a, T: Transport> {
+    transport: T,
     me: OperatorId,
     max: u64,
     round_timeout: Duration,
     progress: &'a dyn Progress,
     round: u8,
-    /// The transcript this operator signed in round 4, once it has: with
-    /// it, a peer's report that another operator signed a different
-    /// transcript is checked, not just repeated.
+    /// The transcript this participant signed in round 4, once it has:
+    /// with it, a peer's report that another participant signed a
+    /// different transcript is checked, not just repeated.
     signed: Option<SignedTranscript>,
     #[cfg(feature = "fault-injection")]
     fault: Option<(Arc<super::fault::Injector>, Arc<IdentityKey>)>,
 }
 
-impl Session<'_> {
+/// The names of the rounds, for progress.
+const ROUND_NAMES: [&str; 5] = ["hello", "deal", "acknowledge", "sign", "finalize"];
+
+impl<T: Transport> Session<'_, T> {
     /// Encodes a message; the bytes are wiped when dropped, as a share
     /// bundle's would hold key shares.
-    fn encode<T: Serialize>(&self, value: &T) -> Result<Zeroizing<Vec<u8>>, CeremonyError> {
-        wire::encode(value)
+    fn encode(&self, message: &AnySigned) -> Result<Zeroizing<Vec<u8>>, CeremonyError> {
+        message
+            .encode()
             .map(Zeroizing::new)
             .map_err(|e| CeremonyError::Internal(e.to_string()))
     }
 
-    async fn broadcast<T: Body + Send + 'static>(
-        &self,
-        message: &Signed<T>,
-    ) -> Result<(), CeremonyError> {
-        #[cfg(feature = "fault-injection")]
-        if let Some((injector, key)) = &self.fault {
-            let peers: Vec<OperatorId> = self.mesh.peers().collect();
-            return self.send_faulty(injector, key, message, &peers).await;
+    /// Sends what the machine wants sent.
+    async fn send(&self, outgoing: &[Outgoing]) -> Result<(), CeremonyError> {
+        for message in outgoing {
+            let (to, message) = match message {
+                Outgoing::All(m) => (None, m),
+                Outgoing::To(peer, m) => (Some(*peer), m),
+            };
+            #[cfg(feature = "fault-injection")]
+            if let Some((injector, key)) = &self.fault {
+                self.send_faulty(injector, key, message, to).await?;
+                continue;
+            }
+            let bytes = self.encode(message)?;
+            let kind = frame_kind(message.kind());
+            match to {
+                None => self.transport.broadcast(kind, &bytes, false).await,
+                Some(peer) => self.transport.send(peer, kind, bytes, false).await,
+            }
+            .map_err(CeremonyError::Transport)?;
         }
-        let bytes = self.encode(message)?;
-        self.mesh
-            .broadcast(FrameKind::Message(T::KIND), &bytes, false)
-            .await
-            .map_err(CeremonyError::Transport)
+        Ok(())
     }
 
-    /// Sends `message` to `peer` alone.
-    async fn send_to<T: Body + Send + 'static>(
-        &self,
-        peer: OperatorId,
-        message: &Signed<T>,
-    ) -> Result<(), CeremonyError> {
-        #[cfg(feature = "fault-injection")]
-        if let Some((injector, key)) = &self.fault {
-            return self.send_faulty(injector, key, message, &[peer]).await;
-        }
-        let bytes = self.encode(message)?;
-        self.mesh
-            .send(peer, FrameKind::Message(T::KIND), bytes, false)
-            .await
-            .map_err(CeremonyError::Transport)
-    }
-
-    /// Sends what the injected fault makes of `message` to each of `to`.
+    /// Sends what the injected fault makes of `message` to `to` (every peer
+    /// when `None`).
     #[cfg(feature = "fault-injection")]
-    async fn send_faulty<T: Body + Send + 'static>(
+    async fn send_faulty(
         &self,
         injector: &super::fault::Injector,
         key: &IdentityKey,
-        message: &Signed<T>,
-        to: &[OperatorId],
+        message: &AnySigned,
+        to: Option<OperatorId>,
     ) -> Result<(), CeremonyError> {
-        use super::fault::Outgoing;
-        let peers: Vec<OperatorId> = self.mesh.peers().collect();
+        use super::fault::Outgoing as Faulty;
+        let peers = self.transport.peers();
         let outgoing = injector.outgoing(self.round, message, key, &peers, self.max);
-        let encode_any = |m: &Box<dyn std::any::Any + Send>| match m.downcast_ref::<Signed<T>>() {
-            Some(m) => self.encode(m),
-            None => Err(CeremonyError::Internal(
-                "fault injection: wrong type".into(),
-            )),
+        let targets: Vec<OperatorId> = match to {
+            Some(peer) => vec![peer],
+            None => peers,
         };
-        for &peer in to {
+        for peer in targets {
             let bytes = match &outgoing {
-                Outgoing::Honest => self.encode(message)?,
-                Outgoing::Raw(bytes) => Zeroizing::new(bytes.clone()),
-                Outgoing::Same(m) => encode_any(m)?,
-                Outgoing::PerPeer(map) => match map.get(&peer) {
-                    Some(m) => encode_any(m)?,
+                Faulty::Honest => self.encode(message)?,
+                Faulty::Raw(bytes) => Zeroizing::new(bytes.clone()),
+                Faulty::Same(m) => self.encode(m)?,
+                Faulty::PerPeer(map) => match map.get(&peer) {
+                    Some(m) => self.encode(m)?,
                     None => self.encode(message)?,
                 },
             };
-            self.mesh
-                .send(peer, FrameKind::Message(T::KIND), bytes, false)
+            self.transport
+                .send(peer, frame_kind(message.kind()), bytes, false)
                 .await
                 .map_err(CeremonyError::Transport)?;
         }
@@ -309,7 +320,7 @@ impl Session<'_> {
     }
 
     /// Starts round `round`: the injected fault may stall or end this
-    /// operator here.
+    /// participant here.
     async fn start_round(&mut self, round: u8) -> Result<(), CeremonyError> {
         self.round = round;
         #[cfg(feature = "fault-injection")]
@@ -334,31 +345,137 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Collects one `T` from every peer, plus ours, keyed by sender.
-    async fn collect<T: Body + DeserializeOwned>(
-        &self,
-        own: Signed<T>,
-    ) -> Result<BTreeMap<OperatorId, Signed<T>>, CeremonyError> {
+    /// Collects every message the machine awaits, keyed by kind and sender.
+    async fn collect(&self, machine: &Machine, expects: &[Expect]) -> Result<Inbox, CeremonyError> {
         let deadline = Instant::now() + self.round_timeout;
-        let mut out = BTreeMap::new();
-        out.insert(self.me, own);
-        let peers: Vec<OperatorId> = self.mesh.peers().collect();
-        for peer in peers {
-            let bytes = self
-                .mesh
-                .recv(peer, FrameKind::Message(T::KIND), deadline)
-                .await
-                .map_err(CeremonyError::Transport)?;
-            let message: Signed<T> =
-                wire::decode(&bytes, self.max).map_err(|e| CeremonyError::Malformed {
-                    peer,
-                    kind: T::KIND,
-                    reason: e.to_string(),
-                })?;
-            self.progress.tick(self.round);
-            out.insert(peer, message);
+        let mut inbox = Inbox::new();
+        for expect in expects {
+            let kind = expect.kind;
+            for &peer in &expect.from {
+                let received = self
+                    .transport
+                    .mailbox()
+                    .recv(peer, frame_kind(kind), deadline, true)
+                    .await;
+                let bytes = match received {
+                    Ok(bytes) => bytes,
+                    Err(TransportError::Timeout { .. }) => {
+                        let err = CeremonyError::Silent { peer, kind };
+                        return Err(self.on_failure(machine, &inbox, err).await);
+                    }
+                    Err(err) => {
+                        let err = CeremonyError::Transport(err);
+                        return Err(self.on_failure(machine, &inbox, err).await);
+                    }
+                };
+                let message = AnySigned::decode(kind, &bytes, self.max)
+                    .map_err(|reason| CeremonyError::Malformed { peer, kind, reason })?;
+                self.progress.tick(self.round);
+                inbox.entry(kind).or_default().insert(peer, message);
+            }
         }
-        Ok(out)
+        Ok(inbox)
+    }
+}
+
+impl<T: Transport> Session<'_, T> {
+    /// How long to wait for a reported culprit's own frames, to see its
+    /// fault first hand.
+    const FIRST_HAND_MS: u64 = 3_000;
+
+    /// Explains a failure of the network while this participant sends or
+    /// awaits the round of `machine` (having `received` part of it): a peer
+    /// that closed or went silent may be aborting, with its report in
+    /// flight; a report that blames someone is checked first hand where we
+    /// can.
+    async fn on_failure(
+        &self,
+        machine: &Machine,
+        received: &Inbox,
+        err: CeremonyError,
+    ) -> CeremonyError {
+        let err = match err {
+            CeremonyError::Silent { .. }
+            | CeremonyError::Transport(
+                TransportError::PeerClosed { .. } | TransportError::Send { .. },
+            ) => abort_in_flight(&self.transport, err).await,
+            other => other,
+        };
+        match err {
+            CeremonyError::Transport(TransportError::PeerAborted { peer, report }) => {
+                self.first_hand(machine, &machine.expects(), received, peer, report)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// A peer's abort report arrived while we await the round: if it blames
+    /// a participant whose messages of this round we await, look at what
+    /// that participant sent us. A fault we see ourselves (an invalid
+    /// frame, a message that fails §3.4) is ours to report, proven to us;
+    /// otherwise the peer's report is all we have.
+    async fn first_hand(
+        &self,
+        machine: &Machine,
+        expects: &[Expect],
+        received: &Inbox,
+        reporter: OperatorId,
+        report: Vec<u8>,
+    ) -> CeremonyError {
+        let relayed = CeremonyError::Transport(TransportError::PeerAborted {
+            peer: reporter,
+            report,
+        });
+        let CeremonyError::Transport(TransportError::PeerAborted { report, .. }) = &relayed else {
+            return relayed;
+        };
+        let Some(culprit) = serde_json::from_slice::<AbortReport>(report)
+            .ok()
+            .and_then(|r| r.culprit)
+        else {
+            return relayed;
+        };
+        // What the culprit sent us this round, already received.
+        for message in received.values().filter_map(|from| from.get(&culprit)) {
+            if let Err(err) = machine.screen(culprit, message)
+                && err.culprit() == Some(culprit)
+            {
+                return CeremonyError::Protocol(err);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(Self::FIRST_HAND_MS);
+        for expect in expects.iter().filter(|e| e.from.contains(&culprit)) {
+            let kind = expect.kind;
+            match self
+                .transport
+                .mailbox()
+                .recv_first_hand(culprit, frame_kind(kind), deadline)
+                .await
+            {
+                Ok(bytes) => match AnySigned::decode(kind, &bytes, self.max) {
+                    Err(reason) => {
+                        return CeremonyError::Malformed {
+                            peer: culprit,
+                            kind,
+                            reason,
+                        };
+                    }
+                    Ok(message) => {
+                        if let Err(err) = machine.screen(culprit, &message)
+                            && err.culprit() == Some(culprit)
+                        {
+                            return CeremonyError::Protocol(err);
+                        }
+                    }
+                },
+                Err(
+                    err @ (TransportError::BadFrame { .. } | TransportError::OtherCeremony { .. }),
+                ) => return CeremonyError::Transport(err),
+                Err(_) => {}
+            }
+        }
+        relayed
     }
 }
 
@@ -373,46 +490,46 @@ async fn compute<T: Send + 'static>(
         .map_err(CeremonyError::Protocol)
 }
 
-/// Runs the whole ceremony for this operator. On failure, every peer is sent
-/// an abort report before the error is returned.
-///
-/// # Errors
-///
-/// [`CeremonyError`] naming the culprit or the missing operator.
-pub async fn run(
-    config: DriverConfig,
-    identity: Arc<IdentityKey>,
-    progress: &dyn Progress,
-) -> Result<Output, (CeremonyError, AbortReport)> {
-    let DriverConfig {
-        context,
-        me,
-        socket,
-        peers,
-        connect_timeout,
-        round_timeout,
-        #[cfg(feature = "fault-injection")]
-        fault,
-    } = config;
-    let definition_hash = context.definition_hash;
-    let report = |round: u8, err: &CeremonyError| AbortReport {
+/// The abort report of `err`, raised in `round`.
+fn report_of(context: &Context, me: OperatorId, round: u8, err: &CeremonyError) -> AbortReport {
+    AbortReport {
         version: ABORT_REPORT_VERSION,
-        definition_hash,
+        definition_hash: context.definition_hash,
         reporter: me,
         round,
         culprit: err.culprit(),
         missing: err.missing(),
         message: err.to_string(),
         evidence: err.evidence(),
-    };
+    }
+}
+
+/// Runs the whole ceremony for this participant over the QUIC mesh: connect,
+/// then [`run_over`].
+///
+/// # Errors
+///
+/// [`CeremonyError`] naming the culprit or the missing participant, with
+/// the abort report sent to the peers.
+pub async fn run(
+    config: DriverConfig,
+    identity: Arc<IdentityKey>,
+    progress: &dyn Progress,
+) -> Result<Output, (CeremonyError, AbortReport)> {
+    let DriverConfig {
+        setup,
+        socket,
+        peers,
+        connect_timeout,
+    } = config;
     let limits = Limits {
-        max_frame_bytes: max_frame_bytes(&context),
+        max_frame_bytes: max_frame_bytes(&setup.context),
         connect_deadline: Instant::now() + connect_timeout,
     };
     progress.round(0, "connecting", peers.len());
     let mesh = Mesh::connect(
-        me,
-        definition_hash.0,
+        setup.me,
+        setup.context.definition_hash.0,
         &identity,
         socket,
         &peers,
@@ -422,14 +539,41 @@ pub async fn run(
     .await
     .map_err(|e| {
         let err = CeremonyError::Transport(e);
-        let r = report(0, &err);
+        let r = report_of(&setup.context, setup.me, 0, &err);
         (err, r)
     })?;
     progress.done(0);
-    let mut session = Session {
-        mesh,
+    run_over(mesh, setup, identity, progress).await
+}
+
+/// Runs the whole ceremony for this participant over `transport`, already
+/// connected. On failure, every peer is sent an abort report before the
+/// error is returned.
+///
+/// # Errors
+///
+/// [`CeremonyError`] naming the culprit or the missing participant.
+pub async fn run_over<T: Transport>(
+    transport: T,
+    setup: Setup,
+    identity: Arc<IdentityKey>,
+    progress: &dyn Progress,
+) -> Result<Output, (CeremonyError, AbortReport)> {
+    let Setup {
+        context,
         me,
-        max: limits.max_frame_bytes,
+        statements,
+        known,
+        round_timeout,
+        #[cfg(feature = "fault-injection")]
+        fault,
+    } = setup;
+    #[cfg(feature = "fault-injection")]
+    let faulty = fault.is_some();
+    let mut session = Session {
+        max: transport.mailbox().max_frame_bytes(),
+        transport,
+        me,
         round_timeout,
         progress,
         round: 0,
@@ -437,10 +581,23 @@ pub async fn run(
         #[cfg(feature = "fault-injection")]
         fault: fault.map(|f| (f, identity.clone())),
     };
-    match rounds(&mut session, context.clone(), identity).await {
+    let result = rounds(
+        &mut session,
+        context.clone(),
+        identity,
+        statements.clone(),
+        known,
+    )
+    .await;
+    let Session {
+        transport,
+        round,
+        signed,
+        ..
+    } = session;
+    match result {
         Ok(output) => {
-            session
-                .mesh
+            transport
                 .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
                 .await;
             Ok(output)
@@ -448,59 +605,98 @@ pub async fn run(
         #[cfg(feature = "fault-injection")]
         Err(err @ CeremonyError::Injected(_)) => {
             // Gone without a word: the connections drop with the session.
-            let r = report(session.round, &err);
+            let r = report_of(&context, me, round, &err);
+            drop(transport);
             Err((err, r))
         }
         #[cfg(feature = "fault-injection")]
-        Err(err) if session.fault.is_some() => {
-            // A dishonest operator does not announce its own fault: it stays
-            // connected and silent for a while, so that the honest operators
-            // convict it from what it sent, then drops its connections.
+        Err(err) if faulty => {
+            // A dishonest participant does not announce its own fault: it
+            // stays connected and silent for a while, so that the honest
+            // ones convict it from what it sent, then drops its connections.
             warn!(error = %err, "fault injection: failing silently");
             tokio::time::sleep(round_timeout.min(Duration::from_secs(5))).await;
-            let r = report(session.round, &err);
+            let r = report_of(&context, me, round, &err);
             Err((err, r))
         }
         Err(err) => {
-            // A closed connection or failed send may be a peer aborting: its
-            // report, with the real reason, may still be in flight.
-            let err = match err {
-                CeremonyError::Transport(ref transport)
-                    if !matches!(transport, TransportError::PeerAborted { .. }) =>
-                {
-                    match session.mesh.abort_report(Duration::from_millis(1500)).await {
-                        Some((peer, report)) => {
-                            CeremonyError::Transport(TransportError::PeerAborted { peer, report })
-                        }
-                        None => err,
-                    }
-                }
-                other => other,
+            let aborted = Aborted {
+                context: &context,
+                statements: statements.as_ref(),
+                me,
+                round,
+                signed: signed.as_ref(),
             };
-            let err = explain_peer_abort(&context, session.signed.as_ref(), err);
-            let r = report(session.round, &err);
-            warn!(error = %err, "aborting");
-            // JSON, not bincode: the evidence is a tagged enum, which bincode
-            // cannot read back.
-            if let Ok(bytes) = serde_json::to_vec(&r) {
-                // Best effort: the peers may be gone already.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(3),
-                    session.mesh.broadcast(FrameKind::Abort, &bytes, true),
-                )
-                .await;
-            }
-            session
-                .mesh
-                .close(net::CLOSE_ABORT, b"aborted", Duration::from_secs(1))
-                .await;
-            Err((err, r))
+            Err(aborted.abort(transport, err).await)
         }
     }
 }
 
-/// What this operator signed in round 4: the session, the receipts of the
-/// n partial-signature messages it holds, and its transcript hash.
+/// What an aborting participant knows when it reports.
+struct Aborted<'a> {
+    context: &'a Context,
+    statements: &'a dyn Statements,
+    me: OperatorId,
+    round: u8,
+    signed: Option<&'a SignedTranscript>,
+}
+
+impl Aborted<'_> {
+    /// Explains the failure (a peer's own report may be in flight), sends
+    /// the abort report to every peer, and closes.
+    async fn abort<T: Transport>(
+        &self,
+        transport: T,
+        err: CeremonyError,
+    ) -> (CeremonyError, AbortReport) {
+        // A closed connection, a failed send or a silent peer may be a peer
+        // aborting: its report, with the real reason, may still be in
+        // flight. What we saw ourselves (an invalid frame) stays ours.
+        let err = match err {
+            CeremonyError::Silent { .. }
+            | CeremonyError::Transport(
+                TransportError::PeerClosed { .. }
+                | TransportError::Send { .. }
+                | TransportError::Timeout { .. },
+            ) => abort_in_flight(&transport, err).await,
+            other => other,
+        };
+        let err = explain_peer_abort(self.context, self.statements, self.signed, err);
+        let r = report_of(self.context, self.me, self.round, &err);
+        warn!(error = %err, "aborting");
+        // JSON, not bincode: the evidence is a tagged enum, which bincode
+        // cannot read back.
+        if let Ok(bytes) = serde_json::to_vec(&r) {
+            // Best effort: the peers may be gone already.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(3),
+                transport.broadcast(FrameKind::Abort, &bytes, true),
+            )
+            .await;
+        }
+        transport
+            .close(net::CLOSE_ABORT, b"aborted", Duration::from_secs(1))
+            .await;
+        (err, r)
+    }
+}
+
+/// `err`, or the abort of a peer that explains it, if one arrives soon.
+async fn abort_in_flight<T: Transport>(transport: &T, err: CeremonyError) -> CeremonyError {
+    match transport
+        .mailbox()
+        .abort_report(Duration::from_millis(1500))
+        .await
+    {
+        Some((peer, report)) => {
+            CeremonyError::Transport(TransportError::PeerAborted { peer, report })
+        }
+        None => err,
+    }
+}
+
+/// What this participant signed in round 4: the session, the receipts of
+/// the partial-signature messages it holds, and its transcript hash.
 #[derive(Debug, Clone)]
 struct SignedTranscript {
     session: Bytes<32>,
@@ -509,17 +705,19 @@ struct SignedTranscript {
 }
 
 /// Turns a peer's abort into our own verdict: its evidence checked by us,
-/// or its claim repeated. With `ours` (what this operator signed in round
-/// 4), a report that another operator signed a different transcript is
-/// checked against it: a finalize in this session, echoing the very
-/// partial-signature messages we hold, yet on another hash than ours, is
-/// that operator's fault (the hellos, deals and acks are pinned by the
-/// echoes of earlier rounds, so an honest signer holding our partials holds
-/// our transcript). This proves it to us, not to a third party, who would
-/// have to recompute the transcript. Without the receipts matching, the
-/// signer may be honest and shown other partials by an equivocating peer.
+/// or its claim repeated. With `ours` (what this participant signed in
+/// round 4), a report that another participant signed a different
+/// transcript is checked against it: a finalize in this session, echoing
+/// the very partial-signature messages we hold, yet on another hash than
+/// ours, is that participant's fault (the hellos, deals and acks are pinned
+/// by the echoes of earlier rounds, so an honest signer holding our
+/// partials holds our transcript). This proves it to us, not to a third
+/// party, who would have to recompute the transcript. Without the receipts
+/// matching, the signer may be honest and shown other partials by an
+/// equivocating peer.
 fn explain_peer_abort(
     context: &Context,
+    statements: &dyn Statements,
     ours: Option<&SignedTranscript>,
     err: CeremonyError,
 ) -> CeremonyError {
@@ -533,7 +731,7 @@ fn explain_peer_abort(
         });
     };
     if let Some(evidence) = &report.evidence
-        && let Ok(verdict) = verify_evidence(context, evidence)
+        && let Ok(verdict) = verify_evidence(context, statements, evidence)
     {
         if verdict.proven {
             return CeremonyError::PeerAbortProven {
@@ -569,18 +767,14 @@ fn explain_peer_abort(
             };
         }
     }
-    if report.definition_hash.0 != context.definition_hash.0 || report.reporter != *peer {
+    if report.definition_hash != context.definition_hash || report.reporter != *peer {
         return CeremonyError::Transport(TransportError::BadFrame {
             peer: *peer,
             reason: "an abort report for another ceremony or operator".into(),
         });
     }
     // The message is the peer's text: print no control characters of it.
-    let message: String = report
-        .message
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let message = report.printable_message();
     CeremonyError::PeerAbortClaimed {
         reporter: *peer,
         report: Box::new(report),
@@ -588,93 +782,85 @@ fn explain_peer_abort(
     }
 }
 
-async fn rounds(
-    s: &mut Session<'_>,
+/// The round sequence over the transport: the machine's rounds, then the
+/// closing exchange.
+async fn rounds<T: Transport>(
+    s: &mut Session<'_, T>,
     context: Context,
     identity: Arc<IdentityKey>,
+    statements: Arc<dyn Statements + Send>,
+    known: Option<KnownSecrets>,
 ) -> Result<Output, CeremonyError> {
-    let n = context.params.operators();
     let me = s.me;
-
-    // Round 0: hello.
     s.start_round(0).await?;
-    s.progress.round(0, "hello", n - 1);
     let id = identity.clone();
-    let (state, hello) = compute(move || dkg::start(context, me, &id, &mut OsRng)).await?;
-    s.broadcast(&hello).await?;
-    let hellos = s.collect(hello).await?;
-    s.progress.done(0);
-    info!("round 0 complete: every operator said hello");
-
-    // Round 1: deal.
-    s.start_round(1).await?;
-    s.progress.round(1, "deal", 2 * (n - 1));
-    let id = identity.clone();
-    let (state, deal, mut shares) =
-        compute(move || dkg::part1(state, &id, &hellos, &mut OsRng)).await?;
-    s.broadcast(&deal).await?;
-    let own_shares = shares
-        .remove(&me)
-        .ok_or_else(|| CeremonyError::Internal("no share bundle for ourselves".into()))?;
-    for (peer, bundle) in shares {
-        s.send_to(peer, &bundle).await?;
-    }
-    let deals = s.collect(deal).await?;
-    let shares = s.collect(own_shares).await?;
-    #[cfg(feature = "fault-injection")]
-    if let Some((injector, _)) = &s.fault {
-        injector.observe_shares(&shares);
-    }
-    s.progress.done(1);
-    info!("round 1 complete: every deal and share received");
-
-    // Round 2: acknowledge.
-    s.start_round(2).await?;
-    s.progress.round(2, "acknowledge", n - 1);
-    let id = identity.clone();
-    let (state, ack) = compute(move || dkg::part2(state, &id, &deals, &shares, &mut OsRng)).await?;
-    s.broadcast(&ack).await?;
-    let acks = s.collect(ack).await?;
-    s.progress.done(2);
-
-    // Round 3: partial signatures.
-    s.start_round(3).await?;
-    s.progress.round(3, "sign", n - 1);
-    let id = identity.clone();
-    let (state, partials) = compute(move || dkg::part3(state, &id, &acks, &mut OsRng)).await?;
-    s.broadcast(&partials).await?;
-    let partials = s.collect(partials).await?;
-    s.progress.done(3);
-
-    // Round 4: finalize.
-    s.start_round(4).await?;
-    s.progress.round(4, "finalize", n - 1);
-    let id = identity.clone();
-    let (state, finalize) = compute(move || dkg::part4(state, &id, &partials, &mut OsRng)).await?;
-    s.signed = Some(SignedTranscript {
-        session: finalize.header.session,
-        partials: finalize.body.partials.clone(),
-        hash: finalize.body.transcript_hash,
-    });
-    s.broadcast(&finalize).await?;
-    let finals = s.collect(finalize).await?;
-    let output = compute(move || dkg::finish(state, &finals)).await?;
-    s.progress.done(4);
+    let (mut machine, mut outgoing) =
+        compute(move || Machine::start(context, me, id, statements, known, &mut OsRng)).await?;
+    let output = loop {
+        if let Err(err) = s.send(&outgoing).await {
+            return Err(s.on_failure(&machine, &Inbox::new(), err).await);
+        }
+        let round = machine.round();
+        let expects = machine.expects();
+        let name = ROUND_NAMES.get(usize::from(round)).copied().unwrap_or("");
+        s.progress
+            .round(round, name, expects.iter().map(|e| e.from.len()).sum());
+        let inbox = s.collect(&machine, &expects).await?;
+        #[cfg(feature = "fault-injection")]
+        if let Some((injector, _)) = &s.fault
+            && let Some(shares) = inbox.get(&MessageKind::Shares)
+        {
+            injector.observe_shares(shares);
+        }
+        s.progress.done(round);
+        info!(
+            "round {round} complete: every {} message received",
+            expects
+                .iter()
+                .map(|e| e.kind.to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        if round < 4 {
+            s.start_round(round + 1).await?;
+        }
+        match compute(move || machine.advance(inbox, &mut OsRng)).await? {
+            Step::Next(next, out) => {
+                if next.round() == 4 {
+                    s.signed = out.iter().find_map(|m| match m {
+                        Outgoing::All(AnySigned::Finalize(f)) => Some(SignedTranscript {
+                            session: f.header.session,
+                            partials: f.body.partials.clone(),
+                            hash: f.body.transcript_hash,
+                        }),
+                        _ => None,
+                    });
+                }
+                machine = next;
+                outgoing = out;
+            }
+            Step::Done(output) => break output,
+        }
+    };
 
     // Closing: tell every peer we hold everything, and wait until each has
     // said the same (or closed after finishing), so no one closes early. A
     // peer that aborts instead (it was shown a fault we were not, say a
-    // finalize on another transcript) aborts us too: honest operators end
-    // alike, and none writes outputs (protocol.md, Finish).
+    // finalize on another transcript) aborts us too: honest participants
+    // end alike, and none writes outputs (protocol.md, Finish).
     s.round = 5;
-    s.mesh
+    s.transport
         .broadcast(FrameKind::Done, &[], false)
         .await
         .map_err(CeremonyError::Transport)?;
     let deadline = Instant::now() + Duration::from_secs(CLOSING_SECS);
-    let peers: Vec<OperatorId> = s.mesh.peers().collect();
-    for peer in peers {
-        match s.mesh.recv_from_peer(peer, FrameKind::Done, deadline).await {
+    for peer in s.transport.peers() {
+        match s
+            .transport
+            .mailbox()
+            .recv(peer, FrameKind::Done, deadline, false)
+            .await
+        {
             Ok(_) => {}
             Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
             Err(err @ TransportError::PeerAborted { .. }) => {
@@ -694,8 +880,10 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
-    use crate::ceremony::Params;
-    use crate::dkg::signing::DepositPlan;
+    use crate::dkg::messages::Signed;
+    use crate::dkg::plan::{Plan, Statement, StatementKind};
+    use crate::dkg::signing::PossessionOnly;
+    use crate::wire::VarBytes;
 
     fn id(i: u8) -> OperatorId {
         OperatorId::try_from(i).unwrap()
@@ -707,15 +895,14 @@ mod tests {
     }
 
     fn context() -> Context {
+        let roster: Vec<_> = keys().iter().map(IdentityKey::public).collect();
+        let possession = vec![Statement {
+            kind: StatementKind::Possession,
+            params: VarBytes::default(),
+        }];
         Context {
-            params: Params::new(3, 2, 1).unwrap(),
-            roster: keys().iter().map(IdentityKey::public).collect(),
+            plan: Plan::dkg(&roster, None, 2, 1, possession).unwrap(),
             definition_hash: Bytes([5; 32]),
-            plan: DepositPlan {
-                fork_version: Bytes([0; 4]),
-                withdrawal_credentials: Bytes([1; 32]),
-                amounts: vec![32_000_000_000],
-            },
         }
     }
 
@@ -733,6 +920,7 @@ mod tests {
         let bytes = serde_json::to_vec(&report).unwrap();
         explain_peer_abort(
             context,
+            &PossessionOnly,
             ours,
             CeremonyError::Transport(TransportError::PeerAborted {
                 peer: id(2),
@@ -846,6 +1034,7 @@ mod tests {
         assert_eq!(err.culprit(), Some(id(2)));
         let err = explain_peer_abort(
             &context,
+            &PossessionOnly,
             None,
             CeremonyError::Transport(TransportError::PeerAborted {
                 peer: id(2),

@@ -9,7 +9,6 @@
 //! demo. The kinds, their rounds, and what an honest operator must conclude
 //! are in `ceremony-specs/faults.md`.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -22,8 +21,7 @@ use crate::ceremony::OperatorId;
 use crate::crypto::SecretBytes;
 use crate::crypto::identity::IdentityKey;
 use crate::dkg::messages::{
-    Ack, Body, Complaint, DealBundle, Finalize, PartialSignatures, Receipt, ShareBundle,
-    ShareBytes, Signed,
+    Ack, AnySigned, Body, Complaint, FromAny, IntoAny, Receipt, ShareBundle, ShareBytes, Signed,
 };
 use crate::wire::Bytes;
 
@@ -216,10 +214,10 @@ pub enum Outgoing {
     /// These bytes to every peer, instead of the encoded message.
     Raw(Vec<u8>),
     /// This (re-signed) message to every peer.
-    Same(Box<dyn Any + Send>),
+    Same(AnySigned),
     /// These (re-signed) messages to some peers; the rest get the honest
     /// one.
-    PerPeer(BTreeMap<OperatorId, Box<dyn Any + Send>>),
+    PerPeer(BTreeMap<OperatorId, AnySigned>),
 }
 
 /// A dishonest operator's state: its fault, and what it captured to lie
@@ -269,32 +267,32 @@ impl Injector {
 
     /// Keeps the shares received in round 1 from `peers`' lowest-numbered
     /// member, to complain about them falsely.
-    pub fn observe_shares(&self, shares: &BTreeMap<OperatorId, Signed<ShareBundle>>) {
+    pub fn observe_shares(&self, shares: &BTreeMap<OperatorId, AnySigned>) {
         if self.fault.kind != FaultKind::LyingComplaint {
             return;
         }
         if let Some((_, bundle)) = shares.iter().find(|(from, _)| **from != self.me)
+            && let Some(bundle) = Signed::<ShareBundle>::from_any(bundle.clone())
             && let Ok(mut slot) = self.captured_shares.lock()
         {
-            *slot = Some(bundle.clone());
+            *slot = Some(bundle);
         }
     }
 
     /// What to send instead of `message` (sent in `round` to `peers`), with
     /// `max_frame` the receivers' frame limit.
-    pub fn outgoing<T: Body + Send + 'static>(
+    pub fn outgoing(
         &self,
         round: u8,
-        message: &Signed<T>,
+        message: &AnySigned,
         key: &IdentityKey,
         peers: &[OperatorId],
         max_frame: u64,
     ) -> Outgoing {
-        let any: &dyn Any = message;
-        if let Some(ack) = any.downcast_ref::<Signed<Ack>>()
+        if let AnySigned::Ack(ack) = message
             && let Some(consistent) = self.consistent_ack(ack, key)
         {
-            return Outgoing::Same(Box::new(consistent));
+            return Outgoing::Same(consistent.into_any());
         }
         if self.fault.round != round {
             return Outgoing::Honest;
@@ -310,20 +308,15 @@ impl Injector {
                 Outgoing::Raw(vec![0u8; usize::try_from(max_frame).unwrap_or(0) + 1])
             }
             FaultKind::Replay => {
-                let mut earlier = message.header.session.0;
+                let mut earlier = message.header().session.0;
                 earlier[0] ^= 0x5a;
-                Outgoing::Same(Box::new(Signed::sign(
-                    key,
-                    earlier,
-                    message.header.sender,
-                    message.body.clone(),
-                )))
+                Outgoing::Same(replayed(message, key, earlier))
             }
             FaultKind::IdentityCommitment
             | FaultKind::NonSubgroupCommitment
             | FaultKind::BadProof
             | FaultKind::Equivocate => {
-                let Some(deal) = any.downcast_ref::<Signed<DealBundle>>() else {
+                let AnySigned::Deal(deal) = message else {
                     return Outgoing::Honest;
                 };
                 let mut body = deal.body.clone();
@@ -350,22 +343,17 @@ impl Injector {
                     let Some(peer) = first_peer else {
                         return Outgoing::Honest;
                     };
-                    Outgoing::PerPeer(BTreeMap::from([(
-                        peer,
-                        Box::new(tampered) as Box<dyn Any + Send>,
-                    )]))
+                    Outgoing::PerPeer(BTreeMap::from([(peer, tampered.into_any())]))
                 } else {
                     // A consistent liar: its own ack will echo this deal.
                     if let Ok(mut slot) = self.tampered_deal.lock() {
                         *slot = Some(Receipt::of(&tampered));
                     }
-                    Outgoing::Same(Box::new(tampered))
+                    Outgoing::Same(tampered.into_any())
                 }
             }
             FaultKind::BadShare => {
-                let (Some(bundle), Some(peer)) =
-                    (any.downcast_ref::<Signed<ShareBundle>>(), first_peer)
-                else {
+                let (AnySigned::Shares(bundle), Some(peer)) = (message, first_peer) else {
                     return Outgoing::Honest;
                 };
                 if bundle.body.recipient != peer {
@@ -377,10 +365,10 @@ impl Injector {
                     raw[31] ^= 1;
                     *share = ShareBytes::new(&SecretBytes::new(&mut raw));
                 }
-                Outgoing::Same(Box::new(resign(key, bundle, body)))
+                Outgoing::Same(resign(key, bundle, body).into_any())
             }
             FaultKind::LyingComplaint => {
-                let Some(ack) = any.downcast_ref::<Signed<Ack>>() else {
+                let AnySigned::Ack(ack) = message else {
                     return Outgoing::Honest;
                 };
                 let Some(shares) = self.captured_shares.lock().ok().and_then(|s| s.clone()) else {
@@ -388,10 +376,10 @@ impl Injector {
                 };
                 let mut body = ack.body.clone();
                 body.complaints = vec![Complaint::BadShares { shares }];
-                Outgoing::Same(Box::new(resign(key, ack, body)))
+                Outgoing::Same(resign(key, ack, body).into_any())
             }
             FaultKind::BadPartial => {
-                let Some(partials) = any.downcast_ref::<Signed<PartialSignatures>>() else {
+                let AnySigned::Partials(partials) = message else {
                     return Outgoing::Honest;
                 };
                 let mut body = partials.body.clone();
@@ -401,19 +389,17 @@ impl Injector {
                             .to_uncompressed(),
                     );
                 }
-                Outgoing::Same(Box::new(resign(key, partials, body)))
+                Outgoing::Same(resign(key, partials, body).into_any())
             }
             FaultKind::BadFinalize => {
-                let (Some(finalize), Some(peer)) =
-                    (any.downcast_ref::<Signed<Finalize>>(), first_peer)
-                else {
+                let (AnySigned::Finalize(finalize), Some(peer)) = (message, first_peer) else {
                     return Outgoing::Honest;
                 };
                 let mut body = finalize.body.clone();
                 body.transcript_hash.0[0] ^= 1;
                 Outgoing::PerPeer(BTreeMap::from([(
                     peer,
-                    Box::new(resign(key, finalize, body)) as Box<dyn Any + Send>,
+                    resign(key, finalize, body).into_any(),
                 )]))
             }
             FaultKind::Stall | FaultKind::Exit => Outgoing::Honest,
@@ -428,6 +414,22 @@ impl Injector {
         let slot = body.deals.get_mut(self.me.position())?;
         *slot = receipt;
         Some(resign(key, ack, body))
+    }
+}
+
+/// `message` signed again by `key` in another `session`, as a replay from an
+/// earlier ceremony would be.
+fn replayed(message: &AnySigned, key: &IdentityKey, session: [u8; 32]) -> AnySigned {
+    fn again<T: Body>(m: &Signed<T>, key: &IdentityKey, session: [u8; 32]) -> Signed<T> {
+        Signed::sign(key, session, m.header.sender, m.body.clone())
+    }
+    match message {
+        AnySigned::Hello(m) => again(m, key, session).into_any(),
+        AnySigned::Deal(m) => again(m, key, session).into_any(),
+        AnySigned::Shares(m) => again(m, key, session).into_any(),
+        AnySigned::Ack(m) => again(m, key, session).into_any(),
+        AnySigned::Partials(m) => again(m, key, session).into_any(),
+        AnySigned::Finalize(m) => again(m, key, session).into_any(),
     }
 }
 

@@ -3,9 +3,11 @@
 //!
 //! The lock repeats the definition, and per validator its public key, the
 //! operators' public shares and its deposit data; it is bound to the
-//! transcript by the transcript hash, which every operator signed in round 4
-//! (the signed finalize messages are in the lock). `lock_hash` covers
-//! everything but itself and those signatures.
+//! transcript by the transcript hash, which every participant signed in
+//! round 4 (the signed finalize messages are in the lock). `lock_hash`
+//! covers everything but itself and those signatures, in the canonical
+//! binary encoding of typed values (never a JSON value tree, whose key
+//! order a serde feature could change).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -13,27 +15,88 @@ use sha2::{Digest, Sha256};
 use super::definition::ClusterDefinition;
 use crate::crypto::{PublicKey, Signature};
 use crate::dkg::messages::{Finalize, Signed};
+use crate::dkg::plan::{CeremonyKind, ShareIndex, StatementKind};
 use crate::dkg::transcript::Transcript;
 use crate::eth::deposit::DepositEntry;
 use crate::eth::network::Network;
+use crate::eth::statements::DepositPlan;
 use crate::eth::{Gwei, WithdrawalCredentials};
-use crate::wire::Bytes;
+use crate::wire::{self, Bytes};
 
 /// The lock format version.
-pub const LOCK_VERSION: u32 = 1;
+pub const LOCK_VERSION: u32 = 2;
 /// Domain of the lock hash.
-pub const LOCK_DOMAIN: &[u8] = b"dvkg/1 cluster lock";
+pub const LOCK_DOMAIN: &[u8] = b"dvkg/2 cluster lock";
+
+/// One deposit of a validator, with the fields (and field order) of a
+/// `deposit_data-*.json` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockDeposit {
+    /// The validator's public key.
+    pub pubkey: Bytes<48>,
+    /// The withdrawal credentials.
+    pub withdrawal_credentials: Bytes<32>,
+    /// The amount in Gwei.
+    pub amount: u64,
+    /// The deposit signature.
+    pub signature: Bytes<96>,
+    /// `hash_tree_root(DepositMessage)`.
+    pub deposit_message_root: Bytes<32>,
+    /// `hash_tree_root(DepositData)`.
+    pub deposit_data_root: Bytes<32>,
+    /// The network's genesis fork version.
+    pub fork_version: Bytes<4>,
+    /// The network's name.
+    pub network_name: String,
+    /// The tool version written in the entry.
+    pub deposit_cli_version: String,
+}
+
+impl From<&DepositEntry> for LockDeposit {
+    fn from(entry: &DepositEntry) -> Self {
+        Self {
+            pubkey: Bytes(entry.pubkey),
+            withdrawal_credentials: Bytes(entry.withdrawal_credentials),
+            amount: entry.amount.0,
+            signature: Bytes(entry.signature),
+            deposit_message_root: Bytes(entry.deposit_message_root),
+            deposit_data_root: Bytes(entry.deposit_data_root),
+            fork_version: Bytes(entry.fork_version),
+            network_name: entry.network_name.clone(),
+            deposit_cli_version: entry.deposit_cli_version.clone(),
+        }
+    }
+}
+
+impl LockDeposit {
+    /// The deposit data entry.
+    pub fn to_entry(&self) -> DepositEntry {
+        DepositEntry {
+            pubkey: self.pubkey.0,
+            withdrawal_credentials: self.withdrawal_credentials.0,
+            amount: Gwei(self.amount),
+            signature: self.signature.0,
+            deposit_message_root: self.deposit_message_root.0,
+            deposit_data_root: self.deposit_data_root.0,
+            fork_version: self.fork_version.0,
+            network_name: self.network_name.clone(),
+            deposit_cli_version: self.deposit_cli_version.clone(),
+        }
+    }
+}
 
 /// One validator in the lock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockValidator {
     /// The validator public key.
     pub pubkey: Bytes<48>,
-    /// Operator `m`'s public share at position `m - 1`.
+    /// Each operator's public share, in operator order (the order of
+    /// [`ClusterLock::share_indices`]).
     pub public_shares: Vec<Bytes<48>>,
     /// Its deposits, as in the deposit data files.
-    pub deposit_data: Vec<serde_json::Value>,
+    pub deposit_data: Vec<LockDeposit>,
 }
 
 /// The cluster lock.
@@ -42,22 +105,30 @@ pub struct LockValidator {
 pub struct ClusterLock {
     /// [`LOCK_VERSION`].
     pub version: u32,
+    /// The ceremony that made it.
+    pub kind: CeremonyKind,
     /// The definition the ceremony ran.
     pub definition: ClusterDefinition,
+    /// The share index of each operator, in operator order: the point its
+    /// shares are evaluated at.
+    pub share_indices: Vec<ShareIndex>,
     /// The hash of the public transcript.
     pub transcript_hash: Bytes<32>,
     /// The validators, in order.
     pub validators: Vec<LockValidator>,
     /// SHA-256 over [`LOCK_DOMAIN`] and every field above.
     pub lock_hash: Bytes<32>,
-    /// Every operator's signed finalize message (over the transcript hash).
+    /// Every participant's signed finalize message (over the transcript
+    /// hash).
     pub operator_signatures: Vec<Signed<Finalize>>,
 }
 
 #[derive(Serialize)]
 struct Hashed<'a> {
     version: u32,
+    kind: CeremonyKind,
     definition: &'a ClusterDefinition,
+    share_indices: &'a [ShareIndex],
     transcript_hash: &'a Bytes<32>,
     validators: &'a [LockValidator],
 }
@@ -73,15 +144,18 @@ pub enum LockError {
         /// The validator.
         validator: usize,
         /// Why.
-        reason: String,
+        reason: crate::crypto::BlsError,
     },
     /// The definition does not parse.
     #[error("the definition is invalid: {0}")]
-    Definition(String),
+    Definition(#[from] super::definition::DefinitionError),
+    /// The transcript's plan has no deposits to build deposit data from.
+    #[error("the transcript's plan signs no deposit, or deposits of several networks")]
+    NoDeposits,
 }
 
 /// The deposit entries of every validator, from a transcript's combined
-/// signatures: `entries[v][d]`.
+/// signatures of its deposit statements: `entries[v][d]`.
 ///
 /// # Errors
 ///
@@ -90,26 +164,35 @@ pub fn deposit_entries(
     transcript: &Transcript,
     network: &Network,
 ) -> Result<Vec<Vec<DepositEntry>>, LockError> {
-    let plan = &transcript.context.plan;
-    let credentials = WithdrawalCredentials::from_bytes(&plan.withdrawal_credentials.0)
-        .map_err(|e| LockError::Definition(e.to_string()))?;
+    let statements = transcript.context.plan.statements();
+    let plan = DepositPlan::from_statements(statements).ok_or(LockError::NoDeposits)?;
+    let credentials = WithdrawalCredentials::from_bytes(&plan.withdrawal_credentials)
+        .map_err(|_| LockError::NoDeposits)?;
+    let deposit_positions: Vec<usize> = statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StatementKind::Deposit)
+        .map(|(d, _)| d)
+        .collect();
     transcript
         .validators
         .iter()
         .enumerate()
         .map(|(v, record)| {
-            let invalid = |reason: String| LockError::Invalid {
+            let invalid = |reason| LockError::Invalid {
                 validator: v,
                 reason,
             };
-            let pubkey =
-                PublicKey::from_bytes(&record.group_key.0).map_err(|e| invalid(e.to_string()))?;
+            let pubkey = PublicKey::from_bytes(&record.group_key.0).map_err(invalid)?;
             plan.amounts
                 .iter()
-                .zip(&record.signatures)
-                .map(|(&amount, signature)| {
-                    let signature =
-                        Signature::from_bytes(&signature.0).map_err(|e| invalid(e.to_string()))?;
+                .zip(&deposit_positions)
+                .map(|(&amount, &d)| {
+                    let signature = record
+                        .signatures
+                        .get(d)
+                        .ok_or(LockError::NoDeposits)
+                        .and_then(|s| Signature::from_bytes(&s.0).map_err(invalid))?;
                     Ok(DepositEntry::from_signature(
                         &pubkey,
                         credentials,
@@ -130,11 +213,8 @@ impl ClusterLock {
     ///
     /// [`LockError`] if the definition or transcript is unusable.
     pub fn new(definition: &ClusterDefinition, transcript: &Transcript) -> Result<Self, LockError> {
-        let network: Network = definition
-            .network
-            .parse()
-            .map_err(|e: crate::eth::network::NetworkError| LockError::Definition(e.to_string()))?;
-        let entries = deposit_entries(transcript, &network)?;
+        let valid = definition.validate()?;
+        let entries = deposit_entries(transcript, &valid.network)?;
         let validators = transcript
             .validators
             .iter()
@@ -142,12 +222,15 @@ impl ClusterLock {
             .map(|(record, deposits)| LockValidator {
                 pubkey: record.group_key,
                 public_shares: record.public_shares.clone(),
-                deposit_data: deposits.iter().map(DepositEntry::to_json).collect(),
+                deposit_data: deposits.iter().map(LockDeposit::from).collect(),
             })
             .collect();
+        let plan = &transcript.context.plan;
         let mut lock = Self {
             version: LOCK_VERSION,
+            kind: plan.kind(),
             definition: definition.clone(),
+            share_indices: plan.indices().to_vec(),
             transcript_hash: Bytes(transcript.hash()),
             validators,
             lock_hash: Bytes([0; 32]),
@@ -157,17 +240,29 @@ impl ClusterLock {
         Ok(lock)
     }
 
-    /// Recomputes the lock hash.
+    /// Recomputes the lock hash: `SHA-256("dvkg/2 cluster lock" ‖
+    /// encode(version, kind, definition, share_indices, transcript_hash,
+    /// validators))`, in the protocol's canonical binary encoding.
     pub fn compute_hash(&self) -> [u8; 32] {
         let hashed = Hashed {
             version: self.version,
+            kind: self.kind,
             definition: &self.definition,
+            share_indices: &self.share_indices,
             transcript_hash: &self.transcript_hash,
             validators: &self.validators,
         };
         let mut hasher = Sha256::new();
         hasher.update(LOCK_DOMAIN);
-        hasher.update(serde_json::to_vec(&hashed).unwrap_or_default());
+        hasher.update(wire::encode(&hashed).unwrap_or_default());
         hasher.finalize().into()
+    }
+
+    /// Every deposit of the lock, as deposit data entries.
+    pub fn deposit_entries(&self) -> Vec<DepositEntry> {
+        self.validators
+            .iter()
+            .flat_map(|v| v.deposit_data.iter().map(LockDeposit::to_entry))
+            .collect()
     }
 }

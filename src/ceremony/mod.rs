@@ -7,6 +7,7 @@ pub mod driver;
 pub mod fault;
 pub mod lock;
 pub mod outputs;
+pub mod report;
 
 use std::fmt;
 
@@ -14,27 +15,38 @@ use serde::{Deserialize, Serialize};
 
 /// The fewest operators a cluster may have.
 pub const MIN_OPERATORS: u8 = 3;
-/// The most operators a cluster may have.
+/// The most operators a cluster may have (the holders of shares).
 pub const MAX_OPERATORS: u8 = 64;
+/// The most participants one ceremony may have: the holders and any
+/// dealers that hold no share (a split's dealer, a reshare's old
+/// operators).
+pub const MAX_PARTICIPANTS: u8 = 128;
 /// The most validators one ceremony may create.
 pub const MAX_VALIDATORS: u32 = 65_536;
 
-/// An operator's index in the cluster definition, `1..=64`. Index 0 is never
-/// used: shares are evaluations of polynomials at the index, and `f(0)` is the
-/// secret.
+/// A participant's slot: its sender id and its roster position (slot `s` is
+/// at position `s − 1`), `1..=128`. Its share index, where shares are
+/// evaluated, is a separate number (`crate::dkg::plan::ShareIndex`), by
+/// default the slot number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub struct OperatorId(u8);
 
 /// Why a value is not an operator index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("operator index {0} is outside 1..={MAX_OPERATORS}")]
+#[error("operator index {0} is outside 1..={MAX_PARTICIPANTS}")]
 pub struct OperatorIdError(pub u64);
 
 impl OperatorId {
     /// The index as a number.
     pub fn get(self) -> u8 {
         self.0
+    }
+
+    /// The slot as a nonzero number.
+    pub fn nonzero(self) -> std::num::NonZeroU8 {
+        // Construction refuses 0.
+        std::num::NonZeroU8::new(self.0).unwrap_or(std::num::NonZeroU8::MIN)
     }
 
     /// The 0-based position of this operator in index order.
@@ -58,7 +70,7 @@ impl TryFrom<u8> for OperatorId {
     type Error = OperatorIdError;
 
     fn try_from(value: u8) -> Result<Self, Self::Error> {
-        if value == 0 || value > MAX_OPERATORS {
+        if value == 0 || value > MAX_PARTICIPANTS {
             return Err(OperatorIdError(u64::from(value)));
         }
         Ok(Self(value))
@@ -83,7 +95,8 @@ impl fmt::Debug for OperatorId {
     }
 }
 
-/// The size of a ceremony: `n` operators, threshold `t`, `V` validators.
+/// The size of a ceremony: `n` operators (the holders of shares), threshold
+/// `t`, `V` validators.
 /// Valid by construction: `3 <= n <= 64`, `n/2 < t <= n`, `1 <= V <= 65,536`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawParams", into = "RawParams")]
@@ -175,16 +188,6 @@ impl Params {
     pub fn validators(&self) -> usize {
         self.validators as usize
     }
-
-    /// Every operator index, in order.
-    pub fn operator_ids(&self) -> impl Iterator<Item = OperatorId> + '_ {
-        (1..=self.operators).map(OperatorId)
-    }
-
-    /// Whether `id` is one of this ceremony's operators.
-    pub fn contains(&self, id: OperatorId) -> bool {
-        id.0 <= self.operators
-    }
 }
 
 impl TryFrom<RawParams> for Params {
@@ -251,7 +254,8 @@ mod tests {
     #[test]
     fn operator_ids_refuse_zero_and_serde_validates() {
         assert!(OperatorId::try_from(0).is_err());
-        assert!(OperatorId::try_from(65).is_err());
+        assert!(OperatorId::try_from(129).is_err());
+        assert!(OperatorId::try_from(128).is_ok());
         assert_eq!(OperatorId::from_position(0).unwrap().get(), 1);
         assert!(serde_json::from_str::<OperatorId>("0").is_err());
         assert!(

@@ -18,7 +18,6 @@ use crate::crypto::{PublicKey, Scalar};
 use crate::dkg::Output;
 use crate::eth::deposit::{self, DepositEntry};
 use crate::eth::keystore::{KdfParams, KeystoreEncryptor, KeystoreMeta, Password, SaltMode};
-use crate::eth::network::Network;
 use crate::store::sealed::{self, AgeRecipient};
 use crate::store::{AtomicDir, OutputFile, StoreError};
 use crate::wire::Bytes;
@@ -293,15 +292,11 @@ pub fn write<R: RngCore + CryptoRng>(
 ) -> Result<Summary, OutputError> {
     let transcript = &output.transcript;
     let lock = ClusterLock::new(definition, transcript)?;
-    let network: Network =
-        definition
-            .network
-            .parse()
-            .map_err(|e: crate::eth::network::NetworkError| OutputError::Encode {
-                what: "deposit data",
-                reason: e.to_string(),
-            })?;
-    let entries = lock::deposit_entries(transcript, &network)?;
+    let entries: Vec<Vec<DepositEntry>> = lock
+        .validators
+        .iter()
+        .map(|v| v.deposit_data.iter().map(|d| d.to_entry()).collect())
+        .collect();
     let encode = |what: &'static str, e: serde_json::Error| OutputError::Encode {
         what,
         reason: e.to_string(),
@@ -327,6 +322,14 @@ pub fn write<R: RngCore + CryptoRng>(
     }
 
     let me = output.me;
+    let holder = transcript
+        .context
+        .plan
+        .holder_position(me)
+        .ok_or(OutputError::Keystore {
+            validator: 0,
+            reason: "this participant holds no share".into(),
+        })?;
     for (v, (share, record)) in output
         .secret_shares
         .iter()
@@ -336,7 +339,7 @@ pub fn write<R: RngCore + CryptoRng>(
         let public_share =
             record
                 .public_shares
-                .get(me.position())
+                .get(holder)
                 .ok_or_else(|| OutputError::Keystore {
                     validator: v,
                     reason: "no public share".into(),

@@ -13,14 +13,16 @@ use rand::rngs::OsRng;
 
 use crate::ceremony::OperatorId;
 use crate::ceremony::definition::ClusterDefinition;
-use crate::ceremony::driver::{self, AbortReport, CeremonyError, DriverConfig, Progress};
+use crate::ceremony::driver::{self, CeremonyError, DriverConfig, Progress, Setup};
 use crate::ceremony::outputs::{self, KeystoreOptions};
-use crate::dkg::Context;
+use crate::ceremony::report::AbortReport;
+use crate::dkg::{Context, DkgError};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
+use crate::eth::statements::EthStatements;
 use crate::net::{Peer, TransportError};
-use crate::store;
 use crate::store::identity::{self, OperatorIdentity};
+use crate::store::{self, StoreError};
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
@@ -139,21 +141,12 @@ fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> 
 ///
 /// A user error naming the flag and the file.
 pub fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
-    let text = store::read_text(path, 64 * 1024).map_err(|err| {
-        CliError::user(format!("failed to read {flag} {}", path.display())).with_source(&err)
-    })?;
-    let text = zeroize::Zeroizing::new(text);
-    let trimmed = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
-    if trimmed.is_empty() {
-        return Err(CliError::user(format!(
-            "{flag} {} is empty",
-            path.display()
-        )));
-    }
-    Ok(zeroize::Zeroizing::new(trimmed.to_owned()))
+    store::read_secret_text(path).map_err(|err| match err {
+        StoreError::Empty { .. } => CliError::user(format!("{flag} {} is empty", path.display())),
+        other => {
+            CliError::user(format!("failed to read {flag} {}", path.display())).with_source(&other)
+        }
+    })
 }
 
 /// The fewest characters a new keystore password may have (the EthStaker
@@ -341,28 +334,78 @@ impl Progress for Bars {
     }
 }
 
-/// Turns a ceremony failure into the user's report, with its exit code.
-pub fn ceremony_error(err: &CeremonyError, report_path: Option<&Path>) -> CliError {
-    let kind = match err {
-        CeremonyError::Transport(
-            TransportError::Timeout { .. }
-            | TransportError::Unreachable { .. }
+/// The exit code class of a protocol failure. Exhaustive on purpose: a
+/// new variant must decide.
+pub fn protocol_error_kind(err: &DkgError) -> ErrorKind {
+    match err {
+        DkgError::WrongMessageSet { .. } | DkgError::Local(_) => ErrorKind::Internal,
+        // One of two operators is at fault, and nothing shows which; an
+        // operator with another definition is a coordination mistake.
+        DkgError::ConflictingHellos { .. } | DkgError::DefinitionMismatch { .. } => {
+            ErrorKind::Unproven
+        }
+        DkgError::BadSignature { .. }
+        | DkgError::WrongSession { .. }
+        | DkgError::WrongMessage { .. }
+        | DkgError::InvalidPoint { .. }
+        | DkgError::InvalidScalar { .. }
+        | DkgError::WrongCount { .. }
+        | DkgError::InvalidProof { .. }
+        | DkgError::WrongConstant { .. }
+        | DkgError::InvalidShare { .. }
+        | DkgError::SharesForAnotherDeal { .. }
+        | DkgError::Equivocation { .. }
+        | DkgError::HelloEchoMismatch { .. }
+        | DkgError::FalseComplaint { .. }
+        | DkgError::InvalidReceipt { .. }
+        | DkgError::InvalidPartialSignature { .. }
+        | DkgError::FinalizeMismatch { .. } => ErrorKind::Culprit,
+    }
+}
+
+/// The exit code class of a ceremony failure. Exhaustive on purpose.
+pub fn ceremony_error_kind(err: &CeremonyError) -> ErrorKind {
+    match err {
+        CeremonyError::Protocol(err) => protocol_error_kind(err),
+        CeremonyError::Malformed { .. } | CeremonyError::PeerAbortProven { .. } => {
+            ErrorKind::Culprit
+        }
+        CeremonyError::Silent { .. } => ErrorKind::PeerTimeout,
+        CeremonyError::Transport(err) => match err {
+            TransportError::Endpoint { .. } | TransportError::Tls(_) => ErrorKind::User,
+            TransportError::Unreachable { .. }
+            | TransportError::Timeout { .. }
             | TransportError::PeerClosed { .. }
-            | TransportError::Send { .. },
-        ) => ErrorKind::PeerTimeout,
-        CeremonyError::PeerAbortClaimed { report, .. } if report.missing.is_some() => {
-            ErrorKind::PeerTimeout
+            | TransportError::Send { .. } => ErrorKind::PeerTimeout,
+            TransportError::BadFrame { .. } => ErrorKind::Culprit,
+            // A peer with another definition: a coordination mistake; an
+            // abort report that was not explained: a claim.
+            TransportError::OtherCeremony { .. } | TransportError::PeerAborted { .. } => {
+                ErrorKind::Unproven
+            }
+        },
+        CeremonyError::PeerAbortClaimed { report, .. } => {
+            if report.missing.is_some() {
+                ErrorKind::PeerTimeout
+            } else {
+                ErrorKind::Unproven
+            }
         }
         CeremonyError::Internal(_) => ErrorKind::Internal,
-        CeremonyError::Transport(TransportError::Endpoint { .. } | TransportError::Tls(_)) => {
-            ErrorKind::User
-        }
         #[cfg(feature = "fault-injection")]
         CeremonyError::Injected(_) => ErrorKind::User,
-        _ => ErrorKind::Culprit,
-    };
+    }
+}
+
+/// Turns a ceremony failure into the user's report, with its exit code.
+pub fn ceremony_error(err: &CeremonyError, report_path: Option<&Path>) -> CliError {
+    let kind = ceremony_error_kind(err);
     let mut out = CliError::new(kind, format!("ceremony aborted: {err}"));
-    if let Some(culprit) = err.culprit() {
+    if kind == ErrorKind::Unproven {
+        out = out.with_hint(
+            "no operator's fault is proven; compare the definition hashes every operator prints, then re-run the ceremony",
+        );
+    } else if let Some(culprit) = err.culprit().filter(|_| kind == ErrorKind::Culprit) {
         out = out.with_hint(format!(
             "operator {culprit} is at fault; no key material was written"
         ));
@@ -437,14 +480,18 @@ pub async fn run_operator(
         })?,
     };
     let driver_config = DriverConfig {
-        context,
-        me,
+        setup: Setup {
+            context,
+            me,
+            statements: Arc::new(EthStatements),
+            known: None,
+            round_timeout,
+            #[cfg(feature = "fault-injection")]
+            fault,
+        },
         socket,
         peers,
         connect_timeout,
-        round_timeout,
-        #[cfg(feature = "fault-injection")]
-        fault,
     };
     let recipient = identity.age.to_public();
     let key = Arc::new(identity.key);
@@ -501,7 +548,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let me = config.me;
     eprintln!(
         "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
-        config.context.params.operators(),
+        config.context.params().operators(),
         hex::encode(config.context.definition_hash.0),
         config.listen
     );

@@ -15,7 +15,7 @@ use super::secret::SecretBytes;
 use crate::wire::Bytes;
 
 /// The domain string in front of every signed protocol message.
-pub const MESSAGE_SIGNING_DOMAIN: &[u8] = b"dvkg/1 operator message signature\0";
+pub const MESSAGE_SIGNING_DOMAIN: &[u8] = b"dvkg/2 operator message signature\0";
 
 /// An operator's secret identity key.
 ///

@@ -1,6 +1,6 @@
 //! Dealer mode, for tests only (feature `test-utils`): run the real protocol
 //! but choose each dealer's constant terms, so that the group secret is a
-//! known value. With the constants of operators `1..n-1` random and the last
+//! known value. With the constants of dealers `1..n-1` random and the last
 //! one `secret − Σ others`, the ceremony shares `secret`; its threshold
 //! signatures must then equal `Sign(secret, m)` byte for byte.
 
@@ -8,56 +8,55 @@ use std::collections::BTreeMap;
 
 use rand::{CryptoRng, RngCore};
 
+use super::deal::{Round1Output, deal_polynomials, open_session};
+use super::error::{DkgError, LocalError};
 use super::messages::{Hello, Signed};
+use super::state;
 use super::vss::Polynomial;
-use super::{DkgError, deal_from, part1, shares_from, state};
 use crate::ceremony::OperatorId;
 use crate::crypto::Scalar;
 use crate::crypto::identity::IdentityKey;
 
-/// [`super::part1`] with chosen constant terms, one per validator.
+/// [`super::part1`] of a dealer with chosen constant terms, one per
+/// validator.
 ///
 /// # Errors
 ///
-/// As [`super::part1`], and [`DkgError::InvalidInput`] for a wrong number of
-/// constants.
+/// As [`super::part1`], and [`LocalError::DealerSecrets`] for a wrong
+/// number of constants or a participant that does not deal.
 pub fn part1_with_constants<R: RngCore + CryptoRng + ?Sized>(
     state: state::Round0,
     identity: &IdentityKey,
     hellos: &BTreeMap<OperatorId, Signed<Hello>>,
     constants: Vec<Scalar>,
     rng: &mut R,
-) -> Result<super::Round1Output, DkgError> {
-    // Run the real round for its checks and session id, then replace the deal.
-    let (mut round1, _, _) = part1(state, identity, hellos, rng)?;
-    if constants.len() != round1.context.params.validators() {
-        return Err(DkgError::InvalidInput(
-            "one constant per validator is needed".into(),
-        ));
+) -> Result<Round1Output, DkgError> {
+    let (state, hellos, session) = open_session(state, hellos)?;
+    let state::Round0 { context, me, .. } = state;
+    if !context.plan.deals(me) {
+        return Err(LocalError::DealerSecrets("only a dealer has them").into());
     }
-    let threshold = round1.context.params.threshold();
+    if constants.len() != context.params().validators() {
+        return Err(LocalError::DealerSecrets("one per validator is needed").into());
+    }
+    let threshold = context.params().threshold();
     let polynomials: Vec<Polynomial> = constants
         .into_iter()
         .map(|c| Polynomial::with_constant(c, threshold, rng))
         .collect();
-    let deal = deal_from(
-        &round1.session,
-        round1.me,
-        &round1.hellos,
-        &polynomials,
-        identity,
-        rng,
-    );
-    let shares = shares_from(
-        &round1.context,
-        &round1.session,
-        round1.me,
-        &deal,
-        &polynomials,
-        identity,
-    );
-    round1.deal = deal.clone();
-    Ok((round1, deal, shares))
+    let (deal, shares) =
+        deal_polynomials(&context, &session, me, &hellos, &polynomials, identity, rng);
+    Ok((
+        state::Round1 {
+            context,
+            me,
+            session,
+            hellos,
+            deal: Some(deal.clone()),
+        },
+        Some(deal),
+        shares,
+    ))
 }
 
 /// Splits `secret` into `n` additive constants: `n − 1` random, the last the

@@ -13,6 +13,7 @@ use super::messages::{
     Ack, AnySigned, DealBundle, Finalize, MessageKind, PartialSignatures, Receipt, ShareBundle,
     Signed,
 };
+use super::plan::{PlanError, StatementKind};
 use crate::ceremony::OperatorId;
 use crate::crypto::BlsError;
 
@@ -96,13 +97,176 @@ pub enum Evidence {
     },
 }
 
+/// What was counted when a message holds the wrong number of something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Validator entries in a deal.
+    ValidatorEntries,
+    /// Hello receipts in a deal.
+    HelloReceipts,
+    /// Commitments of one validator in a deal.
+    Commitments {
+        /// The validator (0-based).
+        validator: usize,
+    },
+    /// Receipts of the previous round's messages in an echo.
+    Receipts(MessageKind),
+    /// Shares in a share bundle.
+    Shares,
+    /// Validator rows of partial signatures.
+    PartialRows,
+    /// Partial signatures of one validator.
+    Partials {
+        /// The validator (0-based).
+        validator: usize,
+    },
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ValidatorEntries => f.write_str("validator entries in its deal"),
+            Self::HelloReceipts => f.write_str("hello receipts in its deal"),
+            Self::Commitments { validator } => write!(f, "commitments for validator {validator}"),
+            Self::Receipts(kind) => write!(f, "receipts of {kind} messages"),
+            Self::Shares => f.write_str("shares"),
+            Self::PartialRows => f.write_str("validator rows of partial signatures"),
+            Self::Partials { validator } => {
+                write!(f, "partial signatures for validator {validator}")
+            }
+        }
+    }
+}
+
+/// One of the statements a validator signs, as the user reads it: its kind
+/// and its place among the statements of that kind (`deposit 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementLabel {
+    /// The kind.
+    pub kind: StatementKind,
+    /// Its position among the plan's statements of this kind (0-based).
+    pub nth: usize,
+}
+
+impl std::fmt::Display for StatementLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            StatementKind::Deposit => write!(f, "deposit {}", self.nth),
+            StatementKind::Ownership | StatementKind::Possession if self.nth == 0 => {
+                write!(f, "{}", self.kind)
+            }
+            StatementKind::Ownership | StatementKind::Possession => {
+                write!(f, "{} {}", self.kind, self.nth)
+            }
+        }
+    }
+}
+
+/// Which value of a message is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    /// Commitment `k` of a deal.
+    Commitment(usize),
+    /// The proof's commitment `R`.
+    ProofR,
+    /// The proof's response `z`.
+    ProofZ,
+    /// A share.
+    Share,
+    /// The partial signature of a statement.
+    Partial(StatementLabel),
+}
+
+impl std::fmt::Display for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Commitment(k) => write!(f, "commitment {k}"),
+            Self::ProofR => f.write_str("proof commitment R"),
+            Self::ProofZ => f.write_str("proof response z"),
+            Self::Share => f.write_str("share"),
+            Self::Partial(statement) => write!(f, "partial signature for {statement}"),
+        }
+    }
+}
+
+/// Which known point a dealer's constant commitment must equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownConstant {
+    /// The validator key itself (a split).
+    ValidatorKey,
+    /// `λ_j·PK_{v,j}`, the dealer's previous public share times its Lagrange
+    /// coefficient over the dealers (a reshare).
+    WeightedPreviousShare,
+}
+
+impl std::fmt::Display for KnownConstant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ValidatorKey => "the validator's public key",
+            Self::WeightedPreviousShare => {
+                "its previous public share times its Lagrange coefficient over the dealers"
+            }
+        })
+    }
+}
+
+/// A failure that is no peer's fault: a bug in the caller, or inputs that
+/// contradict each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// This identity is not the plan's key of this slot.
+    #[error("this identity is not participant {0}'s key in the plan")]
+    NotOurKey(OperatorId),
+    /// Our own message of a round is not among the messages given.
+    #[error("our own {0} message is missing from the messages given")]
+    OwnMessageMissing(MessageKind),
+    /// A message filed under one kind is of another (a driver bug).
+    #[error("a message given as a {0} message is of another kind")]
+    Misfiled(MessageKind),
+    /// A dealer of a split or a reshare was not given its secrets, was given
+    /// the wrong number, or a fresh dealer was given some.
+    #[error("the dealer's secret inputs: {0}")]
+    DealerSecrets(&'static str),
+    /// A deal or share failed our checks, yet no complaint was made.
+    #[error("a deal or share failed locally but no complaint was made")]
+    SilentFailure,
+    /// A batch failed but every item in it passed alone.
+    #[error("a batched check failed although every {0} in it is valid")]
+    BatchMismatch(&'static str),
+    /// Every dealer's constant commitment is the known point, yet their sum
+    /// is not the known validator key: the plan's known keys contradict
+    /// each other.
+    #[error("validator {0}: the known points of the plan do not add up to its key")]
+    KnownKeysInconsistent(usize),
+    /// A known key of the plan does not decode.
+    #[error("validator {0}: a known key of the plan is not a valid point")]
+    KnownKeyInvalid(usize),
+    /// The layer above could not build a statement's message.
+    #[error("statement {index} ({kind}): {reason}")]
+    Statement {
+        /// Its index in the plan.
+        index: usize,
+        /// Its kind.
+        kind: StatementKind,
+        /// Why.
+        reason: String,
+    },
+    /// A complaint's evidence is not the deal the complainer acknowledged.
+    #[error("the deal offered as evidence is not the one operator {0} acknowledged")]
+    EvidenceNotAcknowledged(OperatorId),
+}
+
 /// A failure of the protocol.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DkgError {
     /// The caller passed the wrong set of messages (a bug in the driver, not
     /// a peer's fault).
-    #[error("expected {kind} messages from operators {expected:?}, got them from {got:?}")]
+    #[error("expected {kind} messages from operators {}, got them from {}", list(.expected), list(.got))]
     WrongMessageSet {
         /// The message kind.
         kind: MessageKind,
@@ -113,8 +277,8 @@ pub enum DkgError {
     },
     /// Inputs inconsistent with the ceremony (a bug or a local
     /// misconfiguration, not a peer's fault).
-    #[error("invalid local input: {0}")]
-    InvalidInput(String),
+    #[error("local error: {0}")]
+    Local(#[from] LocalError),
 
     /// A message's signature does not verify under its sender's key.
     #[error("operator {culprit} sent a {kind} message with an invalid signature")]
@@ -145,7 +309,7 @@ pub enum DkgError {
         /// The kind expected.
         expected: MessageKind,
         /// What the header said.
-        got: String,
+        got: Mislabel,
         /// What was received.
         evidence: Box<Evidence>,
     },
@@ -155,9 +319,9 @@ pub enum DkgError {
         /// The operator with the other definition.
         culprit: OperatorId,
         /// Its definition hash.
-        theirs: String,
+        theirs: crate::wire::Bytes<32>,
         /// Ours.
-        ours: String,
+        ours: crate::wire::Bytes<32>,
         /// Its signed hello.
         evidence: Box<Evidence>,
     },
@@ -169,8 +333,8 @@ pub enum DkgError {
         culprit: OperatorId,
         /// The validator index (0-based).
         validator: usize,
-        /// Which point (`commitment 2`, `proof commitment`).
-        item: String,
+        /// Which point.
+        item: Item,
         /// Why it is invalid.
         reason: BlsError,
         /// The signed deal.
@@ -184,7 +348,7 @@ pub enum DkgError {
         /// The validator index (0-based).
         validator: usize,
         /// Which scalar.
-        item: String,
+        item: Item,
         /// The signed message.
         evidence: Box<Evidence>,
     },
@@ -194,7 +358,7 @@ pub enum DkgError {
         /// The sender.
         culprit: OperatorId,
         /// What was counted.
-        what: String,
+        what: Counted,
         /// The number required.
         expected: usize,
         /// The number sent.
@@ -209,6 +373,21 @@ pub enum DkgError {
         culprit: OperatorId,
         /// The validator index (0-based).
         validator: usize,
+        /// The signed deal.
+        evidence: Box<Evidence>,
+    },
+    /// A constant commitment that is not the point the plan fixes (a split's
+    /// dealer sharing another key, a reshare dealer dealing another share).
+    #[error(
+        "operator {culprit} dealt validator {validator} a constant commitment that is not {expected}"
+    )]
+    WrongConstant {
+        /// The dealer.
+        culprit: OperatorId,
+        /// The validator index (0-based).
+        validator: usize,
+        /// What it had to equal.
+        expected: KnownConstant,
         /// The signed deal.
         evidence: Box<Evidence>,
     },
@@ -305,15 +484,15 @@ pub enum DkgError {
     /// A partial signature that does not verify under the signer's public
     /// share.
     #[error(
-        "operator {culprit} sent an invalid partial signature for validator {validator}, deposit {deposit}"
+        "operator {culprit} sent an invalid partial signature for validator {validator}, {statement}"
     )]
     InvalidPartialSignature {
         /// The signer.
         culprit: OperatorId,
         /// The validator index (0-based).
         validator: usize,
-        /// The deposit index within the validator (0-based).
-        deposit: usize,
+        /// The statement.
+        statement: StatementLabel,
         /// The partial signatures and all deals.
         evidence: Box<Evidence>,
     },
@@ -326,6 +505,57 @@ pub enum DkgError {
         /// The finalize message and our hash.
         evidence: Box<Evidence>,
     },
+}
+
+/// What a mislabelled message claimed to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mislabel {
+    /// A header of another version, kind or sender.
+    Header {
+        /// Its version.
+        version: u16,
+        /// Its kind.
+        kind: MessageKind,
+        /// Its claimed sender.
+        sender: OperatorId,
+    },
+    /// A hello body of another version or for another operator.
+    Hello {
+        /// Its version.
+        version: u16,
+        /// The operator it names.
+        operator: OperatorId,
+    },
+    /// A share bundle addressed to another operator.
+    SharesFor(OperatorId),
+}
+
+impl std::fmt::Display for Mislabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Header {
+                version,
+                kind,
+                sender,
+            } => write!(
+                f,
+                "a version-{version} {kind} message signed as operator {sender}"
+            ),
+            Self::Hello { version, operator } => {
+                write!(f, "a version-{version} hello for operator {operator}")
+            }
+            Self::SharesFor(recipient) => write!(f, "shares addressed to operator {recipient}"),
+        }
+    }
+}
+
+fn list(ids: &[OperatorId]) -> String {
+    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 impl DkgError {
@@ -341,6 +571,7 @@ impl DkgError {
             | Self::InvalidScalar { culprit, .. }
             | Self::WrongCount { culprit, .. }
             | Self::InvalidProof { culprit, .. }
+            | Self::WrongConstant { culprit, .. }
             | Self::InvalidShare { culprit, .. }
             | Self::SharesForAnotherDeal { culprit, .. }
             | Self::Equivocation { culprit, .. }
@@ -349,9 +580,7 @@ impl DkgError {
             | Self::InvalidPartialSignature { culprit, .. }
             | Self::FinalizeMismatch { culprit, .. }
             | Self::HelloEchoMismatch { culprit, .. } => Some(*culprit),
-            Self::WrongMessageSet { .. }
-            | Self::InvalidInput(_)
-            | Self::ConflictingHellos { .. } => None,
+            Self::WrongMessageSet { .. } | Self::Local(_) | Self::ConflictingHellos { .. } => None,
         }
     }
 
@@ -366,6 +595,7 @@ impl DkgError {
             | Self::InvalidScalar { evidence, .. }
             | Self::WrongCount { evidence, .. }
             | Self::InvalidProof { evidence, .. }
+            | Self::WrongConstant { evidence, .. }
             | Self::InvalidShare { evidence, .. }
             | Self::SharesForAnotherDeal { evidence, .. }
             | Self::Equivocation { evidence, .. }
@@ -375,7 +605,33 @@ impl DkgError {
             | Self::FinalizeMismatch { evidence, .. }
             | Self::HelloEchoMismatch { evidence, .. }
             | Self::ConflictingHellos { evidence, .. } => Some(evidence),
-            Self::WrongMessageSet { .. } | Self::InvalidInput(_) => None,
+            Self::WrongMessageSet { .. } | Self::Local(_) => None,
+        }
+    }
+
+    /// Whether this is a local failure (a bug or contradictory inputs), not
+    /// anything a peer did. Exhaustive on purpose.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::WrongMessageSet { .. } | Self::Local(_) => true,
+            Self::BadSignature { .. }
+            | Self::WrongSession { .. }
+            | Self::WrongMessage { .. }
+            | Self::DefinitionMismatch { .. }
+            | Self::InvalidPoint { .. }
+            | Self::InvalidScalar { .. }
+            | Self::WrongCount { .. }
+            | Self::InvalidProof { .. }
+            | Self::WrongConstant { .. }
+            | Self::InvalidShare { .. }
+            | Self::SharesForAnotherDeal { .. }
+            | Self::Equivocation { .. }
+            | Self::FalseComplaint { .. }
+            | Self::InvalidReceipt { .. }
+            | Self::InvalidPartialSignature { .. }
+            | Self::FinalizeMismatch { .. }
+            | Self::HelloEchoMismatch { .. }
+            | Self::ConflictingHellos { .. } => false,
         }
     }
 }

@@ -6,8 +6,14 @@
 //! arrived on an authenticated channel (a bad signature, a message for
 //! another session) is reported, but cannot convince a third party.
 
-use super::messages::{AnySigned, Body, MessageKind, Signed};
-use super::{Context, DkgError, Evidence, check_echoes, judge, shares_verdict, signing, vss};
+use super::checks::{check_echoes, check_hello_echoes};
+use super::error::{DkgError, Evidence};
+use super::finalize::parse_partials;
+use super::judge::{deal_verdict, judge, shares_verdict};
+use super::messages::{AnySigned, Body, MessageKind, Receipt, Signed};
+use super::plan::Context;
+use super::signing::{self, Statements};
+use super::vss;
 use crate::ceremony::OperatorId;
 use crate::crypto::G2Point;
 
@@ -56,29 +62,31 @@ fn verdict(err: DkgError) -> Result<Verdict, EvidenceError> {
     }
 }
 
-/// Checks `evidence` against `context` and returns whom it convicts.
+/// Checks `evidence` against `context` (and the layer that defines its
+/// statements, for partial signatures) and returns whom it convicts.
 ///
 /// # Errors
 ///
 /// [`EvidenceError`] when the evidence is not signed by the accused or
 /// shows no fault.
-pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict, EvidenceError> {
-    context.check().map_err(|e| EvidenceError(e.to_string()))?;
+pub fn verify_evidence(
+    context: &Context,
+    statements: &dyn Statements,
+    evidence: &Evidence,
+) -> Result<Verdict, EvidenceError> {
+    let plan = &context.plan;
     match evidence {
         Evidence::Message { message } => verify_message(context, message),
         Evidence::Deal { deal } => {
             genuine(context, deal)?;
-            let session = deal.header.session.0;
-            let parsed = match vss::parse_deal(&context.params, deal) {
-                Ok(parsed) => parsed,
-                Err(err) => return verdict(err),
-            };
-            match (0..parsed.proofs.len()).find(|&v| !vss::proof_valid(&session, &parsed, v)) {
-                Some(validator) => verdict(DkgError::InvalidProof {
-                    culprit: parsed.dealer,
-                    validator,
-                    evidence: Box::new(evidence.clone()),
-                }),
+            if !plan.deals(deal.header.sender) {
+                return Err(EvidenceError(format!(
+                    "operator {} is not a dealer of this ceremony",
+                    deal.header.sender
+                )));
+            }
+            match deal_verdict(context, &deal.header.session.0, deal) {
+                Some(err) => verdict(err),
                 None => Err(EvidenceError("the deal is valid".into())),
             }
         }
@@ -166,56 +174,57 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
             genuine(context, partials)?;
             genuine(context, ack)?;
             let signer = partials.header.sender;
+            let Some(holder) = plan.holder_position(signer) else {
+                return Err(EvidenceError(format!(
+                    "operator {signer} holds no share in this ceremony"
+                )));
+            };
             // The deals must be those the signer acknowledged: its ack is
             // echoed in its partial signatures, and the ack echoes the deals.
             if ack.header.sender != signer
                 || ack.header.session != partials.header.session
-                || partials.body.acks.get(signer.position())
-                    != Some(&super::messages::Receipt::of(ack))
+                || partials.body.acks.get(signer.position()) != Some(&Receipt::of(ack))
             {
                 return Err(EvidenceError(
                     "the ack is not the one the signer echoed".into(),
                 ));
             }
-            if deals
-                .iter()
-                .map(super::messages::Receipt::of)
-                .collect::<Vec<_>>()
-                != ack.body.deals
-            {
+            if deals.iter().map(Receipt::of).collect::<Vec<_>>() != ack.body.deals {
                 return Err(EvidenceError(
                     "the deals are not those the signer acknowledged".into(),
                 ));
             }
-            if deals.len() != context.params.operators() {
+            if deals.len() != plan.dealers().len() {
                 return Err(EvidenceError(
                     "the evidence does not hold every deal".into(),
                 ));
             }
             let mut parsed = Vec::with_capacity(deals.len());
-            for (position, deal) in deals.iter().enumerate() {
+            for (deal, &dealer) in deals.iter().zip(plan.dealers()) {
                 genuine(context, deal)?;
-                if deal.header.sender.position() != position
-                    || deal.header.session != partials.header.session
-                {
+                if deal.header.sender != dealer || deal.header.session != partials.header.session {
                     return Err(EvidenceError(
-                        "the deals are not the session's, in operator order".into(),
+                        "the deals are not the session's, in slot order".into(),
                     ));
                 }
-                parsed.push(
-                    vss::parse_deal(&context.params, deal)
-                        .map_err(|e| EvidenceError(e.to_string()))?,
-                );
+                parsed.push(vss::parse_deal(plan, deal).map_err(|e| EvidenceError(e.to_string()))?);
             }
             let commitments: Vec<_> = parsed.iter().map(|p| p.commitments.as_slice()).collect();
-            let keys = signing::derive_keys(&context.params, &commitments);
-            let rows = match super::parse_partials(context, deals, ack, partials) {
+            let params = plan.params();
+            let keys = signing::derive_keys(&params, plan.indices(), &commitments);
+            let rows = match parse_partials(context, deals, ack, partials) {
                 Ok(rows) => rows,
                 Err(err) => return verdict(err),
             };
+            let session = partials.header.session.0;
             for (v, (row, key)) in rows.iter().zip(&keys).enumerate() {
-                let hashed: Vec<G2Point> = context.plan.hashed_messages(&key.group_key);
-                let Some(public_share) = key.public_shares.get(signer.position()) else {
+                let hashed: Vec<G2Point> =
+                    signing::messages(plan, statements, &session, v, &key.group_key)
+                        .map_err(|e| EvidenceError(e.to_string()))?
+                        .iter()
+                        .map(|m| G2Point::hash(m))
+                        .collect();
+                let Some(public_share) = key.public_shares.get(holder) else {
                     continue;
                 };
                 for (d, (sigma, message)) in row.iter().zip(&hashed).enumerate() {
@@ -224,7 +233,8 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
                             culprit: signer,
                             proven: true,
                             fault: format!(
-                                "operator {signer} sent an invalid partial signature for validator {v}, deposit {d}"
+                                "operator {signer} sent an invalid partial signature for validator {v}, {}",
+                                signing::label(plan, d)
                             ),
                         });
                     }
@@ -263,18 +273,16 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
         }),
         Evidence::HelloEcho { deal, hellos } => {
             genuine(context, deal)?;
-            if hellos.len() != context.params.operators() {
+            if hellos.len() != plan.slots().len() {
                 return Err(EvidenceError(
                     "the evidence does not hold every hello".into(),
                 ));
             }
-            for (position, hello) in hellos.iter().enumerate() {
+            for (hello, &slot) in hellos.iter().zip(plan.slots()) {
                 genuine(context, hello)?;
-                if hello.header.sender.position() != position
-                    || hello.header.session != context.definition_hash
-                {
+                if hello.header.sender != slot || hello.header.session != context.definition_hash {
                     return Err(EvidenceError(
-                        "the hellos are not this definition's, in operator order".into(),
+                        "the hellos are not this definition's, in slot order".into(),
                     ));
                 }
             }
@@ -283,7 +291,7 @@ pub fn verify_evidence(context: &Context, evidence: &Evidence) -> Result<Verdict
                     "the hellos do not make the deal's session".into(),
                 ));
             }
-            match super::check_hello_echoes(context, hellos, deal) {
+            match check_hello_echoes(context, hellos, deal) {
                 Err(err) => verdict(err),
                 Ok(()) => Err(EvidenceError(
                     "the deal echoes exactly the hellos of its session".into(),
@@ -357,6 +365,7 @@ fn verify_message(context: &Context, message: &AnySigned) -> Result<Verdict, Evi
                 echoed,
                 &session,
                 &[(header.sender, receipts, carrier.clone())],
+                None,
             ) {
                 Err(err) => verdict(err),
                 Ok(()) => Err(EvidenceError("the echoes are well-formed".into())),

@@ -17,10 +17,10 @@ use crate::crypto::identity::{IdentityKey, IdentityPublicKey, IdentitySignature}
 use crate::wire::{self, Bytes};
 
 /// The protocol version carried in every header and hello.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Domain of the digest every operator signs (protocol.md, "Signed messages").
-pub const SIGNED_MESSAGE_DOMAIN: &[u8] = b"dvkg/1 signed message";
+pub const SIGNED_MESSAGE_DOMAIN: &[u8] = b"dvkg/2 signed message";
 
 /// What a message is, which fixes its round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -155,9 +155,9 @@ impl<T: Body> Signed<T> {
 pub struct Hello {
     /// [`PROTOCOL_VERSION`].
     pub version: u16,
-    /// The hash of the cluster definition this operator holds.
+    /// The hash of the definition this participant holds.
     pub definition_hash: Bytes<32>,
-    /// The operator's index.
+    /// The participant's slot.
     pub operator: OperatorId,
     /// 32 fresh random bytes; all nonces together make the session id.
     pub nonce: Bytes<32>,
@@ -193,7 +193,8 @@ pub struct ValidatorDeal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DealBundle {
-    /// Echo of round 0: a receipt of every hello, in operator order.
+    /// Echo of round 0: a receipt of every participant's hello, in slot
+    /// order.
     pub hellos: Vec<Receipt>,
     /// One entry per validator, in validator order.
     pub validators: Vec<ValidatorDeal>,
@@ -239,11 +240,11 @@ impl ShareBytes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareBundle {
-    /// The operator these shares are for.
+    /// The holder these shares are for.
     pub recipient: OperatorId,
     /// [`body_hash`] of the dealer's [`DealBundle`].
     pub deal_hash: Bytes<32>,
-    /// `f_v(recipient)` for every validator `v`.
+    /// `f_v(x)` for every validator `v`, `x` the recipient's share index.
     pub shares: Vec<ShareBytes>,
 }
 
@@ -320,7 +321,7 @@ impl Complaint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
-    /// Echo of round 1: a receipt of every deal, in operator order.
+    /// Echo of round 1: a receipt of every dealer's deal, in slot order.
     pub deals: Vec<Receipt>,
     /// Complaints; empty when every deal and share checked out.
     pub complaints: Vec<Complaint>,
@@ -330,11 +331,13 @@ impl Body for Ack {
     const KIND: MessageKind = MessageKind::Ack;
 }
 
-/// Round 3 broadcast: partial signatures, `[validator][deposit]`.
+/// Round 3 broadcast of a holder: partial signatures,
+/// `[validator][statement]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartialSignatures {
-    /// Echo of round 2: a receipt of every ack, in operator order.
+    /// Echo of round 2: a receipt of every participant's ack, in slot
+    /// order.
     pub acks: Vec<Receipt>,
     /// Uncompressed G2 partial signatures (192 bytes each).
     pub signatures: Vec<Vec<Bytes<192>>>,
@@ -344,11 +347,12 @@ impl Body for PartialSignatures {
     const KIND: MessageKind = MessageKind::Partials;
 }
 
-/// Round 4 broadcast: the operator's signature on the transcript.
+/// Round 4 broadcast: the participant's signature on the transcript.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Finalize {
-    /// Echo of round 3: a receipt of every partial-signature message.
+    /// Echo of round 3: a receipt of every holder's partial-signature
+    /// message, in slot order.
     pub partials: Vec<Receipt>,
     /// [`crate::dkg::transcript::Transcript::hash`].
     pub transcript_hash: Bytes<32>,
@@ -407,10 +411,92 @@ impl AnySigned {
     }
 }
 
+impl AnySigned {
+    /// The kind of the message.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Hello(_) => MessageKind::Hello,
+            Self::Deal(_) => MessageKind::Deal,
+            Self::Shares(_) => MessageKind::Shares,
+            Self::Ack(_) => MessageKind::Ack,
+            Self::Partials(_) => MessageKind::Partials,
+            Self::Finalize(_) => MessageKind::Finalize,
+        }
+    }
+
+    /// Decodes a message of `kind` from its canonical encoding (at most
+    /// `max` bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`wire::WireError`] when the bytes are not a `kind` message.
+    pub fn decode(kind: MessageKind, bytes: &[u8], max: u64) -> Result<Self, wire::WireError> {
+        Ok(match kind {
+            MessageKind::Hello => Self::Hello(wire::decode(bytes, max)?),
+            MessageKind::Deal => Self::Deal(wire::decode(bytes, max)?),
+            MessageKind::Shares => Self::Shares(wire::decode(bytes, max)?),
+            MessageKind::Ack => Self::Ack(wire::decode(bytes, max)?),
+            MessageKind::Partials => Self::Partials(wire::decode(bytes, max)?),
+            MessageKind::Finalize => Self::Finalize(wire::decode(bytes, max)?),
+        })
+    }
+
+    /// The canonical encoding of the message (what travels).
+    ///
+    /// # Errors
+    ///
+    /// [`wire::WireError`], a bug.
+    pub fn encode(&self) -> Result<Vec<u8>, wire::WireError> {
+        match self {
+            Self::Hello(m) => wire::encode(m),
+            Self::Deal(m) => wire::encode(m),
+            Self::Shares(m) => wire::encode(m),
+            Self::Ack(m) => wire::encode(m),
+            Self::Partials(m) => wire::encode(m),
+            Self::Finalize(m) => wire::encode(m),
+        }
+    }
+}
+
+impl MessageKind {
+    /// Every kind, in round order.
+    pub const ALL: [Self; 6] = [
+        Self::Hello,
+        Self::Deal,
+        Self::Shares,
+        Self::Ack,
+        Self::Partials,
+        Self::Finalize,
+    ];
+
+    /// The kind's number on the wire (its index in [`MessageKind::ALL`]).
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Hello => 0,
+            Self::Deal => 1,
+            Self::Shares => 2,
+            Self::Ack => 3,
+            Self::Partials => 4,
+            Self::Finalize => 5,
+        }
+    }
+
+    /// The kind with wire number `tag`.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+}
+
 /// Wraps a typed message into [`AnySigned`].
 pub trait IntoAny {
     /// The wrapped message.
     fn into_any(self) -> AnySigned;
+}
+
+/// Unwraps an [`AnySigned`] of the right kind.
+pub trait FromAny: Sized {
+    /// The typed message, if `any` is of this kind.
+    fn from_any(any: AnySigned) -> Option<Self>;
 }
 
 macro_rules! into_any {
@@ -418,6 +504,15 @@ macro_rules! into_any {
         impl IntoAny for Signed<$body> {
             fn into_any(self) -> AnySigned {
                 AnySigned::$variant(self)
+            }
+        }
+
+        impl FromAny for Signed<$body> {
+            fn from_any(any: AnySigned) -> Option<Self> {
+                match any {
+                    AnySigned::$variant(m) => Some(m),
+                    _ => None,
+                }
             }
         }
     };

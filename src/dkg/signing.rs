@@ -1,72 +1,130 @@
-//! Threshold signing of the deposits: what each validator signs, partial
-//! signatures, their batched verification, and Lagrange combination.
+//! Threshold signing: the keys derived from the dealings, the messages each
+//! validator signs, partial signatures, their batched verification, and
+//! Lagrange combination at any share indices.
 //!
 //! Spec: `ceremony-specs/protocol.md`, "Round 3" and "Round 4".
 
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::ceremony::{OperatorId, Params};
+use super::error::{LocalError, StatementLabel};
+use super::plan::{Plan, ShareIndex, Statement, StatementKind};
+use crate::ceremony::Params;
 use crate::crypto::group::{self, G1Sum, G2Sum};
 use crate::crypto::{G1Point, G2Point, Scalar};
-use crate::eth::ssz::DepositMessage;
-use crate::eth::{Gwei, WithdrawalCredentials};
-use crate::wire::Bytes;
 
-/// What every validator of the ceremony deposits: the same credentials and
-/// the same list of amounts (one deposit message, and so one signature, per
-/// amount), under one network's genesis fork version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DepositPlan {
-    /// `GENESIS_FORK_VERSION` of the network.
-    pub fork_version: Bytes<4>,
-    /// The withdrawal credentials of every validator.
-    pub withdrawal_credentials: Bytes<32>,
-    /// The deposit amounts in Gwei; at least one.
-    pub amounts: Vec<u64>,
+/// The layer that defines what a validator's key signs (the deposits and
+/// the SSV ownership message are Ethereum's, in `eth/`): it turns a
+/// statement of the plan into the bytes signed, for one validator.
+pub trait Statements: Sync {
+    /// The bytes validator `validator`, whose key is `group_key`
+    /// (compressed), signs for `statement`. Never asked for
+    /// [`StatementKind::Possession`], which the core builds itself.
+    ///
+    /// # Errors
+    ///
+    /// Why the statement's parameters cannot be read (a local error: the
+    /// plan comes from a definition checked before).
+    fn message(
+        &self,
+        validator: usize,
+        statement: &Statement,
+        group_key: &[u8; 48],
+    ) -> Result<Vec<u8>, String>;
 }
 
-impl DepositPlan {
-    /// A plan for `credentials` and `amounts` on the network with
-    /// `fork_version`.
-    pub fn new(
-        fork_version: [u8; 4],
-        credentials: WithdrawalCredentials,
-        amounts: &[Gwei],
-    ) -> Self {
-        Self {
-            fork_version: Bytes(fork_version),
-            withdrawal_credentials: Bytes(credentials.to_bytes()),
-            amounts: amounts.iter().map(|a| a.0).collect(),
-        }
-    }
+/// Statements for a plan that signs only possession messages: no layer
+/// above is needed.
+pub struct PossessionOnly;
 
-    /// Deposits per validator.
-    pub fn deposits(&self) -> usize {
-        self.amounts.len()
+impl Statements for PossessionOnly {
+    fn message(&self, _: usize, statement: &Statement, _: &[u8; 48]) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "a {} needs the layer that defines it",
+            statement.kind
+        ))
     }
+}
 
-    /// The deposit messages of the validator with `group_key`.
-    pub fn messages(&self, group_key: &G1Point) -> Vec<DepositMessage> {
-        self.amounts
-            .iter()
-            .map(|&amount| DepositMessage {
-                pubkey: group_key.to_bytes(),
-                withdrawal_credentials: self.withdrawal_credentials.0,
-                amount,
-            })
-            .collect()
-    }
+/// The possession message of validator `validator` (protocol.md §2.3):
+/// `"dvkg/2 <kind> possession" ‖ S ‖ u32_be(v) ‖ Y_v`. Signing it with the
+/// threshold shares proves they sign for `Y_v`, in this session only.
+pub fn possession_message(
+    plan: &Plan,
+    session: &[u8; 32],
+    validator: usize,
+    group_key: &[u8; 48],
+) -> Vec<u8> {
+    let mut message = plan.kind().domain("possession");
+    message.extend_from_slice(session);
+    message.extend_from_slice(&(validator as u32).to_be_bytes());
+    message.extend_from_slice(group_key);
+    message
+}
 
-    /// `H(signing_root)` of each deposit of the validator with `group_key`.
-    pub fn hashed_messages(&self, group_key: &G1Point) -> Vec<G2Point> {
-        self.messages(group_key)
-            .iter()
-            .map(|m| G2Point::hash(&m.signing_root(self.fork_version.0)))
-            .collect()
-    }
+/// The label of statement `index` of the plan, for messages to the user.
+pub fn label(plan: &Plan, index: usize) -> StatementLabel {
+    let statements = plan.statements();
+    let kind = statements
+        .get(index)
+        .map_or(StatementKind::Deposit, |s| s.kind);
+    let nth = statements
+        .iter()
+        .take(index)
+        .filter(|s| s.kind == kind)
+        .count();
+    StatementLabel { kind, nth }
+}
+
+/// The messages validator `validator` signs, one per statement of the plan.
+///
+/// # Errors
+///
+/// [`LocalError::Statement`] when the layer above cannot build one.
+pub fn messages(
+    plan: &Plan,
+    statements: &dyn Statements,
+    session: &[u8; 32],
+    validator: usize,
+    group_key: &G1Point,
+) -> Result<Vec<Vec<u8>>, LocalError> {
+    let key = group_key.to_bytes();
+    plan.statements()
+        .iter()
+        .enumerate()
+        .map(|(index, statement)| match statement.kind {
+            StatementKind::Possession => Ok(possession_message(plan, session, validator, &key)),
+            StatementKind::Deposit | StatementKind::Ownership => statements
+                .message(validator, statement, &key)
+                .map_err(|reason| LocalError::Statement {
+                    index,
+                    kind: statement.kind,
+                    reason,
+                }),
+        })
+        .collect()
+}
+
+/// `H(m)` of every message of every validator, on every core.
+///
+/// # Errors
+///
+/// As [`messages`].
+pub fn hashed_messages(
+    plan: &Plan,
+    statements: &dyn Statements,
+    session: &[u8; 32],
+    keys: &[ValidatorKeys],
+) -> Result<Vec<Vec<G2Point>>, LocalError> {
+    keys.par_iter()
+        .enumerate()
+        .map(|(v, k)| {
+            Ok(messages(plan, statements, session, v, &k.group_key)?
+                .iter()
+                .map(|m| G2Point::hash(m))
+                .collect())
+        })
+        .collect()
 }
 
 /// The public keys derived from all deals for one validator.
@@ -74,7 +132,8 @@ impl DepositPlan {
 pub struct ValidatorKeys {
     /// `Y_v = A_{v,0}`.
     pub group_key: G1Point,
-    /// `PK_{v,m} = Σ_k m^k A_{v,k}` for `m = 1..=n`, in operator order.
+    /// `PK_{v,m} = Σ_k x_m^k A_{v,k}` for every holder `m` at share index
+    /// `x_m`, in holder order.
     pub public_shares: Vec<G1Point>,
     /// The aggregated commitments `A_{v,0..t}` the keys derive from; the
     /// pairing batch weighs these `t` points instead of the `n + 1` keys.
@@ -85,15 +144,19 @@ pub struct ValidatorKeys {
 
 /// Derives every validator's group key and public shares from the dealers'
 /// commitments (protocol.md, Round 3, Step 4): `A_{v,k} = Σ_j C_{vj,k}`,
-/// `Y_v = A_{v,0}`, `PK_{v,m} = Σ_k m^k A_{v,k}`.
+/// `Y_v = A_{v,0}`, `PK_{v,m} = Σ_k x_m^k A_{v,k}`.
 ///
 /// `commitments[j][v][k]` is dealer `j`'s `C_{vj,k}`.
-pub fn derive_keys(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<ValidatorKeys> {
-    keys_from_aggregate(params, &aggregate(params, commitments))
+pub fn derive_keys(
+    params: &Params,
+    indices: &[ShareIndex],
+    commitments: &[&[Vec<G1Point>]],
+) -> Vec<ValidatorKeys> {
+    keys_from_aggregate(params, indices, &aggregate(params, commitments))
 }
 
 /// `A_{v,k} = Σ_j C_{vj,k}` for every validator `v` and `k < t`, validator
-/// by validator (`t` points each).
+/// by validator (`t` points each), over every dealer.
 pub fn aggregate(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<G1Point> {
     let mut sums: Vec<G1Sum> = Vec::with_capacity(params.validators() * params.threshold());
     for v in 0..params.validators() {
@@ -110,19 +173,23 @@ pub fn aggregate(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<G1Poin
     group::normalize_g1(&sums)
 }
 
-/// The group keys and public shares from the aggregated commitments of
-/// [`aggregate`].
-pub fn keys_from_aggregate(params: &Params, aggregated: &[G1Point]) -> Vec<ValidatorKeys> {
-    let n = params.operators();
+/// The group keys and public shares (at the holders' `indices`) from the
+/// aggregated commitments of [`aggregate`].
+pub fn keys_from_aggregate(
+    params: &Params,
+    indices: &[ShareIndex],
+    aggregated: &[G1Point],
+) -> Vec<ValidatorKeys> {
+    let n = indices.len();
     let share_sums: Vec<G1Sum> = aggregated
         .par_chunks(params.threshold())
-        .flat_map_iter(|a| (1..=n as u64).map(move |m| G1Sum::horner(a, m)))
+        .flat_map_iter(|a| indices.iter().map(move |x| G1Sum::horner(a, x.get())))
         .collect();
     let shares = group::normalize_g1(&share_sums);
-    let weighs_coefficients = betas_fit(n, params.threshold());
+    let weighs_coefficients = betas_fit(indices, params.threshold());
     aggregated
         .chunks(params.threshold())
-        .zip(shares.chunks(n))
+        .zip(shares.chunks(n.max(1)))
         .map(|(a, pks)| ValidatorKeys {
             group_key: a.first().copied().unwrap_or_else(G1Point::generator),
             public_shares: pks.to_vec(),
@@ -135,29 +202,17 @@ pub fn keys_from_aggregate(params: &Params, aggregated: &[G1Point]) -> Vec<Valid
         .collect()
 }
 
-/// The Lagrange coefficients at 0 of the signer set `{1, …, t}`:
-/// `λ_i = Π_{j≠i} j / (j − i) = (−1)^{i+1} C(t, i)`, integers.
-pub fn lagrange_first_t(threshold: usize) -> Vec<i64> {
-    let mut out = Vec::with_capacity(threshold);
-    let mut binomial: i128 = 1; // C(t, 0)
-    for i in 1..=threshold as i128 {
-        binomial = binomial * (threshold as i128 - i + 1) / i;
-        let sign = if i % 2 == 1 { 1 } else { -1 };
-        out.push(i64::try_from(sign * binomial).unwrap_or(i64::MAX));
-    }
-    out
-}
-
-/// The Lagrange coefficients at 0 of any signer set, as field elements.
-pub fn lagrange_at_zero(signers: &[OperatorId]) -> Vec<Scalar> {
-    signers
+/// The Lagrange coefficients at 0 of the signers at `indices`:
+/// `λ_i = Π_{j≠i} x_j / (x_j − x_i)`, as field elements.
+pub fn lagrange_at_zero(indices: &[ShareIndex]) -> Vec<Scalar> {
+    indices
         .iter()
         .map(|&i| {
-            let xi = Scalar::from_u64(u64::from(i.get()));
-            let (num, den) = signers.iter().filter(|&&j| j != i).fold(
+            let xi = i.scalar();
+            let (num, den) = indices.iter().filter(|&&j| j != i).fold(
                 (Scalar::ONE, Scalar::ONE),
                 |(num, den), &j| {
-                    let xj = Scalar::from_u64(u64::from(j.get()));
+                    let xj = j.scalar();
                     (num.mul(&xj), den.mul(&xj.sub(&xi)))
                 },
             );
@@ -169,25 +224,76 @@ pub fn lagrange_at_zero(signers: &[OperatorId]) -> Vec<Scalar> {
         .collect()
 }
 
-/// Combines the partial signatures of operators `1..=t` into the signature
-/// of the group key: `σ = Σ_{i ≤ t} λ_i σ_i`.
-pub fn combine_first_t(partials: &[G2Point], threshold: usize) -> G2Point {
-    let mut acc = G2Sum::default();
-    for (sigma, lambda) in partials.iter().zip(lagrange_first_t(threshold)) {
-        acc.add(&sigma.mul_i64(lambda));
+/// How the partial signatures of the first `t` holders combine into the
+/// signature of the group key: `σ = Σ_{i ≤ t} λ_i σ_i`.
+#[derive(Debug, Clone)]
+pub enum Combiner {
+    /// The first `t` holders are at indices `1..=t`: the coefficients are
+    /// small integers, `λ_i = (−1)^{i+1} C(t, i)` (protocol.md, Round 4,
+    /// Step 2), and combining costs a few group additions.
+    Small(Vec<i64>),
+    /// Any other indices: field coefficients, a full multiplication each.
+    Field(Vec<Scalar>),
+}
+
+impl Combiner {
+    /// The combiner of the first `threshold` of `indices`.
+    pub fn first_t(indices: &[ShareIndex], threshold: usize) -> Self {
+        let firsts = indices.get(..threshold).unwrap_or(indices);
+        let consecutive = firsts
+            .iter()
+            .enumerate()
+            .all(|(position, x)| x.get() == position as u64 + 1);
+        if consecutive && let Some(small) = lagrange_first_t(threshold) {
+            Self::Small(small)
+        } else {
+            Self::Field(lagrange_at_zero(firsts))
+        }
     }
-    acc.to_point()
+
+    /// Combines the partial signatures of the first `t` holders.
+    pub fn combine(&self, partials: &[G2Point]) -> G2Point {
+        let mut acc = G2Sum::default();
+        match self {
+            Self::Small(lambdas) => {
+                for (sigma, &lambda) in partials.iter().zip(lambdas) {
+                    acc.add(&sigma.mul_i64(lambda));
+                }
+            }
+            Self::Field(lambdas) => {
+                for (sigma, lambda) in partials.iter().zip(lambdas) {
+                    acc.add_point(&sigma.mul(lambda));
+                }
+            }
+        }
+        acc.to_point()
+    }
+}
+
+/// The Lagrange coefficients at 0 of the signer set `{1, …, t}`:
+/// `λ_i = Π_{j≠i} j / (j − i) = (−1)^{i+1} C(t, i)`, integers; `None` if
+/// one does not fit in an `i64` (never for `t ≤ 64`).
+pub fn lagrange_first_t(threshold: usize) -> Option<Vec<i64>> {
+    let mut out = Vec::with_capacity(threshold);
+    let mut binomial: i128 = 1; // C(t, 0)
+    for i in 1..=threshold as i128 {
+        binomial = binomial * (threshold as i128 - i + 1) / i;
+        let sign = if i % 2 == 1 { 1 } else { -1 };
+        out.push(i64::try_from(sign * binomial).ok()?);
+    }
+    Some(out)
 }
 
 /// Everything needed to check one validator's signatures.
 pub struct SignatureCheck<'a> {
     /// The validator's keys.
     pub keys: &'a ValidatorKeys,
-    /// `H(m_d)` per deposit.
+    /// `H(m_d)` per statement.
     pub messages: &'a [G2Point],
-    /// `partials[i][d]`: operator `i + 1`'s partial signature on deposit `d`.
+    /// `partials[i][d]`: holder `i`'s partial signature on statement `d`,
+    /// in holder order.
     pub partials: Vec<&'a [G2Point]>,
-    /// The combined signature per deposit.
+    /// The combined signature per statement.
     pub combined: &'a [G2Point],
 }
 
@@ -203,6 +309,7 @@ pub struct SignatureCheck<'a> {
 /// (Schwartz–Zippel over the weights, drawn after the signatures are
 /// fixed); a single one always fails. Costs one Miller loop per validator.
 pub fn batch_valid<R: RngCore + CryptoRng + ?Sized>(
+    indices: &[ShareIndex],
     checks: &[SignatureCheck<'_>],
     rng: &mut R,
 ) -> bool {
@@ -210,10 +317,11 @@ pub fn batch_valid<R: RngCore + CryptoRng + ?Sized>(
     // bounded whatever the number of validators.
     checks
         .chunks(super::vss::BATCH_VALIDATORS)
-        .all(|chunk| batch_valid_chunk(chunk, rng))
+        .all(|chunk| batch_valid_chunk(indices, chunk, rng))
 }
 
 fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
+    indices: &[ShareIndex],
     checks: &[SignatureCheck<'_>],
     rng: &mut R,
 ) -> bool {
@@ -232,7 +340,7 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
         let weights: Vec<u64> = (0..=check.partials.len())
             .map(|_| rng.next_u64() | 1)
             .collect();
-        let q = weighted_key(check.keys, &weights);
+        let q = weighted_key(check.keys, indices, &weights);
         let mut hashed = G2Sum::default();
         for (d, message) in check.messages.iter().enumerate() {
             // κ below 2^62, so that it is a positive i64.
@@ -256,40 +364,46 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     group::pairing_check(&lhs.to_point(), &terms)
 }
 
-/// Whether every `β_k` of [`weighted_key`] fits in 128 bits for `n`
-/// operators and threshold `t`: `β_k < (n + 1)·2^64·n^k`.
-pub fn betas_fit(n: usize, t: usize) -> bool {
-    let n = n as u128;
+/// Whether every `β_k` of [`weighted_key`] fits in 128 bits for holders
+/// at `indices` and threshold `t`: `β_k < (n + 1)·2^64·x_max^k`.
+pub fn betas_fit(indices: &[ShareIndex], t: usize) -> bool {
+    let n = indices.len() as u128;
+    let largest = u128::from(indices.iter().map(|x| x.get()).max().unwrap_or(1));
     let mut bound = Some((n + 1) << 64);
     for _ in 1..t {
-        bound = bound.and_then(|b| b.checked_mul(n));
+        bound = bound.and_then(|b| b.checked_mul(largest));
     }
     bound.is_some()
 }
 
 /// `Q = w_0·Y + Σ_i w_i·PK_i` for `weights = [w_0, w_1, …, w_n]`.
 ///
-/// Since `Y = A_0` and `PK_i = Σ_k i^k A_k`, `Q = Σ_k β_k A_k` with
-/// `β_0 = w_0 + Σ_i w_i` and `β_k = Σ_i w_i i^k`: `t` points with weights of
-/// `64 + log2(n + 1) + (t − 1)·log2(n)` bits (87 at n = 10, t = 7) instead
-/// of `n + 1` points. For large `n` and `t`, where the `β_k` do not fit in
-/// 128 bits, the keys themselves are weighed.
-fn weighted_key(keys: &ValidatorKeys, weights: &[u64]) -> G1Point {
-    let Some((&w0, per_operator)) = weights.split_first() else {
+/// Since `Y = A_0` and `PK_i = Σ_k x_i^k A_k`, `Q = Σ_k β_k A_k` with
+/// `β_0 = w_0 + Σ_i w_i` and `β_k = Σ_i w_i x_i^k`: `t` points with weights
+/// of `64 + log2(n + 1) + (t − 1)·log2(x_max)` bits (87 at n = 10, t = 7
+/// and indices 1..=10) instead of `n + 1` points. Where the `β_k` do not
+/// fit in 128 bits (large indices, or large `n` and `t`), the keys
+/// themselves are weighed.
+fn weighted_key(keys: &ValidatorKeys, indices: &[ShareIndex], weights: &[u64]) -> G1Point {
+    let Some((&w0, per_holder)) = weights.split_first() else {
         return keys.group_key;
     };
     let betas: Option<Vec<u128>> = (0..keys.coefficients.len())
         .map(|k| {
             let mut beta = if k == 0 { u128::from(w0) } else { 0 };
-            for (i, &w) in per_operator.iter().enumerate() {
-                let power = (i as u128 + 1).checked_pow(u32::try_from(k).ok()?)?;
+            for (x, &w) in indices.iter().zip(per_holder) {
+                let power = u128::from(x.get()).checked_pow(u32::try_from(k).ok()?)?;
                 beta = beta.checked_add(u128::from(w).checked_mul(power)?)?;
             }
             Some(beta)
         })
         .collect();
     match betas {
-        Some(betas) if !betas.is_empty() && per_operator.len() == keys.public_shares.len() => {
+        Some(betas)
+            if !betas.is_empty()
+                && per_holder.len() == keys.public_shares.len()
+                && indices.len() == per_holder.len() =>
+        {
             group::g1_from_projective(group::g1_msm_u128(&keys.coefficients, &betas))
         }
         _ => {
@@ -315,12 +429,22 @@ mod tests {
     use super::*;
     use crate::crypto::group::G1Sum;
 
-    fn keys(n: u64, t: u64, rng: &mut StdRng) -> ValidatorKeys {
-        let params = Params::new(n, t, 1).unwrap();
+    fn indices(list: &[u64]) -> Vec<ShareIndex> {
+        list.iter()
+            .map(|&i| ShareIndex::try_from(i).unwrap())
+            .collect()
+    }
+
+    fn slots(n: u64) -> Vec<ShareIndex> {
+        indices(&(1..=n).collect::<Vec<_>>())
+    }
+
+    fn keys(indices: &[ShareIndex], t: u64, rng: &mut StdRng) -> ValidatorKeys {
+        let params = Params::new(indices.len() as u64, t, 1).unwrap();
         let a: Vec<G1Point> = (0..t)
             .map(|_| G1Point::mul_generator(&Scalar::random(rng)))
             .collect();
-        keys_from_aggregate(&params, &a).remove(0)
+        keys_from_aggregate(&params, indices, &a).remove(0)
     }
 
     /// `w_0·Y + Σ_i w_i·PK_i`, one multiplication at a time.
@@ -337,15 +461,25 @@ mod tests {
     fn weighted_key_matches_the_keys_it_stands_for() {
         let mut rng = StdRng::seed_from_u64(21);
         // Small clusters weigh the t commitments; n = 64, t = 64 does not
-        // fit the β_k in 128 bits and weighs the n + 1 keys.
-        for (n, t) in [(3, 2), (4, 3), (10, 7), (20, 14), (64, 64)] {
-            let keys = keys(n, t, &mut rng);
-            assert_eq!(keys.coefficients.is_empty(), n == 64, "n={n} t={t}");
-            let weights: Vec<u64> = (0..=n).map(|_| rng.next_u64() | 1).collect();
+        // fit the β_k in 128 bits and weighs the n + 1 keys, nor do SSV
+        // operator ids above 2^32 at t = 3.
+        let cases: Vec<(Vec<ShareIndex>, u64, bool)> = vec![
+            (slots(3), 2, true),
+            (slots(4), 3, true),
+            (slots(10), 7, true),
+            (slots(20), 14, true),
+            (slots(64), 64, false),
+            (indices(&[11, 27, 103, 404]), 3, true),
+            (indices(&[11, 27, 103, (1 << 40) + 7]), 3, false),
+        ];
+        for (indices, t, fits) in cases {
+            let keys = keys(&indices, t, &mut rng);
+            assert_eq!(!keys.coefficients.is_empty(), fits, "{indices:?} t={t}");
+            let weights: Vec<u64> = (0..=indices.len()).map(|_| rng.next_u64() | 1).collect();
             assert_eq!(
-                weighted_key(&keys, &weights),
+                weighted_key(&keys, &indices, &weights),
                 direct(&keys, &weights),
-                "n={n} t={t}"
+                "{indices:?} t={t}"
             );
         }
     }
@@ -354,52 +488,85 @@ mod tests {
     fn beta_bound_is_exact_at_the_edge() {
         // (n + 1)·2^64·n^(t−1) < 2^128: n = 20, t = 14 gives 2^124.6;
         // n = 20, t = 15 gives 2^128.9.
-        assert!(betas_fit(20, 14));
-        assert!(!betas_fit(20, 15));
-        assert!(betas_fit(3, 2) && betas_fit(10, 7));
-        assert!(!betas_fit(64, 64));
+        assert!(betas_fit(&slots(20), 14));
+        assert!(!betas_fit(&slots(20), 15));
+        assert!(betas_fit(&slots(3), 2) && betas_fit(&slots(10), 7));
+        assert!(!betas_fit(&slots(64), 64));
+    }
+
+    #[test]
+    fn combiners_agree_with_interpolation_at_any_indices() {
+        let mut rng = StdRng::seed_from_u64(23);
+        let secret = Scalar::random(&mut rng);
+        let a1 = Scalar::random(&mut rng);
+        let a2 = Scalar::random(&mut rng);
+        let f = |x: u64| {
+            let x = Scalar::from_u64(x);
+            secret.add(&a1.mul(&x)).add(&a2.mul(&x).mul(&x))
+        };
+        let h = G2Point::hash(b"message");
+        for list in [
+            vec![1, 2, 3, 4],
+            vec![11, 27, 103, 404],
+            vec![3, 1 << 33, 9, 2],
+        ] {
+            let indices = indices(&list);
+            let combiner = Combiner::first_t(&indices, 3);
+            assert_eq!(
+                matches!(combiner, Combiner::Small(_)),
+                list.starts_with(&[1, 2, 3])
+            );
+            let partials: Vec<G2Point> = list.iter().take(3).map(|&x| h.mul(&f(x))).collect();
+            assert_eq!(combiner.combine(&partials), h.mul(&secret), "{list:?}");
+        }
     }
 
     #[test]
     fn batch_catches_one_bad_partial_among_several_deposits() {
         let mut rng = StdRng::seed_from_u64(22);
-        let (n, t) = (4u64, 3u64);
-        let params = Params::new(n, t, 1).unwrap();
-        let coefficients: Vec<Scalar> = (0..t).map(|_| Scalar::random(&mut rng)).collect();
-        let a: Vec<G1Point> = coefficients.iter().map(G1Point::mul_generator).collect();
-        let keys = keys_from_aggregate(&params, &a).remove(0);
-        let messages: Vec<G2Point> = (0..3u8).map(|d| G2Point::hash(&[d])).collect();
-        // x_m = f(m) for f with the coefficients above.
-        let share = |m: u64| {
-            coefficients
+        for list in [vec![1, 2, 3, 4], vec![11, 27, 103, 1 << 40]] {
+            let indices = indices(&list);
+            let t = 3usize;
+            let params = Params::new(4, 3, 1).unwrap();
+            let coefficients: Vec<Scalar> = (0..t).map(|_| Scalar::random(&mut rng)).collect();
+            let a: Vec<G1Point> = coefficients.iter().map(G1Point::mul_generator).collect();
+            let keys = keys_from_aggregate(&params, &indices, &a).remove(0);
+            let messages: Vec<G2Point> = (0..3u8).map(|d| G2Point::hash(&[d])).collect();
+            // x_m = f(m) for f with the coefficients above.
+            let share = |m: u64| {
+                coefficients
+                    .iter()
+                    .rev()
+                    .fold(Scalar::ZERO, |acc, c| acc.mul(&Scalar::from_u64(m)).add(c))
+            };
+            let mut partials: Vec<Vec<G2Point>> = list
                 .iter()
-                .rev()
-                .fold(Scalar::ZERO, |acc, c| acc.mul(&Scalar::from_u64(m)).add(c))
-        };
-        let mut partials: Vec<Vec<G2Point>> = (1..=n)
-            .map(|m| messages.iter().map(|h| h.mul(&share(m))).collect())
-            .collect();
-        let combined: Vec<G2Point> = (0..messages.len())
-            .map(|d| {
-                let firsts: Vec<G2Point> = partials.iter().take(3).map(|p| p[d]).collect();
-                combine_first_t(&firsts, t as usize)
-            })
-            .collect();
-        let check = |partials: &[Vec<G2Point>], rng: &mut StdRng| {
-            batch_valid(
-                &[SignatureCheck {
-                    keys: &keys,
-                    messages: &messages,
-                    partials: partials.iter().map(Vec::as_slice).collect(),
-                    combined: &combined,
-                }],
-                rng,
-            )
-        };
-        assert!(check(&partials, &mut rng));
-        // Operator 4's second deposit signed with operator 3's share: only
-        // the weights of deposit 1 (w·κ, above 64 bits) carry the error.
-        partials[3][1] = messages[1].mul(&share(3));
-        assert!(!check(&partials, &mut rng));
+                .map(|&m| messages.iter().map(|h| h.mul(&share(m))).collect())
+                .collect();
+            let combiner = Combiner::first_t(&indices, t);
+            let combined: Vec<G2Point> = (0..messages.len())
+                .map(|d| {
+                    let firsts: Vec<G2Point> = partials.iter().take(t).map(|p| p[d]).collect();
+                    combiner.combine(&firsts)
+                })
+                .collect();
+            let check = |partials: &[Vec<G2Point>], rng: &mut StdRng| {
+                batch_valid(
+                    &indices,
+                    &[SignatureCheck {
+                        keys: &keys,
+                        messages: &messages,
+                        partials: partials.iter().map(Vec::as_slice).collect(),
+                        combined: &combined,
+                    }],
+                    rng,
+                )
+            };
+            assert!(check(&partials, &mut rng), "{list:?}");
+            // Holder 4's second statement signed with holder 3's share: only
+            // the weights of statement 1 (w·κ, above 64 bits) carry the error.
+            partials[3][1] = messages[1].mul(&share(list[2]));
+            assert!(!check(&partials, &mut rng), "{list:?}");
+        }
     }
 }

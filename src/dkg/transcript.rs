@@ -7,20 +7,25 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::checks::{Report, check_echoes, check_hello, check_hello_echoes, check_signed};
+use super::error::{DkgError, Evidence};
+use super::finalize::{Expected, holder_acks, verify_and_combine};
+use super::judge::judge;
 use super::messages::{
-    Ack, AnySigned, DealBundle, Finalize, Hello, IntoAny, MessageKind, PartialSignatures, Receipt,
-    Signed,
+    Ack, DealBundle, Finalize, Hello, IntoAny, MessageKind, PartialSignatures, Receipt, Signed,
 };
-use super::{Context, DkgError, Evidence, check_echoes, check_signed, signing, vss};
-use crate::ceremony::OperatorId;
-use crate::crypto::{G1Point, G2Point};
+use super::plan::Context;
+use super::signing::{self, Statements};
+use super::{sign, vss};
+use crate::crypto::G1Point;
 use crate::wire::{self, Bytes};
 
 /// The transcript format version.
-pub const TRANSCRIPT_VERSION: u32 = 1;
+pub const TRANSCRIPT_VERSION: u32 = 2;
 
-/// Domain of the transcript hash.
-pub const TRANSCRIPT_DOMAIN: &[u8] = b"dvkg/1 transcript";
+/// The purpose in the domain of the transcript hash,
+/// `"dvkg/2 <kind> transcript"`.
+pub const TRANSCRIPT_PURPOSE: &str = "transcript";
 
 /// The public outcome for one validator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +33,9 @@ pub const TRANSCRIPT_DOMAIN: &[u8] = b"dvkg/1 transcript";
 pub struct ValidatorRecord {
     /// `Y_v`, the validator public key.
     pub group_key: Bytes<48>,
-    /// `PK_{v,m}` for `m = 1..=n`.
+    /// `PK_{v,m}` for every holder `m`, in holder order.
     pub public_shares: Vec<Bytes<48>>,
-    /// The combined (threshold) signature of each deposit.
+    /// The combined (threshold) signature of each statement.
     pub signatures: Vec<Bytes<96>>,
 }
 
@@ -42,19 +47,20 @@ pub struct ValidatorRecord {
 pub struct Transcript {
     /// [`TRANSCRIPT_VERSION`].
     pub version: u32,
-    /// Parameters, roster, definition hash and deposit plan.
+    /// The plan and the definition hash.
     pub context: Context,
-    /// Round 0, in operator order.
+    /// Round 0, every participant's, in slot order.
     pub hellos: Vec<Signed<Hello>>,
-    /// Round 1 broadcasts, in operator order.
+    /// Round 1 broadcasts, the dealers', in slot order.
     pub deals: Vec<Signed<DealBundle>>,
-    /// Round 2, in operator order.
+    /// Round 2, every participant's, in slot order.
     pub acks: Vec<Signed<Ack>>,
-    /// Round 3, in operator order.
+    /// Round 3, the holders', in slot order.
     pub partials: Vec<Signed<PartialSignatures>>,
     /// Per validator: keys and combined signatures.
     pub validators: Vec<ValidatorRecord>,
-    /// Round 4, in operator order; not covered by [`Transcript::hash`].
+    /// Round 4, every participant's, in slot order; not covered by
+    /// [`Transcript::hash`].
     pub finals: Vec<Signed<Finalize>>,
 }
 
@@ -91,8 +97,8 @@ impl Transcript {
         }
     }
 
-    /// `SHA-256(TRANSCRIPT_DOMAIN ‖ encode(everything but the finals))`: what
-    /// every operator signs in round 4.
+    /// `SHA-256("dvkg/2 <kind> transcript" ‖ encode(everything but the
+    /// finals))`: what every participant signs in round 4.
     pub fn hash(&self) -> [u8; 32] {
         let part = HashedPart {
             version: self.version,
@@ -104,7 +110,7 @@ impl Transcript {
             validators: &self.validators,
         };
         let mut hasher = Sha256::new();
-        hasher.update(TRANSCRIPT_DOMAIN);
+        hasher.update(self.context.plan.kind().domain(TRANSCRIPT_PURPOSE));
         hasher.update(wire::encode(&part).unwrap_or_default());
         hasher.finalize().into()
     }
@@ -127,7 +133,57 @@ pub enum TranscriptError {
     /// version, count, order, or a derived value that does not match its
     /// recomputation.
     #[error("transcript inconsistent: {0}")]
-    Inconsistent(String),
+    Inconsistent(Inconsistency),
+}
+
+/// How a transcript differs from what the protocol produces.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Inconsistency {
+    /// Another transcript format version.
+    #[error("unsupported transcript version {0}")]
+    Version(u32),
+    /// A message list of the wrong length.
+    #[error("{got} {kind} messages for {expected} senders")]
+    Count {
+        /// The kind.
+        kind: MessageKind,
+        /// The messages present.
+        got: usize,
+        /// The senders the plan names.
+        expected: usize,
+    },
+    /// A message out of place.
+    #[error("{kind} message {position} is signed as operator {sender}")]
+    Order {
+        /// The kind.
+        kind: MessageKind,
+        /// Its position in the list.
+        position: usize,
+        /// Its signer.
+        sender: crate::ceremony::OperatorId,
+    },
+    /// The messages of a round do not match the receipts the next round
+    /// echoes.
+    #[error("the {0} messages do not match their echoes")]
+    Echoes(MessageKind),
+    /// The validator records are not as many as the validators.
+    #[error("{got} validator records for {expected} validators")]
+    Records {
+        /// The records present.
+        got: usize,
+        /// The validators.
+        expected: usize,
+    },
+    /// A validator's recorded keys are not those the deals derive.
+    #[error("validator {0}: the recorded keys are not those derived from the deals")]
+    Keys(usize),
+    /// A validator's recorded signatures are not the combination of the
+    /// partial signatures.
+    #[error(
+        "validator {0}: the recorded signatures are not the combination of the partial signatures"
+    )]
+    Signatures(usize),
 }
 
 /// What a verified transcript established.
@@ -142,23 +198,42 @@ pub struct Verified {
 }
 
 fn in_order<T: super::messages::Body>(
-    what: MessageKind,
+    context: &Context,
+    kind: MessageKind,
     messages: &[Signed<T>],
-    n: usize,
 ) -> Result<(), TranscriptError> {
-    if messages.len() != n {
-        return Err(TranscriptError::Inconsistent(format!(
-            "{} {what} messages for {n} operators",
-            messages.len()
-        )));
+    let senders = context.plan.senders(kind);
+    if messages.len() != senders.len() {
+        return Err(TranscriptError::Inconsistent(Inconsistency::Count {
+            kind,
+            got: messages.len(),
+            expected: senders.len(),
+        }));
     }
-    for (position, message) in messages.iter().enumerate() {
-        if message.header.sender.position() != position {
-            return Err(TranscriptError::Inconsistent(format!(
-                "{what} message {position} is signed as operator {}",
-                message.header.sender
-            )));
+    for (position, (message, &sender)) in messages.iter().zip(senders).enumerate() {
+        if message.header.sender != sender {
+            return Err(TranscriptError::Inconsistent(Inconsistency::Order {
+                kind,
+                position,
+                sender: message.header.sender,
+            }));
         }
+    }
+    Ok(())
+}
+
+/// Checks that the first report's receipts are those of `messages`.
+fn echoes_match<T: super::messages::Body>(
+    kind: MessageKind,
+    reports: &[Report<'_>],
+    messages: &[Signed<T>],
+) -> Result<(), TranscriptError> {
+    let receipts: Vec<Receipt> = messages.iter().map(Receipt::of).collect();
+    if reports
+        .first()
+        .is_some_and(|(_, r, _)| *r != receipts.as_slice())
+    {
+        return Err(TranscriptError::Inconsistent(Inconsistency::Echoes(kind)));
     }
     Ok(())
 }
@@ -175,143 +250,143 @@ fn in_order<T: super::messages::Body>(
 /// [`TranscriptError`]: a named operator's violation, or an inconsistency.
 pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     transcript: &Transcript,
+    statements: &dyn Statements,
     rng: &mut R,
 ) -> Result<Verified, TranscriptError> {
     let context = &transcript.context;
+    let plan = &context.plan;
+    let params = plan.params();
     if transcript.version != TRANSCRIPT_VERSION {
-        return Err(TranscriptError::Inconsistent(format!(
-            "unsupported transcript version {}",
-            transcript.version
+        return Err(TranscriptError::Inconsistent(Inconsistency::Version(
+            transcript.version,
         )));
     }
-    context.check()?;
-    let n = context.params.operators();
-    in_order(MessageKind::Hello, &transcript.hellos, n)?;
-    in_order(MessageKind::Deal, &transcript.deals, n)?;
-    in_order(MessageKind::Ack, &transcript.acks, n)?;
-    in_order(MessageKind::Partials, &transcript.partials, n)?;
-    in_order(MessageKind::Finalize, &transcript.finals, n)?;
+    in_order(context, MessageKind::Hello, &transcript.hellos)?;
+    in_order(context, MessageKind::Deal, &transcript.deals)?;
+    in_order(context, MessageKind::Ack, &transcript.acks)?;
+    in_order(context, MessageKind::Partials, &transcript.partials)?;
+    in_order(context, MessageKind::Finalize, &transcript.finals)?;
 
     // Round 0: hellos for this definition, then the session id.
     for hello in &transcript.hellos {
-        super::check_hello(context, hello.header.sender, hello)?;
+        check_hello(context, hello.header.sender, hello)?;
     }
     let session = transcript.session_id();
 
-    // Round 1: deals, their hello echoes, encodings and proofs.
+    // Round 1: deals, their hello echoes, encodings, proofs and constants.
     for deal in &transcript.deals {
         check_signed(context, &session, deal.header.sender, deal)?;
     }
     for deal in &transcript.deals {
-        super::check_hello_echoes(context, &transcript.hellos, deal)?;
+        check_hello_echoes(context, &transcript.hellos, deal)?;
     }
     let parsed: Vec<vss::ParsedDeal> = transcript
         .deals
         .iter()
-        .map(|d| vss::parse_deal_subgroup_deferred(&context.params, d))
+        .map(|d| vss::parse_deal_subgroup_deferred(plan, d))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&vss::ParsedDeal> = parsed.iter().collect();
-    if let Some((dealer, validator)) = vss::first_invalid_proof(&session, &refs, rng) {
-        let deal = transcript.deals.get(dealer.position()).cloned();
-        // A point outside the subgroup is the more precise fault.
-        if let Some(deal) = &deal {
-            vss::parse_deal(&context.params, deal)?;
+    if let Some((dealer, validator)) = vss::first_invalid_proof(plan.kind(), &session, &refs, rng) {
+        let deal = plan
+            .dealers()
+            .iter()
+            .position(|&d| d == dealer)
+            .and_then(|position| transcript.deals.get(position));
+        if let Some(deal) = deal {
+            // A point outside the subgroup is the more precise fault.
+            vss::parse_deal(plan, deal)?;
+            return Err(DkgError::InvalidProof {
+                culprit: dealer,
+                validator,
+                evidence: Box::new(Evidence::Deal { deal: deal.clone() }),
+            }
+            .into());
         }
-        return Err(DkgError::InvalidProof {
-            culprit: dealer,
-            validator,
-            evidence: Box::new(Evidence::Deal {
-                deal: deal.ok_or_else(|| TranscriptError::Inconsistent("missing deal".into()))?,
-            }),
+    }
+    for (deal, signed) in parsed.iter().zip(&transcript.deals) {
+        if let Some(validator) = vss::first_wrong_constant(plan, deal)? {
+            return Err(vss::wrong_constant(plan, signed, validator).into());
         }
-        .into());
     }
 
     // Round 2: acks, their deal echoes, no complaints.
     for ack in &transcript.acks {
         check_signed(context, &session, ack.header.sender, ack)?;
     }
-    let deal_receipts: Vec<Receipt> = transcript.deals.iter().map(Receipt::of).collect();
-    let mut reports: Vec<(OperatorId, &[Receipt], AnySigned)> = Vec::with_capacity(n);
-    for ack in &transcript.acks {
-        reports.push((
-            ack.header.sender,
-            ack.body.deals.as_slice(),
-            ack.clone().into_any(),
-        ));
-    }
-    check_echoes(context, MessageKind::Deal, &session, &reports)?;
-    if reports
-        .first()
-        .is_some_and(|(_, r, _)| *r != deal_receipts.as_slice())
-    {
-        return Err(TranscriptError::Inconsistent(
-            "the deals do not match their echoes".into(),
-        ));
-    }
+    let reports: Vec<Report<'_>> = transcript
+        .acks
+        .iter()
+        .map(|ack| {
+            (
+                ack.header.sender,
+                ack.body.deals.as_slice(),
+                ack.clone().into_any(),
+            )
+        })
+        .collect();
+    check_echoes(context, MessageKind::Deal, &session, &reports, None)?;
+    echoes_match(MessageKind::Deal, &reports, &transcript.deals)?;
     for ack in &transcript.acks {
         if let Some(complaint) = ack.body.complaints.first() {
-            let agreed = transcript.deals.get(complaint.dealer().position());
-            return Err(super::judge(context, &session, agreed, ack, complaint).into());
+            let agreed = plan
+                .dealers()
+                .iter()
+                .position(|&d| d == complaint.dealer())
+                .and_then(|position| transcript.deals.get(position));
+            return Err(judge(context, &session, agreed, ack, complaint).into());
         }
     }
 
     // Round 3: derived keys, then partial signatures (their ack echoes).
     let commitments: Vec<&[Vec<G1Point>]> =
         parsed.iter().map(|p| p.commitments.as_slice()).collect();
-    let aggregated = signing::aggregate(&context.params, &commitments);
-    vss::check_aggregate(&context.params, &aggregated, &transcript.deals)?;
-    let keys = signing::keys_from_aggregate(&context.params, &aggregated);
+    let aggregated = signing::aggregate(&params, &commitments);
+    vss::check_aggregate(plan, &aggregated, &transcript.deals)?;
+    if let Some(known) = plan.group_keys() {
+        sign::check_known_keys(&aggregated, params.threshold(), known)?;
+    }
+    let keys = signing::keys_from_aggregate(&params, plan.indices(), &aggregated);
     if keys.len() != transcript.validators.len() {
-        return Err(TranscriptError::Inconsistent(format!(
-            "{} validator records for {} validators",
-            transcript.validators.len(),
-            keys.len()
-        )));
+        return Err(TranscriptError::Inconsistent(Inconsistency::Records {
+            got: transcript.validators.len(),
+            expected: keys.len(),
+        }));
     }
     for (v, (derived, record)) in keys.iter().zip(&transcript.validators).enumerate() {
-        let shares: Vec<Bytes<48>> = derived
-            .public_shares
-            .iter()
-            .map(|p| Bytes(p.to_bytes()))
-            .collect();
-        if record.group_key.0 != derived.group_key.to_bytes() || record.public_shares != shares {
-            return Err(TranscriptError::Inconsistent(format!(
-                "validator {v}: the recorded keys are not those derived from the deals"
-            )));
+        let shares_match = derived.public_shares.len() == record.public_shares.len()
+            && derived
+                .public_shares
+                .iter()
+                .zip(&record.public_shares)
+                .all(|(p, r)| p.to_bytes() == r.0);
+        if record.group_key.0 != derived.group_key.to_bytes() || !shares_match {
+            return Err(TranscriptError::Inconsistent(Inconsistency::Keys(v)));
         }
     }
     for message in &transcript.partials {
         check_signed(context, &session, message.header.sender, message)?;
     }
-    let mut reports: Vec<(OperatorId, &[Receipt], AnySigned)> = Vec::with_capacity(n);
-    for message in &transcript.partials {
-        reports.push((
-            message.header.sender,
-            message.body.acks.as_slice(),
-            message.clone().into_any(),
-        ));
-    }
-    check_echoes(context, MessageKind::Ack, &session, &reports)?;
-    let ack_receipts: Vec<Receipt> = transcript.acks.iter().map(Receipt::of).collect();
-    if reports
-        .first()
-        .is_some_and(|(_, r, _)| *r != ack_receipts.as_slice())
-    {
-        return Err(TranscriptError::Inconsistent(
-            "the acks do not match their echoes".into(),
-        ));
-    }
-    let hashed: Vec<Vec<G2Point>> = keys
+    let reports: Vec<Report<'_>> = transcript
+        .partials
         .iter()
-        .map(|k| context.plan.hashed_messages(&k.group_key))
+        .map(|m| {
+            (
+                m.header.sender,
+                m.body.acks.as_slice(),
+                m.clone().into_any(),
+            )
+        })
         .collect();
-    let combined = super::verify_and_combine(
+    check_echoes(context, MessageKind::Ack, &session, &reports, None)?;
+    echoes_match(MessageKind::Ack, &reports, &transcript.acks)?;
+    let hashed =
+        signing::hashed_messages(plan, statements, &session, &keys).map_err(DkgError::from)?;
+    let combined = verify_and_combine(
         context,
         &transcript.deals,
-        &transcript.acks,
+        &holder_acks(context, &transcript.acks),
         &transcript.partials,
-        &super::Expected {
+        &Expected {
             keys: &keys,
             hashed: &hashed,
             own: None,
@@ -321,35 +396,28 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     for (v, (sigs, record)) in combined.iter().zip(&transcript.validators).enumerate() {
         let recorded: Vec<Bytes<96>> = sigs.iter().map(|s| Bytes(s.to_bytes())).collect();
         if recorded != record.signatures {
-            return Err(TranscriptError::Inconsistent(format!(
-                "validator {v}: the recorded signatures are not the combination of the partial signatures"
-            )));
+            return Err(TranscriptError::Inconsistent(Inconsistency::Signatures(v)));
         }
     }
 
-    // Round 4: every operator signed this transcript's hash.
+    // Round 4: every participant signed this transcript's hash.
     let hash = transcript.hash();
     for message in &transcript.finals {
         check_signed(context, &session, message.header.sender, message)?;
     }
-    let mut reports: Vec<(OperatorId, &[Receipt], AnySigned)> = Vec::with_capacity(n);
-    for message in &transcript.finals {
-        reports.push((
-            message.header.sender,
-            message.body.partials.as_slice(),
-            message.clone().into_any(),
-        ));
-    }
-    check_echoes(context, MessageKind::Partials, &session, &reports)?;
-    let partial_receipts: Vec<Receipt> = transcript.partials.iter().map(Receipt::of).collect();
-    if reports
-        .first()
-        .is_some_and(|(_, r, _)| *r != partial_receipts.as_slice())
-    {
-        return Err(TranscriptError::Inconsistent(
-            "the partial signatures do not match their echoes".into(),
-        ));
-    }
+    let reports: Vec<Report<'_>> = transcript
+        .finals
+        .iter()
+        .map(|m| {
+            (
+                m.header.sender,
+                m.body.partials.as_slice(),
+                m.clone().into_any(),
+            )
+        })
+        .collect();
+    check_echoes(context, MessageKind::Partials, &session, &reports, None)?;
+    echoes_match(MessageKind::Partials, &reports, &transcript.partials)?;
     for message in &transcript.finals {
         if message.body.transcript_hash.0 != hash {
             return Err(DkgError::FinalizeMismatch {

@@ -10,9 +10,10 @@ use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use sha2::{Digest, Sha512};
 
-use super::error::{DkgError, Evidence};
+use super::error::{Counted, DkgError, Evidence, Item, KnownConstant, LocalError};
 use super::messages::{DealBundle, ProofBytes, Signed};
-use crate::ceremony::{OperatorId, Params};
+use super::plan::{CeremonyKind, Combine, Plan, ShareIndex};
+use crate::ceremony::OperatorId;
 use crate::crypto::group::{G1Batch, G1Sum};
 use crate::crypto::{G1Point, Scalar};
 use crate::wire::Bytes;
@@ -22,8 +23,9 @@ use crate::wire::Bytes;
 /// multiplication (a few MiB) whatever the number of validators.
 pub const BATCH_VALIDATORS: usize = 1024;
 
-/// Domain of the proof-of-knowledge challenge (protocol.md, Round 1, Step 3).
-pub const PROOF_DOMAIN: &[u8] = b"dvkg/1 proof of knowledge";
+/// The purpose in the domain of the proof-of-knowledge challenge,
+/// `"dvkg/2 <kind> proof of knowledge"` (protocol.md, Round 1, Step 3).
+pub const PROOF_PURPOSE: &str = "proof of knowledge";
 
 /// A secret polynomial `f(x) = a_0 + a_1 x + … + a_{t-1} x^{t-1}`.
 ///
@@ -66,8 +68,8 @@ impl Polynomial {
     }
 
     /// `f(x)` by Horner's rule.
-    pub fn evaluate(&self, x: OperatorId) -> Scalar {
-        let x = Scalar::from_u64(u64::from(x.get()));
+    pub fn evaluate(&self, x: ShareIndex) -> Scalar {
+        let x = x.scalar();
         self.coefficients
             .iter()
             .rev()
@@ -91,9 +93,11 @@ impl Polynomial {
 }
 
 /// The proof-of-knowledge challenge
-/// `c = SHA-512(PROOF_DOMAIN ‖ session ‖ validator ‖ dealer ‖ C_0 ‖ R) mod r`
-/// (validator as 4 big-endian bytes, dealer as one byte).
+/// `c = SHA-512("dvkg/2 <kind> proof of knowledge" ‖ session ‖ validator ‖
+/// dealer ‖ C_0 ‖ R) mod r` (validator as 4 big-endian bytes, the dealer's
+/// slot as one byte).
 pub fn proof_challenge(
+    kind: CeremonyKind,
     session: &[u8; 32],
     validator: usize,
     dealer: OperatorId,
@@ -101,7 +105,7 @@ pub fn proof_challenge(
     r: &G1Point,
 ) -> Scalar {
     let mut hasher = Sha512::new();
-    hasher.update(PROOF_DOMAIN);
+    hasher.update(kind.domain(PROOF_PURPOSE));
     hasher.update(session);
     hasher.update((validator as u32).to_be_bytes());
     hasher.update([dealer.get()]);
@@ -113,6 +117,7 @@ pub fn proof_challenge(
 
 /// Proves knowledge of `a_0` for `C_0 = a_0 · G1`: `R = k·G1`, `z = k + c·a_0`.
 pub fn prove<R: RngCore + CryptoRng + ?Sized>(
+    kind: CeremonyKind,
     session: &[u8; 32],
     validator: usize,
     dealer: OperatorId,
@@ -120,12 +125,21 @@ pub fn prove<R: RngCore + CryptoRng + ?Sized>(
     c0: &G1Point,
     rng: &mut R,
 ) -> ProofBytes {
-    prove_with_nonce(session, validator, dealer, a0, c0, &Scalar::random(rng))
+    prove_with_nonce(
+        kind,
+        session,
+        validator,
+        dealer,
+        a0,
+        c0,
+        &Scalar::random(rng),
+    )
 }
 
 /// [`prove`] with the nonce `k` drawn by the caller, who must never use it
 /// twice (two proofs with one nonce reveal `a_0`).
 pub(crate) fn prove_with_nonce(
+    kind: CeremonyKind,
     session: &[u8; 32],
     validator: usize,
     dealer: OperatorId,
@@ -134,7 +148,7 @@ pub(crate) fn prove_with_nonce(
     k: &Scalar,
 ) -> ProofBytes {
     let r = G1Point::mul_generator(k);
-    let c = proof_challenge(session, validator, dealer, c0, &r);
+    let c = proof_challenge(kind, session, validator, dealer, c0, &r);
     let z = k.add(&c.mul(a0));
     ProofBytes {
         r: Bytes(r.to_uncompressed()),
@@ -161,8 +175,8 @@ pub struct ParsedDeal {
 ///
 /// [`DkgError::WrongCount`], [`DkgError::InvalidPoint`] or
 /// [`DkgError::InvalidScalar`] naming the dealer, with the deal as evidence.
-pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDeal, DkgError> {
-    parse_deal_with(params, deal, G1Point::from_uncompressed)
+pub fn parse_deal(plan: &Plan, deal: &Signed<DealBundle>) -> Result<ParsedDeal, DkgError> {
+    parse_deal_with(plan, deal, G1Point::from_uncompressed)
 }
 
 /// [`parse_deal`] without the subgroup checks of the points, which the
@@ -173,34 +187,36 @@ pub fn parse_deal(params: &Params, deal: &Signed<DealBundle>) -> Result<ParsedDe
 ///
 /// As [`parse_deal`], except for points outside the subgroup.
 pub fn parse_deal_subgroup_deferred(
-    params: &Params,
+    plan: &Plan,
     deal: &Signed<DealBundle>,
 ) -> Result<ParsedDeal, DkgError> {
-    parse_deal_with(params, deal, G1Point::from_uncompressed_subgroup_deferred)
+    parse_deal_with(plan, deal, G1Point::from_uncompressed_subgroup_deferred)
 }
 
 fn parse_deal_with(
-    params: &Params,
+    plan: &Plan,
     deal: &Signed<DealBundle>,
     decode: fn(&[u8; 96]) -> Result<G1Point, crate::crypto::BlsError>,
 ) -> Result<ParsedDeal, DkgError> {
+    let params = plan.params();
     let dealer = deal.header.sender;
     let evidence = || Box::new(Evidence::Deal { deal: deal.clone() });
     let validators = &deal.body.validators;
     if validators.len() != params.validators() {
         return Err(DkgError::WrongCount {
             culprit: dealer,
-            what: "validator entries in its deal".into(),
+            what: Counted::ValidatorEntries,
             expected: params.validators(),
             got: validators.len(),
             evidence: evidence(),
         });
     }
-    if deal.body.hellos.len() != params.operators() {
+    let participants = plan.slots().len();
+    if deal.body.hellos.len() != participants {
         return Err(DkgError::WrongCount {
             culprit: dealer,
-            what: "hello receipts in its deal".into(),
-            expected: params.operators(),
+            what: Counted::HelloReceipts,
+            expected: participants,
             got: deal.body.hellos.len(),
             evidence: evidence(),
         });
@@ -211,7 +227,7 @@ fn parse_deal_with(
         if entry.commitments.len() != params.threshold() {
             return Err(DkgError::WrongCount {
                 culprit: dealer,
-                what: format!("commitments for validator {v}"),
+                what: Counted::Commitments { validator: v },
                 expected: params.threshold(),
                 got: entry.commitments.len(),
                 evidence: evidence(),
@@ -225,7 +241,7 @@ fn parse_deal_with(
                 decode(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
                     culprit: dealer,
                     validator: v,
-                    item: format!("commitment {k}"),
+                    item: Item::Commitment(k),
                     reason,
                     evidence: evidence(),
                 })
@@ -234,14 +250,14 @@ fn parse_deal_with(
         let r = decode(&entry.proof.r.0).map_err(|reason| DkgError::InvalidPoint {
             culprit: dealer,
             validator: v,
-            item: "proof commitment R".into(),
+            item: Item::ProofR,
             reason,
             evidence: evidence(),
         })?;
         let z = Scalar::from_bytes_be(&entry.proof.z.0).ok_or_else(|| DkgError::InvalidScalar {
             culprit: dealer,
             validator: v,
-            item: "proof response z".into(),
+            item: Item::ProofZ,
             evidence: evidence(),
         })?;
         commitments.push(points);
@@ -264,7 +280,7 @@ fn parse_deal_with(
 ///
 /// [`DkgError::InvalidPoint`] naming the dealer, with its deal as evidence.
 pub fn check_aggregate(
-    params: &Params,
+    plan: &Plan,
     aggregated: &[G1Point],
     deals: &[Signed<DealBundle>],
 ) -> Result<(), DkgError> {
@@ -272,24 +288,84 @@ pub fn check_aggregate(
         return Ok(());
     }
     for deal in deals {
-        parse_deal(params, deal)?;
+        parse_deal(plan, deal)?;
     }
-    Err(DkgError::InvalidInput(
-        "an aggregated commitment is outside the subgroup, yet every dealer's points are in it"
-            .into(),
-    ))
+    Err(LocalError::BatchMismatch("point of the deals (subgroup)").into())
+}
+
+/// The first validator whose constant commitment in `deal` is not the
+/// point the plan fixes (protocol.md, Round 2, Step 3): for a split the
+/// validator key itself, for a reshare `λ_j·PK_{v,j}`. `None` when the
+/// plan fixes none or every one matches.
+///
+/// # Errors
+///
+/// [`LocalError::KnownKeyInvalid`] when a known point of the plan does not
+/// decode.
+pub fn first_wrong_constant(plan: &Plan, deal: &ParsedDeal) -> Result<Option<usize>, DkgError> {
+    let Some((lambda, points)) = plan.known_constant(deal.dealer) else {
+        return Ok(None);
+    };
+    let split = matches!(plan.combine(), Combine::Split { .. });
+    let verdicts: Vec<Result<bool, usize>> = deal
+        .commitments
+        .par_iter()
+        .zip(points)
+        .enumerate()
+        .map(|(v, (commitments, known))| {
+            let Some(c0) = commitments.first() else {
+                return Ok(false);
+            };
+            if split {
+                // λ = 1: the encodings compare, no multiplication needed.
+                return Ok(c0.to_bytes() == known.0);
+            }
+            let point = G1Point::from_bytes(&known.0).map_err(|_| v)?;
+            Ok(point.mul(&lambda) == *c0)
+        })
+        .collect();
+    for (v, verdict) in verdicts.into_iter().enumerate() {
+        match verdict {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(v)),
+            Err(v) => return Err(LocalError::KnownKeyInvalid(v).into()),
+        }
+    }
+    // A parsed deal has V entries and the plan V known points, so every
+    // validator was compared.
+    Ok(None)
+}
+
+/// The error for a wrong constant commitment of `deal` at `validator`.
+pub fn wrong_constant(plan: &Plan, deal: &Signed<DealBundle>, validator: usize) -> DkgError {
+    DkgError::WrongConstant {
+        culprit: deal.header.sender,
+        validator,
+        expected: match plan.combine() {
+            Combine::Reshare { .. } => KnownConstant::WeightedPreviousShare,
+            Combine::Split { .. } | Combine::Fresh => KnownConstant::ValidatorKey,
+        },
+        evidence: Box::new(Evidence::Deal { deal: deal.clone() }),
+    }
 }
 
 /// Adds `rho · (z·G1 − c·C_0 − R)` for one proof to `batch`, `rho` a
 /// short integer weight.
-fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usize, rho: u64) {
+fn add_proof(
+    batch: &mut G1Batch,
+    kind: CeremonyKind,
+    session: &[u8; 32],
+    deal: &ParsedDeal,
+    v: usize,
+    rho: u64,
+) {
     let (Some(commitments), Some((r, z))) = (deal.commitments.get(v), deal.proofs.get(v)) else {
         return;
     };
     let Some(c0) = commitments.first() else {
         return;
     };
-    let c = proof_challenge(session, v, deal.dealer, c0, r);
+    let c = proof_challenge(kind, session, v, deal.dealer, c0, r);
     let rho_scalar = Scalar::from_u64(rho);
     batch.add_generator(&rho_scalar.mul(z));
     batch.add(c0, Scalar::ZERO.sub(&rho_scalar.mul(&c)));
@@ -301,15 +377,15 @@ fn add_proof(batch: &mut G1Batch, session: &[u8; 32], deal: &ParsedDeal, v: usiz
 /// short integers while they fit in 128 bits.
 fn add_share(
     batch: &mut G1Batch,
-    me: OperatorId,
+    me: ShareIndex,
     commitments: &[G1Point],
     share: &Scalar,
     rho: u64,
 ) {
     let rho_scalar = Scalar::from_u64(rho);
     batch.add_generator(&rho_scalar.mul(share));
-    let i = u64::from(me.get());
-    let x = Scalar::from_u64(i);
+    let i = me.get();
+    let x = me.scalar();
     let mut short = Some(u128::from(rho));
     let mut power = rho_scalar;
     for c in commitments {
@@ -328,21 +404,23 @@ fn weight<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> u64 {
 }
 
 /// Whether one proof of knowledge verifies.
-pub fn proof_valid(session: &[u8; 32], deal: &ParsedDeal, v: usize) -> bool {
+pub fn proof_valid(kind: CeremonyKind, session: &[u8; 32], deal: &ParsedDeal, v: usize) -> bool {
     let mut batch = G1Batch::default();
-    add_proof(&mut batch, session, deal, v, 1);
+    add_proof(&mut batch, kind, session, deal, v, 1);
     batch.is_identity()
 }
 
-/// Whether one share matches its commitments: `s·G1 == Σ_k i^k C_k`.
-pub fn share_valid(me: OperatorId, commitments: &[G1Point], share: &Scalar) -> bool {
-    let expected = G1Sum::horner(commitments, u64::from(me.get())).to_point();
+/// Whether one share matches its commitments: `s·G1 == Σ_k x^k C_k` for the
+/// holder at share index `x`.
+pub fn share_valid(me: ShareIndex, commitments: &[G1Point], share: &Scalar) -> bool {
+    let expected = G1Sum::horner(commitments, me.get()).to_point();
     G1Point::mul_generator(share) == expected
 }
 
 /// The first invalid proof among `deals`, checked as one random linear
 /// combination and, only if that fails, one by one.
 pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
+    kind: CeremonyKind,
     session: &[u8; 32],
     deals: &[&ParsedDeal],
     rng: &mut R,
@@ -353,7 +431,7 @@ pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
         let mut batch = G1Batch::default();
         for deal in deals {
             for v in range.clone().filter(|&v| v < deal.proofs.len()) {
-                add_proof(&mut batch, session, deal, v, weight(rng));
+                add_proof(&mut batch, kind, session, deal, v, weight(rng));
             }
         }
         if batch.is_identity() {
@@ -362,7 +440,7 @@ pub fn first_invalid_proof<R: RngCore + CryptoRng + ?Sized>(
         let found = deals.iter().find_map(|deal| {
             range
                 .clone()
-                .find(|&v| v < deal.proofs.len() && !proof_valid(session, deal, v))
+                .find(|&v| v < deal.proofs.len() && !proof_valid(kind, session, deal, v))
                 .map(|v| (deal.dealer, v))
         });
         if found.is_some() {
@@ -385,7 +463,7 @@ pub struct ShareCheck<'a> {
 /// The first share that fails against its commitments, checked as one
 /// random linear combination and, only if that fails, one by one.
 pub fn first_invalid_share<R: RngCore + CryptoRng + ?Sized>(
-    me: OperatorId,
+    me: ShareIndex,
     checks: &[ShareCheck<'_>],
     rng: &mut R,
 ) -> Option<(OperatorId, usize)> {
@@ -431,24 +509,30 @@ mod tests {
         OperatorId::try_from(i).unwrap()
     }
 
+    fn x(i: u64) -> ShareIndex {
+        ShareIndex::try_from(i).unwrap()
+    }
+
+    const DKG: CeremonyKind = CeremonyKind::Dkg;
+
     #[test]
     fn shares_match_commitments_and_tampering_is_caught() {
         let mut rng = StdRng::seed_from_u64(3);
         let poly = Polynomial::random(3, &mut rng);
         let commitments = poly.commitments();
-        for i in 1..=5 {
-            assert!(share_valid(id(i), &commitments, &poly.evaluate(id(i))));
+        for i in [1, 2, 3, 4, 5, 404, (1 << 40) + 1] {
+            assert!(share_valid(x(i), &commitments, &poly.evaluate(x(i))));
         }
-        let bad = poly.evaluate(id(2)).add(&Scalar::ONE);
-        assert!(!share_valid(id(2), &commitments, &bad));
-        let shares = vec![poly.evaluate(id(2))];
+        let bad = poly.evaluate(x(2)).add(&Scalar::ONE);
+        assert!(!share_valid(x(2), &commitments, &bad));
+        let shares = vec![poly.evaluate(x(2))];
         let commitments_v = vec![commitments.clone()];
         let checks = [ShareCheck {
             dealer: id(1),
             commitments: &commitments_v,
             shares: &shares,
         }];
-        assert_eq!(first_invalid_share(id(2), &checks, &mut rng), None);
+        assert_eq!(first_invalid_share(x(2), &checks, &mut rng), None);
         let wrong = vec![bad];
         let checks = [ShareCheck {
             dealer: id(1),
@@ -456,7 +540,7 @@ mod tests {
             shares: &wrong,
         }];
         assert_eq!(
-            first_invalid_share(id(2), &checks, &mut rng),
+            first_invalid_share(x(2), &checks, &mut rng),
             Some((id(1), 0))
         );
     }
@@ -468,6 +552,7 @@ mod tests {
         let poly = Polynomial::random(2, &mut rng);
         let commitments = poly.commitments();
         let proof = prove(
+            DKG,
             &session,
             0,
             id(1),
@@ -483,15 +568,17 @@ mod tests {
                 Scalar::from_bytes_be(&proof.z.0).unwrap(),
             )],
         };
-        assert!(proof_valid(&session, &deal, 0));
-        assert_eq!(first_invalid_proof(&session, &[&deal], &mut rng), None);
-        assert!(!proof_valid(&[8u8; 32], &deal, 0));
+        assert!(proof_valid(DKG, &session, &deal, 0));
+        assert_eq!(first_invalid_proof(DKG, &session, &[&deal], &mut rng), None);
+        assert!(!proof_valid(DKG, &[8u8; 32], &deal, 0));
+        // The kind is bound: a DKG proof is no split proof.
+        assert!(!proof_valid(CeremonyKind::Split, &session, &deal, 0));
         let other_dealer = ParsedDeal {
             dealer: id(2),
             ..deal.clone()
         };
         assert_eq!(
-            first_invalid_proof(&session, &[&deal, &other_dealer], &mut rng),
+            first_invalid_proof(DKG, &session, &[&deal, &other_dealer], &mut rng),
             Some((id(2), 0))
         );
     }

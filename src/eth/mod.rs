@@ -9,6 +9,7 @@ pub mod deposit;
 pub mod keystore;
 pub mod network;
 pub mod ssz;
+pub mod statements;
 
 pub use amount::{ETH_IN_GWEI, Gwei};
 pub use credentials::{ExecutionAddress, WithdrawalCredentials, WithdrawalKind};

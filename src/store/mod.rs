@@ -54,6 +54,35 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// A secret file (a password or passphrase) that holds nothing.
+    #[error("{path} is empty")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The largest secret file read (a password or passphrase).
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret from a file (a password or passphrase): bounded, with
+/// one trailing newline removed, and not empty.
+///
+/// # Errors
+///
+/// [`StoreError`] when the file cannot be read, is not text, or is empty.
+pub fn read_secret_text(path: &Path) -> Result<Zeroizing<String>, StoreError> {
+    let text = Zeroizing::new(read_text(path, MAX_SECRET_FILE_BYTES)?);
+    let trimmed = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if trimmed.is_empty() {
+        return Err(StoreError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Zeroizing::new(trimmed.to_owned()))
 }
 
 /// Reads at most `max` bytes into a zeroizing buffer sized so that it never

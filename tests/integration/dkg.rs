@@ -4,11 +4,13 @@
 
 use dvkg::ceremony::OperatorId;
 use dvkg::crypto::{G1Point, PublicKey, Scalar, SecretBytes, SecretKey, Signature};
-use dvkg::dkg::signing::{DepositPlan, lagrange_at_zero};
+use dvkg::dkg::plan::ShareIndex;
+use dvkg::dkg::signing::lagrange_at_zero;
 use dvkg::dkg::transcript::{Transcript, verify_transcript};
 use dvkg::dkg::{Output, dealer};
 use dvkg::eth::deposit::{self, DepositEntry, Expectations};
 use dvkg::eth::network::Network;
+use dvkg::eth::statements::{DepositPlan, EthStatements};
 use dvkg::eth::{Gwei, WithdrawalCredentials};
 use dvkg::hexfmt::{self, Prefix};
 use dvkg::wire;
@@ -17,10 +19,15 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::common::load_vector;
-use crate::dkg_harness::{Cluster, Hooks, hoodi_plan, run};
+use crate::dkg_harness::{Hooks, dkg_cluster, dkg_cluster_at, hoodi_plan, run};
+
+/// The share index of an output's holder.
+fn index_of(o: &Output) -> ShareIndex {
+    o.transcript.context.plan.share_index(o.me).unwrap()
+}
 
 fn interpolate(outputs: &[&Output], v: usize) -> Scalar {
-    let signers: Vec<OperatorId> = outputs.iter().map(|o| o.me).collect();
+    let signers: Vec<ShareIndex> = outputs.iter().map(|o| index_of(o)).collect();
     lagrange_at_zero(&signers)
         .iter()
         .zip(outputs)
@@ -31,8 +38,22 @@ fn interpolate(outputs: &[&Output], v: usize) -> Scalar {
 
 fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let cluster = Cluster::new(n, t, validators, hoodi_plan(), &mut rng);
-    let run = run(&cluster, Hooks::default(), seed);
+    let cluster = dkg_cluster(n, t, validators, hoodi_plan(), &mut rng);
+    check_run(&cluster, n, t, validators, seed, &mut rng);
+}
+
+/// A whole ceremony of `cluster`: identical transcripts, a transcript that
+/// verifies, shares that match their public shares, any t of which
+/// interpolate to the validator key and t − 1 do not, and valid deposits.
+fn check_run(
+    cluster: &dvkg::dkg::runner::Cluster,
+    n: u64,
+    t: u64,
+    validators: u64,
+    seed: u64,
+    rng: &mut StdRng,
+) {
+    let run = run(cluster, Hooks::default(), seed);
     assert!(run.errors.is_empty(), "n={n} t={t}: {:?}", run.errors);
     let outputs: Vec<&Output> = run.outputs.values().collect();
     assert_eq!(outputs.len(), n as usize);
@@ -48,7 +69,8 @@ fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
         );
     }
     let transcript = &outputs[0].transcript;
-    let verified = verify_transcript(transcript, &mut rng).unwrap();
+    let verified = verify_transcript(transcript, &EthStatements, rng).unwrap();
+    let plan = DepositPlan::from_statements(transcript.context.plan.statements()).unwrap();
     assert_eq!(verified.group_keys.len(), validators as usize);
 
     for (v, record) in transcript.validators.iter().enumerate() {
@@ -57,7 +79,7 @@ fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
         for o in &outputs {
             assert_eq!(
                 G1Point::mul_generator(&o.secret_shares[v]).to_bytes(),
-                record.public_shares[o.me.position()].0,
+                record.public_shares[transcript.context.plan.holder_position(o.me).unwrap()].0,
                 "public share of operator {}",
                 o.me
             );
@@ -65,7 +87,7 @@ fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
         // Any t shares interpolate to the group secret; t-1 do not.
         for _ in 0..3 {
             let mut subset = outputs.clone();
-            subset.shuffle(&mut rng);
+            subset.shuffle(rng);
             let secret = interpolate(&subset[..t as usize], v);
             assert_eq!(G1Point::mul_generator(&secret), group_key);
             let short = interpolate(&subset[..t as usize - 1], v);
@@ -73,10 +95,8 @@ fn check_ceremony(n: u64, t: u64, validators: u64, seed: u64) {
         }
         // The combined deposit signature is a valid deposit.
         let pubkey = PublicKey::from_bytes(&record.group_key.0).unwrap();
-        let credentials =
-            WithdrawalCredentials::from_bytes(&transcript.context.plan.withdrawal_credentials.0)
-                .unwrap();
-        for (d, amount) in transcript.context.plan.amounts.iter().enumerate() {
+        let credentials = WithdrawalCredentials::from_bytes(&plan.withdrawal_credentials).unwrap();
+        for (d, amount) in plan.amounts.iter().enumerate() {
             let signature = Signature::from_bytes(&record.signatures[d].0).unwrap();
             let entry = DepositEntry::from_signature(
                 &pubkey,
@@ -100,15 +120,46 @@ fn whole_ceremonies_for_every_cluster_size() {
 }
 
 #[test]
+fn shares_at_ssv_operator_ids_and_beyond_32_bits() {
+    // SSV evaluates shares at its operator ids; a uint64 id above 2^32
+    // must work too (the batch then weighs the keys, not the commitments).
+    for (i, indices) in [
+        vec![11, 27, 103, 404],
+        vec![5, 1 << 33, 77, (1 << 63) + 12_345],
+        vec![2, 9, 14, 40, 41, 300, 1 << 40],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = indices.len() as u64;
+        let t = n - (n - 1) / 3;
+        let seed = 500 + i as u64;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cluster = dkg_cluster_at(&indices, t, 3, hoodi_plan(), &mut rng);
+        assert_eq!(
+            cluster
+                .context
+                .plan
+                .indices()
+                .iter()
+                .map(|x| x.get())
+                .collect::<Vec<_>>(),
+            indices
+        );
+        check_run(&cluster, n, t, 3, seed, &mut rng);
+    }
+}
+
+#[test]
 fn several_deposits_per_validator_are_all_signed() {
     let mut rng = StdRng::seed_from_u64(5);
     let mut plan = hoodi_plan();
     plan.amounts = vec![1_000_000_000, 31_000_000_000];
-    let cluster = Cluster::new(4, 3, 2, plan, &mut rng);
+    let cluster = dkg_cluster(4, 3, 2, plan, &mut rng);
     let run = run(&cluster, Hooks::default(), 5);
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     let transcript = &run.outputs.values().next().unwrap().transcript;
-    verify_transcript(transcript, &mut rng).unwrap();
+    verify_transcript(transcript, &EthStatements, &mut rng).unwrap();
     assert!(
         transcript
             .validators
@@ -120,10 +171,10 @@ fn several_deposits_per_validator_are_all_signed() {
 #[test]
 fn verify_transcript_fails_on_changed_bytes() {
     let mut rng = StdRng::seed_from_u64(9);
-    let cluster = Cluster::new(3, 2, 1, hoodi_plan(), &mut rng);
+    let cluster = dkg_cluster(3, 2, 1, hoodi_plan(), &mut rng);
     let run = run(&cluster, Hooks::default(), 9);
     let transcript = run.outputs.values().next().unwrap().transcript.clone();
-    verify_transcript(&transcript, &mut rng).unwrap();
+    verify_transcript(&transcript, &EthStatements, &mut rng).unwrap();
     let bytes = wire::encode(&transcript).unwrap();
     // Every region of the encoding, then random positions.
     let mut positions: Vec<usize> = (0..bytes.len()).step_by(bytes.len() / 97 + 1).collect();
@@ -135,7 +186,7 @@ fn verify_transcript_fails_on_changed_bytes() {
             continue;
         };
         assert!(
-            verify_transcript(&decoded, &mut rng).is_err(),
+            verify_transcript(&decoded, &EthStatements, &mut rng).is_err(),
             "flipping a bit at byte {position} of {} went unnoticed",
             bytes.len()
         );
@@ -150,7 +201,7 @@ fn transcript_hellos_name_the_fault_as_round_1_does() {
     use dvkg::dkg::DkgError;
     use dvkg::dkg::transcript::TranscriptError;
     let mut rng = StdRng::seed_from_u64(10);
-    let cluster = Cluster::new(3, 2, 1, hoodi_plan(), &mut rng);
+    let cluster = dkg_cluster(3, 2, 1, hoodi_plan(), &mut rng);
     let run = run(&cluster, Hooks::default(), 10);
     let transcript = run.outputs.values().next().unwrap().transcript.clone();
     type Change = fn(&mut dvkg::dkg::messages::Hello);
@@ -163,7 +214,7 @@ fn transcript_hellos_name_the_fault_as_round_1_does() {
         let mut changed = transcript.clone();
         change(&mut changed.hellos[1].body);
         crate::dkg_harness::resign(&cluster, &mut changed.hellos[1]);
-        let err = verify_transcript(&changed, &mut rng).unwrap_err();
+        let err = verify_transcript(&changed, &EthStatements, &mut rng).unwrap_err();
         let TranscriptError::Protocol(err) = err else {
             panic!("{what}: {err}");
         };
@@ -199,7 +250,7 @@ fn dealer_mode_reproduces_the_published_deposit_signature() {
     let plan = DepositPlan::new(published.fork_version, credentials, &[published.amount]);
 
     let mut rng = StdRng::seed_from_u64(11);
-    let cluster = Cluster::new(4, 3, 1, plan, &mut rng);
+    let cluster = dkg_cluster(4, 3, 1, plan, &mut rng);
     let parts = dealer::additive_split(&secret, 4, &mut rng);
     let constants = parts.into_iter().map(|p| vec![p]).collect();
     let run = run(
@@ -212,7 +263,7 @@ fn dealer_mode_reproduces_the_published_deposit_signature() {
     );
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     let transcript = &run.outputs.values().next().unwrap().transcript;
-    verify_transcript(transcript, &mut rng).unwrap();
+    verify_transcript(transcript, &EthStatements, &mut rng).unwrap();
     let record = &transcript.validators[0];
     assert_eq!(record.group_key.0, published.pubkey);
     assert_eq!(record.signatures[0].0, published.signature);
@@ -237,15 +288,30 @@ mod share_algebra {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Any t of n shares of a random polynomial reconstruct its constant;
-        /// t-1 do not; a tampered share fails against the commitments.
+        /// Any t of n shares of a random polynomial, at any distinct
+        /// nonzero indices (slot numbers or 64-bit ids), reconstruct its
+        /// constant; t-1 do not; a tampered share fails against the
+        /// commitments.
         #[test]
-        fn any_t_shares_reconstruct(seed in any::<u64>(), n in 3u8..12, pick in any::<u64>()) {
+        fn any_t_shares_reconstruct(
+            seed in any::<u64>(),
+            n in 3u8..12,
+            pick in any::<u64>(),
+            wide in any::<bool>(),
+        ) {
             let mut rng = StdRng::seed_from_u64(seed);
             let t = (n / 2 + 1).max(2) as usize;
             let poly = dvkg::dkg::vss::Polynomial::random(t, &mut rng);
             let commitments = poly.commitments();
-            let mut ids: Vec<OperatorId> = (1..=n).map(|i| OperatorId::try_from(i).unwrap()).collect();
+            let mut ids: Vec<ShareIndex> = Vec::new();
+            while ids.len() < n as usize {
+                let value = if wide { rand::RngCore::next_u64(&mut rng) } else { u64::from(ids.len() as u8 + 1) };
+                if let Ok(index) = ShareIndex::try_from(value)
+                    && !ids.contains(&index)
+                {
+                    ids.push(index);
+                }
+            }
             ids.shuffle(&mut StdRng::seed_from_u64(pick));
             let chosen = &ids[..t];
             let shares: Vec<Scalar> = chosen.iter().map(|&i| poly.evaluate(i)).collect();
@@ -268,7 +334,7 @@ fn outputs_do_not_depend_on_the_number_of_cores() {
     // Rounds spread their per-validator work over rayon's pool; every
     // random draw happens before, in order, so the same RNG gives the same
     // transcript and shares on one core or many.
-    let cluster = Cluster::new(4, 3, 9, hoodi_plan(), &mut StdRng::seed_from_u64(41));
+    let cluster = dkg_cluster(4, 3, 9, hoodi_plan(), &mut StdRng::seed_from_u64(41));
     let on = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -7,18 +7,20 @@ use std::cell::RefCell;
 use dvkg::ceremony::OperatorId;
 use dvkg::crypto::{BlsError, G1Point, G2Point};
 use dvkg::dkg::DkgError;
+use dvkg::dkg::error::StatementLabel;
 use dvkg::dkg::evidence::verify_evidence;
 use dvkg::dkg::messages::{Body, Complaint, MessageKind, Receipt, ShareBundle, Signed};
+use dvkg::dkg::plan::StatementKind;
 use dvkg::wire::Bytes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::dkg_harness::{Cluster, Hooks, Run, Views, hoodi_plan, id, resign, run};
+use crate::dkg_harness::{Cluster, Hooks, Run, Views, dkg_cluster, hoodi_plan, id, resign, run};
 
 const CULPRIT: u8 = 2;
 
 fn cluster(seed: u64) -> Cluster {
-    Cluster::new(4, 3, 2, hoodi_plan(), &mut StdRng::seed_from_u64(seed))
+    dkg_cluster(4, 3, 2, hoodi_plan(), &mut StdRng::seed_from_u64(seed))
 }
 
 /// Applies `change` to what the culprit sends to every other operator.
@@ -70,7 +72,7 @@ fn assert_blamed(
             "operator {op} failed with an unexpected error: {err:?}"
         );
         let evidence = err.evidence().expect("a blame carries evidence");
-        let verdict = verify_evidence(&cluster.context, evidence)
+        let verdict = verify_evidence(&cluster.context, cluster.statements(), evidence)
             .unwrap_or_else(|e| panic!("operator {op}'s evidence does not verify: {e}"));
         assert_eq!(verdict.culprit, id(culprit), "evidence of operator {op}");
         assert_eq!(
@@ -432,7 +434,12 @@ fn conflicting_hellos_are_reported_without_a_proven_culprit() {
             "operator {op}: {err:?}"
         );
         assert_eq!(err.culprit(), None);
-        let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+        let verdict = verify_evidence(
+            &cluster.context,
+            cluster.statements(),
+            err.evidence().unwrap(),
+        )
+        .unwrap();
         assert_eq!((verdict.culprit, verdict.proven), (id(CULPRIT), false));
     }
 }
@@ -577,7 +584,10 @@ fn bad_partial_signature() {
             e,
             DkgError::InvalidPartialSignature {
                 validator: 1,
-                deposit: 0,
+                statement: StatementLabel {
+                    kind: StatementKind::Deposit,
+                    nth: 0,
+                },
                 ..
             }
         )
@@ -644,7 +654,12 @@ fn bad_partial_signature_to_one_operator_only() {
         matches!(err, DkgError::InvalidPartialSignature { validator: 0, .. }),
         "{err:?}"
     );
-    let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+    let verdict = verify_evidence(
+        &cluster.context,
+        cluster.statements(),
+        err.evidence().unwrap(),
+    )
+    .unwrap();
     assert_eq!((verdict.culprit, verdict.proven), (id(CULPRIT), true));
 }
 
@@ -685,24 +700,25 @@ fn deferred_subgroup_check_names_the_dealer() {
     };
     let run = run(&cluster, hooks, 40);
     assert!(run.errors.is_empty(), "{:?}", run.errors);
-    let params = cluster.context.params;
+    let plan = &cluster.context.plan;
+    let params = plan.params();
     let aggregate = |deals: &[Signed<DealBundle>]| {
         let parsed: Vec<vss::ParsedDeal> = deals
             .iter()
-            .map(|d| vss::parse_deal_subgroup_deferred(&params, d).unwrap())
+            .map(|d| vss::parse_deal_subgroup_deferred(plan, d).unwrap())
             .collect();
         let commitments: Vec<&[Vec<G1Point>]> =
             parsed.iter().map(|p| p.commitments.as_slice()).collect();
         signing::aggregate(&params, &commitments)
     };
     let mut deals: Vec<Signed<DealBundle>> = captured.into_inner().into_values().collect();
-    vss::check_aggregate(&params, &aggregate(&deals), &deals).unwrap();
+    vss::check_aggregate(plan, &aggregate(&deals), &deals).unwrap();
 
     // Dealer 2 puts a point outside the subgroup into a commitment of
     // validator 1: the aggregate check names it, with proof.
     deals[1].body.validators[1].commitments[2] = Bytes(point);
     resign(&cluster, &mut deals[1]);
-    let err = vss::check_aggregate(&params, &aggregate(&deals), &deals).unwrap_err();
+    let err = vss::check_aggregate(plan, &aggregate(&deals), &deals).unwrap_err();
     assert!(
         matches!(
             err,
@@ -715,7 +731,12 @@ fn deferred_subgroup_check_names_the_dealer() {
         ),
         "{err:?}"
     );
-    let verdict = verify_evidence(&cluster.context, err.evidence().unwrap()).unwrap();
+    let verdict = verify_evidence(
+        &cluster.context,
+        cluster.statements(),
+        err.evidence().unwrap(),
+    )
+    .unwrap();
     assert_eq!(verdict.culprit, id(CULPRIT));
     assert!(verdict.proven);
 }

@@ -9,10 +9,10 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use dvkg::ceremony::OperatorId;
 use dvkg::crypto::{Scalar, SecretBytes};
 use dvkg::dkg::dealer;
 use dvkg::dkg::messages::{ShareBundle, ShareBytes, Signed};
+use dvkg::dkg::plan::ShareIndex;
 use dvkg::dkg::signing::lagrange_at_zero;
 use dvkg::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 use rand::SeedableRng;
@@ -125,9 +125,9 @@ fn no_secret_in_trace_logs_or_public_files_and_secret_files_are_0600() {
         }
     }
     for (v, validator_shares) in shares.iter().enumerate() {
-        let ids: Vec<OperatorId> = validator_shares[..3]
+        let ids: Vec<ShareIndex> = validator_shares[..3]
             .iter()
-            .map(|(i, _)| OperatorId::try_from(*i as u8).unwrap())
+            .map(|(i, _)| ShareIndex::try_from(*i).unwrap())
             .collect();
         let mut secret = Scalar::from_u64(0);
         for ((_, share), coefficient) in validator_shares.iter().zip(lagrange_at_zero(&ids)) {
@@ -190,7 +190,7 @@ fn debug_output_of_secret_bearing_values_is_redacted() {
     // Dealer mode, so that the constant terms (the coefficients that sum to
     // each group secret) are known to the test.
     let mut rng = StdRng::seed_from_u64(77);
-    let cluster = dkg_harness::Cluster::new(4, 3, 2, hoodi_plan(), &mut rng);
+    let cluster = dkg_harness::dkg_cluster(4, 3, 2, hoodi_plan(), &mut rng);
     let constants: Vec<Vec<Scalar>> = (0..4)
         .map(|_| (0..2).map(|_| Scalar::random(&mut rng)).collect())
         .collect();

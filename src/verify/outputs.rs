@@ -1,0 +1,413 @@
+//! Checking a ceremony's outputs: the transcript against the protocol, the
+//! lock against the transcript and its definition, every deposit file
+//! against the lock, and optionally one operator's keystores against the
+//! lock's public shares.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::{Checks, Report, read_json};
+use crate::ceremony::lock::{self, ClusterLock};
+use crate::ceremony::outputs;
+use crate::dkg::transcript::{self, Transcript, Verified};
+use crate::eth::deposit::{self, DepositEntry, Expectations};
+use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
+use crate::eth::statements::EthStatements;
+use crate::store;
+
+/// Which ceremony outputs to check.
+#[derive(Debug, Clone, Default)]
+pub struct OutputPaths {
+    /// The lock.
+    pub lock: Option<PathBuf>,
+    /// The transcript.
+    pub transcript: Option<PathBuf>,
+    /// Deposit files found in the directory.
+    pub deposit_files: Vec<PathBuf>,
+    /// Keystores to check, with the file of the password that opens them.
+    pub keystores: Option<(PathBuf, PathBuf)>,
+}
+
+/// Why an output directory cannot be checked at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirError {
+    /// The directory cannot be listed.
+    #[error("cannot read the output directory {path}")]
+    Unreadable {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It holds no lock.
+    #[error("{path} holds no {}", outputs::LOCK_FILE)]
+    NoLock {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+impl OutputPaths {
+    /// The outputs found in a ceremony output directory.
+    ///
+    /// # Errors
+    ///
+    /// [`DirError`] when the directory is unreadable or holds no lock.
+    pub fn in_dir(dir: &Path) -> Result<Self, DirError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| DirError::Unreadable {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut deposit_files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("deposit_data-") && n.ends_with(".json"))
+            })
+            .collect();
+        deposit_files.sort();
+        let lock = dir.join(outputs::LOCK_FILE);
+        if !lock.exists() {
+            return Err(DirError::NoLock {
+                path: dir.to_owned(),
+            });
+        }
+        Ok(Self {
+            lock: Some(lock),
+            transcript: Some(dir.join(outputs::TRANSCRIPT_FILE)),
+            deposit_files,
+            keystores: None,
+        })
+    }
+}
+
+/// The lock and transcript texts, when the caller already read them.
+#[derive(Debug, Default)]
+pub struct Preread {
+    /// The lock's text.
+    pub lock: Option<String>,
+    /// The transcript's text.
+    pub transcript: Option<String>,
+}
+
+/// Checks a ceremony output directory with no secret.
+///
+/// # Errors
+///
+/// [`DirError`] when the directory cannot be read at all.
+pub fn check_dir(dir: &Path, expect: &Expectations) -> Result<Report, DirError> {
+    let paths = OutputPaths::in_dir(dir)?;
+    Ok(check_outputs(&paths, expect, &Preread::default()))
+}
+
+/// Reads a lock, refusing another format version by name (before its
+/// fields, which another version names differently).
+fn read_lock(path: &Path, text: Option<&str>) -> Result<ClusterLock, String> {
+    let value: serde_json::Value = read_json(path, text, "cluster lock")?;
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(lock::LOCK_VERSION)) {
+        return Err(format!(
+            "{}: unsupported cluster lock version {}: this dvkg reads version {}",
+            path.display(),
+            value
+                .get("version")
+                .map_or_else(|| "(none)".to_owned(), ToString::to_string),
+            lock::LOCK_VERSION
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        format!(
+            "{} is not a valid cluster lock: {}",
+            path.display(),
+            store::describe_json_error(&e)
+        )
+    })
+}
+
+/// Checks the given outputs; every problem becomes a failed check.
+pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Preread) -> Report {
+    let mut checks = Checks::default();
+    let mut rng = rand::rngs::OsRng;
+    let transcript: Option<Transcript> = paths.transcript.as_ref().and_then(|path| {
+        let parsed = read_json::<Transcript>(path, preread.transcript.as_deref(), "transcript");
+        let ok = parsed
+            .as_ref()
+            .map(|_| format!("{} parsed", path.display()))
+            .map_err(Clone::clone);
+        checks.add("transcript: readable", ok);
+        parsed.ok()
+    });
+    let verified: Option<Verified> = transcript.as_ref().and_then(|t| {
+        let result = transcript::verify_transcript(t, &EthStatements, &mut rng);
+        let params = t.context.params();
+        let detail = result.as_ref().map(|v| {
+            format!(
+                "{} operators (threshold {}), {} validators: every signature, echo, proof, share, partial and combined signature checks out; session {}",
+                params.operators(),
+                params.threshold(),
+                v.group_keys.len(),
+                hex::encode(v.session)
+            )
+        });
+        checks.add(
+            "transcript: verifies against the protocol",
+            detail.map_err(|e| e.to_string()),
+        );
+        result.ok()
+    });
+    let lock: Option<ClusterLock> = paths.lock.as_ref().and_then(|path| {
+        let parsed = read_lock(path, preread.lock.as_deref());
+        checks.add(
+            "lock: readable",
+            parsed
+                .as_ref()
+                .map(|_| format!("{} parsed", path.display()))
+                .map_err(Clone::clone),
+        );
+        parsed.ok()
+    });
+    let mut lock_entries: Vec<DepositEntry> = Vec::new();
+    let mut lock_verified = false;
+    if let Some(lock) = &lock {
+        let definition = &lock.definition;
+        let valid = definition.validate();
+        checks.add(
+            "lock: definition is valid",
+            valid
+                .as_ref()
+                .map(|v| format!("definition hash {}", hex::encode(v.definition_hash.0)))
+                .map_err(|e| e.to_string()),
+        );
+        checks.add(
+            "lock: lock hash",
+            if lock.compute_hash() == lock.lock_hash.0 {
+                Ok(hex::encode(lock.lock_hash.0))
+            } else {
+                Err(format!(
+                    "recorded {}, recomputed {}",
+                    hex::encode(lock.lock_hash.0),
+                    hex::encode(lock.compute_hash())
+                ))
+            },
+        );
+        lock_entries = lock.deposit_entries();
+        if let (Some(transcript), Some(_)) = (&transcript, &verified) {
+            checks.add(
+                "lock: the transcript ran this definition",
+                match definition.to_context() {
+                    Ok(c) if c == transcript.context => {
+                        Ok("plan, roster, definition hash and statements match".into())
+                    }
+                    Ok(_) => {
+                        Err("the transcript's context differs from the lock's definition".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+            checks.add(
+                "lock: transcript hash",
+                if lock.transcript_hash.0 == transcript.hash() {
+                    Ok(hex::encode(lock.transcript_hash.0))
+                } else {
+                    Err("the lock names another transcript".into())
+                },
+            );
+            checks.add(
+                "lock: every operator signed the transcript",
+                if lock.operator_signatures == transcript.finals {
+                    Ok(format!(
+                        "{} finalize signatures, as in the transcript",
+                        lock.operator_signatures.len()
+                    ))
+                } else {
+                    Err("the lock's operator signatures are not the transcript's".into())
+                },
+            );
+            let rebuilt = ClusterLock::new(definition, transcript);
+            checks.add(
+                "lock: validators, public shares and deposit data derive from the transcript",
+                match rebuilt {
+                    Ok(rebuilt)
+                        if rebuilt.validators == lock.validators
+                            && rebuilt.share_indices == lock.share_indices
+                            && rebuilt.kind == lock.kind =>
+                    {
+                        Ok(format!("{} validators", lock.validators.len()))
+                    }
+                    Ok(_) => {
+                        Err("the lock's validators differ from those the transcript derives".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+        }
+        // Every deposit in the lock verifies on its own.
+        let mut expect = expect.clone();
+        if let Ok(valid) = &valid {
+            expect.network.get_or_insert(valid.network.clone());
+            if expect.withdrawal_address.is_none() {
+                expect.withdrawal_address = valid.credentials.address();
+            }
+        }
+        let failures: Vec<String> = deposit::verify_entries(&lock_entries, &expect, &mut rng)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, problems)| {
+                problems
+                    .into_iter()
+                    .map(move |p| format!("deposit {i}: {p}"))
+            })
+            .collect();
+        lock_verified = failures.is_empty() && !lock_entries.is_empty();
+        checks.add(
+            "lock: every deposit verifies",
+            if failures.is_empty() && !lock_entries.is_empty() {
+                Ok(format!(
+                    "{} deposits: roots, signatures, network, credentials, amounts",
+                    lock_entries.len()
+                ))
+            } else if lock_entries.is_empty() {
+                Err("the lock holds no deposit data".into())
+            } else {
+                Err(failures.join("; "))
+            },
+        );
+    }
+    let lock_set: HashSet<&DepositEntry> = lock_entries.iter().collect();
+    let mut in_files: HashSet<DepositEntry> = HashSet::new();
+    for path in &paths.deposit_files {
+        let shown = path.display().to_string();
+        let result = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|text| deposit::parse_file(&text).map_err(|e| e.to_string()))
+            .and_then(|parsed| {
+                let entries: Vec<DepositEntry> = parsed
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.map_err(|problems| {
+                            format!(
+                                "entry {i}: {}",
+                                problems
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if lock.is_some() && !entries.iter().all(|e| lock_set.contains(e)) {
+                    return Err("holds deposits that are not in the lock".into());
+                }
+                in_files.extend(entries.iter().cloned());
+                // Entries equal to the lock's were verified with it.
+                let problems: Vec<String> = if lock_verified {
+                    Vec::new()
+                } else {
+                    deposit::verify_entries(&entries, expect, &mut rng)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.to_string())
+                        .collect()
+                }
+                .into_iter()
+                .chain(deposit::verify_file(&entries))
+                .collect();
+                if problems.is_empty() {
+                    Ok(format!(
+                        "{} deposits, {}all valid",
+                        entries.len(),
+                        if lock_verified {
+                            "all in the lock, "
+                        } else {
+                            ""
+                        }
+                    ))
+                } else {
+                    Err(problems.join("; "))
+                }
+            });
+        checks.add(format!("deposit data {shown}"), result);
+    }
+    if lock.is_some() && !paths.deposit_files.is_empty() {
+        let missing = lock_entries
+            .iter()
+            .filter(|e| !in_files.contains(*e))
+            .count();
+        checks.add(
+            "deposit data files hold every deposit of the lock",
+            if missing == 0 {
+                Ok(format!(
+                    "{} deposits in {} file(s)",
+                    lock_entries.len(),
+                    paths.deposit_files.len()
+                ))
+            } else {
+                Err(format!(
+                    "{missing} deposits of the lock are in no deposit data file"
+                ))
+            },
+        );
+    }
+    if lock.is_some()
+        && paths.lock.as_ref().and_then(|p| p.parent()).is_some()
+        && paths.deposit_files.is_empty()
+        && paths.transcript.is_some()
+    {
+        checks.add(
+            "deposit data files",
+            Err("no deposit_data-*.json next to the lock".into()),
+        );
+    }
+    if let (Some((dir, password_file)), Some(lock)) = (&paths.keystores, &lock) {
+        let result = store::read_secret_text(password_file)
+            .map_err(|e| format!("--password-file: {e}"))
+            .and_then(|text| check_keystores(dir, &Password::new(&text), lock));
+        checks.add(format!("keystores in {}", dir.display()), result);
+    }
+    checks.into_report()
+}
+
+/// Decrypts one operator's keystores and matches each to its public share
+/// in the lock.
+fn check_keystores(dir: &Path, password: &Password, lock: &ClusterLock) -> Result<String, String> {
+    let mut decryptor = KeystoreDecryptor::new();
+    let mut operators = BTreeSet::new();
+    for (v, validator) in lock.validators.iter().enumerate() {
+        let path = dir.join(outputs::keystore_file(v));
+        let json = store::read_text(&path, 1024 * 1024).map_err(|e| e.to_string())?;
+        let keystore =
+            Keystore::from_json_str(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+        decryptor
+            .decrypt(&keystore, password)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let pubkey = keystore.pubkey().to_bytes();
+        let position = validator
+            .public_shares
+            .iter()
+            .position(|share| share.0 == pubkey)
+            .ok_or_else(|| {
+                format!(
+                    "{}: its key is no operator's public share of validator {v}",
+                    path.display()
+                )
+            })?;
+        operators.insert(position + 1);
+    }
+    if operators.len() != 1 {
+        return Err(format!(
+            "the keystores belong to several operators: {operators:?}"
+        ));
+    }
+    Ok(format!(
+        "{} keystores decrypt and match operator {}'s public shares ({} KDF run(s))",
+        lock.validators.len(),
+        operators.iter().next().copied().unwrap_or(0),
+        decryptor.kdf_runs()
+    ))
+}
