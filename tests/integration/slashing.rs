@@ -95,8 +95,11 @@ fn write_json(dir: &Path, name: &str, value: &Value) -> String {
     name.to_owned()
 }
 
-/// An interchange with one record per `(pubkey, [slot], [(source, target)])`.
-fn interchange(root: &str, records: &[(&str, &[u64], &[(u64, u64)])]) -> Value {
+/// One record: a key, its signed slots, its (source, target) attestations.
+type Record<'a> = (&'a str, &'a [u64], &'a [(u64, u64)]);
+
+/// An interchange with one record per [`Record`].
+fn interchange(root: &str, records: &[Record<'_>]) -> Value {
     let data: Vec<Value> = records
         .iter()
         .map(|(pubkey, slots, atts)| {
