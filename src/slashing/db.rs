@@ -886,13 +886,15 @@ fn check_attestation(
         .into());
     }
     // A recorded vote surrounded by this one has a larger source; the source
-    // index keeps this to the votes after `source`.
+    // index keeps this to the votes after `source`, and the first one found
+    // in index order (the lowest source) is named, so that no sort over the
+    // whole history is needed even when the history is long.
     let surrounded = txn
         .prepare_cached(
             "SELECT source_epoch, target_epoch, signing_root
              FROM signed_attestations INDEXED BY signed_attestations_by_source
              WHERE validator_id = ?1 AND source_epoch > ?2 AND target_epoch < ?3
-             ORDER BY target_epoch DESC LIMIT 1",
+             ORDER BY source_epoch LIMIT 1",
         )?
         .query_row(params![id, source, target], recorded_attestation)
         .optional()?;
@@ -904,12 +906,18 @@ fn check_attestation(
         }
         .into());
     }
-    let (lowest_source, lowest_target): (Option<i64>, Option<i64>) = txn
+    // One aggregate per query: SQLite answers a lone MIN or MAX from the
+    // index in one step, but scans every row of the key for two at once.
+    let lowest_source: Option<i64> = txn
         .prepare_cached(
-            "SELECT MIN(source_epoch), MIN(target_epoch) FROM signed_attestations
-             WHERE validator_id = ?1",
+            "SELECT MIN(source_epoch) FROM signed_attestations WHERE validator_id = ?1",
         )?
-        .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        .query_row(params![id], |row| row.get(0))?;
+    let lowest_target: Option<i64> = txn
+        .prepare_cached(
+            "SELECT MIN(target_epoch) FROM signed_attestations WHERE validator_id = ?1",
+        )?
+        .query_row(params![id], |row| row.get(0))?;
     if let Some(lowest) = lowest_source
         && source < lowest
     {
@@ -982,12 +990,17 @@ fn watermarks(txn: &Transaction<'_>, id: i64) -> Result<Watermarks, DbError> {
     let max_slot: Option<i64> = txn
         .prepare_cached("SELECT MAX(slot) FROM signed_blocks WHERE validator_id = ?1")?
         .query_row(params![id], |row| row.get(0))?;
-    let (source, target): (Option<i64>, Option<i64>) = txn
+    // One aggregate per query, so each is one index lookup (see above).
+    let source: Option<i64> = txn
         .prepare_cached(
-            "SELECT MAX(source_epoch), MAX(target_epoch) FROM signed_attestations
-             WHERE validator_id = ?1",
+            "SELECT MAX(source_epoch) FROM signed_attestations WHERE validator_id = ?1",
         )?
-        .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        .query_row(params![id], |row| row.get(0))?;
+    let target: Option<i64> = txn
+        .prepare_cached(
+            "SELECT MAX(target_epoch) FROM signed_attestations WHERE validator_id = ?1",
+        )?
+        .query_row(params![id], |row| row.get(0))?;
     Ok(Watermarks {
         max_slot: max_slot.map(to_u64).transpose()?,
         max_source_target: match (source, target) {
