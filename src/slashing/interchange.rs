@@ -115,6 +115,26 @@ impl Interchange {
         }
     }
 
+    /// The history of keys that have never signed anything: one record per
+    /// key with empty lists, which EIP-3076 allows and validator clients
+    /// import to register the keys (the `slashing-protection.json` a
+    /// ceremony writes for its new share keys).
+    pub fn for_new_keys(
+        genesis_validators_root: Root,
+        keys: impl IntoIterator<Item = PublicKeyBytes>,
+    ) -> Self {
+        let mut out = Self::empty(genesis_validators_root);
+        out.data = keys
+            .into_iter()
+            .map(|pubkey| InterchangeData {
+                pubkey,
+                signed_blocks: Vec::new(),
+                signed_attestations: Vec::new(),
+            })
+            .collect();
+        out
+    }
+
     /// Parses an interchange file's text.
     ///
     /// # Errors
@@ -423,5 +443,10 @@ mod tests {
         assert!(min.data[1].signed_blocks.is_empty());
         assert!(min.data[1].signed_attestations.is_empty());
         assert_eq!(min.minify(), min);
+
+        let fresh = Interchange::for_new_keys(Root([0; 32]), [key(1), key(2)]);
+        let text = fresh.to_json().unwrap();
+        assert!(text.contains("\"signed_blocks\": []"), "{text}");
+        assert_eq!(Interchange::from_json(&text).unwrap().data.len(), 2);
     }
 }
