@@ -7,7 +7,7 @@
 //!    transaction and its commit, as `dvkg slashing check-attestation` does
 //!    after opening the database) against a database holding R = 100,000
 //!    recorded attestations, spread over 100 keys and all on one key:
-//!    median and p99 over C checks.
+//!    median and p99 over C checks; then that history exported.
 //!
 //! Run: `cargo bench --bench slashing` (`DVKG_BENCH_VALIDATORS`,
 //! `DVKG_BENCH_ATTESTATIONS`, `DVKG_BENCH_RECORDS`, `DVKG_BENCH_CHECKS` to
@@ -190,6 +190,14 @@ fn check_latency(keys: usize, records: usize, checks: usize) {
                 .copied()
                 .unwrap_or_default()
         )
+    );
+    let start = Instant::now();
+    let exported = db.export(None).expect("export");
+    let text = exported.to_json().expect("render");
+    println!(
+        "export + render the whole history: {} ({:.1} MB)",
+        secs(start.elapsed()),
+        text.len() as f64 / 1e6
     );
     drop(db);
     // What `dvkg slashing check-attestation` adds: opening the database.
