@@ -8,6 +8,8 @@
 //! - [`crypto`]: the only gateway to BLS12-381 (blst); secret wrappers.
 //! - [`eth`]: Ethereum formats (networks, withdrawal credentials, deposit
 //!   data, EIP-2335 keystores), isolated from the protocol.
+//! - [`slashing`]: slashing protection (EIP-3076 database, interchange
+//!   files, merging a cluster's histories).
 //! - [`cli`]: the command-line edge; [`error`]: user-facing errors and exit
 //!   codes.
 //!
@@ -35,6 +37,7 @@ pub mod eth;
 pub mod fuzzing;
 pub mod hexfmt;
 pub mod net;
+pub mod slashing;
 pub mod store;
 pub mod verify;
 pub mod wire;

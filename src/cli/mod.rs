@@ -12,6 +12,7 @@ pub mod definition;
 pub mod demo;
 pub mod identity;
 pub mod restore;
+pub mod slashing;
 pub mod verify;
 
 /// dvkg: generate Ethereum validator keys together with the other operators
@@ -22,7 +23,8 @@ pub mod verify;
 #[command(
     after_help = "Exit codes: 0 success, 1 user or configuration error, 2 usage error, \
 3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable, \
-5 verification failed, 6 ceremony aborted without a proven culprit, 255 internal error."
+5 verification failed or signing refused, 6 ceremony aborted without a proven culprit, \
+255 internal error."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
@@ -55,6 +57,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Rebuild this operator's keystores from its sealed share bundle.
     Restore(restore::RestoreArgs),
+    /// Slashing protection: an EIP-3076 database, its imports, checks and
+    /// exports, and the merge of a cluster's histories.
+    #[command(subcommand)]
+    Slashing(slashing::SlashingCommand),
 }
 
 /// Sets up logging on stderr from `-v`/`-q` and `RUST_LOG`.
@@ -89,6 +95,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Restore(args) => restore::run(args),
+        Command::Slashing(command) => slashing::run(command),
     }
 }
 

@@ -5,6 +5,14 @@
 //! their copies in Lighthouse's `built_in_network_configs/`), cross-checked
 //! against the deposit CLIs' `settings.py`. Gnosis and Chiado count deposits in
 //! mGNO-like units: `MULTIPLIER = 32` (1 GNO is written as 32 000 000 000).
+//!
+//! Genesis validators roots (the `genesis_validators_root` of each chain's
+//! genesis state, which EIP-3076 interchange files and exit domains carry):
+//! the table of `../shared/reference/eth-formats.md` §2, which matches the
+//! deposit CLIs' `settings.py` (`GENESIS_VALIDATORS_ROOT`, used there for
+//! BLS-to-execution changes) and each network's published parameters (for
+//! example the Hoodi README of `eth-clients/hoodi`). A chain's root is fixed
+//! at genesis, so these never change; a custom network has none here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +72,19 @@ impl KnownNetwork {
         }
     }
 
+    /// The chain's `genesis_validators_root`, which names it in EIP-3076
+    /// slashing-protection files (sources in the module docs).
+    pub fn genesis_validators_root(self) -> [u8; 32] {
+        match self {
+            Self::Mainnet => MAINNET_GENESIS_VALIDATORS_ROOT,
+            Self::Sepolia => SEPOLIA_GENESIS_VALIDATORS_ROOT,
+            Self::Holesky => HOLESKY_GENESIS_VALIDATORS_ROOT,
+            Self::Hoodi => HOODI_GENESIS_VALIDATORS_ROOT,
+            Self::Gnosis => GNOSIS_GENESIS_VALIDATORS_ROOT,
+            Self::Chiado => CHIADO_GENESIS_VALIDATORS_ROOT,
+        }
+    }
+
     /// How many deposit units one native coin is worth, over 10^9
     /// (1 for ETH networks; 32 for Gnosis chains, where 1 GNO = 32 * 10^9).
     pub fn amount_multiplier(self) -> u64 {
@@ -84,6 +105,40 @@ impl KnownNetwork {
     fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|n| n.name() == name)
     }
+}
+
+const MAINNET_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95");
+const SEPOLIA_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"d8ea171f3c94aea21ebc42a1ed61052acf3f9209c00e4efbaaddac09ed9b8078");
+const HOLESKY_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"9143aa7c615a7f7115e2b6aac319c03529df8242ae705fba9df39b79c59fa8b1");
+const HOODI_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"212f13fc4df078b6cb7db228f1c8307566dcecf900867401a92023d7ba99cb5f");
+const GNOSIS_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"f5dcb5564e829aab27264b9becd5dfaa017085611224cb3036f573368dbb9d47");
+const CHIADO_GENESIS_VALIDATORS_ROOT: [u8; 32] =
+    hex_root(b"9d642dac73058fbf39c0ae41ab1e34e4d889043cb199851ded7095bc99eb4c1e");
+
+/// Decodes 64 lowercase hex digits at compile time (only the constants
+/// above call it, so a bad digit or index is a build error, not a panic; a
+/// unit test also checks each root against the reference table).
+#[allow(clippy::indexing_slicing)]
+const fn hex_root(hex: &[u8; 64]) -> [u8; 32] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        }
+    }
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (digit(hex[2 * i]) << 4) | digit(hex[2 * i + 1]);
+        i += 1;
+    }
+    out
 }
 
 /// The network deposits are made on: a known preset, or a custom network
@@ -147,6 +202,15 @@ impl Network {
                 genesis_fork_version,
                 ..
             } => *genesis_fork_version,
+        }
+    }
+
+    /// The chain's `genesis_validators_root`; `None` for a custom network,
+    /// whose root dvkg cannot know (pass it with `--genesis-validators-root`).
+    pub fn genesis_validators_root(&self) -> Option<[u8; 32]> {
+        match self {
+            Self::Known(known) => Some(known.genesis_validators_root()),
+            Self::Custom { .. } => None,
         }
     }
 
@@ -241,6 +305,47 @@ mod tests {
             assert_eq!(network.amount_multiplier(), multiplier);
             assert_eq!(network.to_string(), name);
         }
+    }
+
+    #[test]
+    fn genesis_validators_roots_match_the_reference() {
+        // eth-formats.md §2.
+        let expected = [
+            (
+                "mainnet",
+                "4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95",
+            ),
+            (
+                "sepolia",
+                "d8ea171f3c94aea21ebc42a1ed61052acf3f9209c00e4efbaaddac09ed9b8078",
+            ),
+            (
+                "holesky",
+                "9143aa7c615a7f7115e2b6aac319c03529df8242ae705fba9df39b79c59fa8b1",
+            ),
+            (
+                "hoodi",
+                "212f13fc4df078b6cb7db228f1c8307566dcecf900867401a92023d7ba99cb5f",
+            ),
+            (
+                "gnosis",
+                "f5dcb5564e829aab27264b9becd5dfaa017085611224cb3036f573368dbb9d47",
+            ),
+            (
+                "chiado",
+                "9d642dac73058fbf39c0ae41ab1e34e4d889043cb199851ded7095bc99eb4c1e",
+            ),
+        ];
+        assert_eq!(expected.len(), KnownNetwork::ALL.len());
+        for (name, root) in expected {
+            let network: Network = name.parse().unwrap();
+            assert_eq!(
+                hex::encode(network.genesis_validators_root().unwrap()),
+                root
+            );
+        }
+        let custom: Network = "devnet-7:0x10000910".parse().unwrap();
+        assert_eq!(custom.genesis_validators_root(), None);
     }
 
     #[test]
