@@ -8,6 +8,7 @@
 //! - [`crypto`]: the only gateway to BLS12-381 (blst); secret wrappers.
 //! - [`eth`]: Ethereum formats (networks, withdrawal credentials, deposit
 //!   data, EIP-2335 keystores), isolated from the protocol.
+//! - [`ssv`]: the SSV network's `keyshares.json` and operator keys.
 //! - [`cli`]: the command-line edge; [`error`]: user-facing errors and exit
 //!   codes.
 //!
@@ -35,5 +36,6 @@ pub mod eth;
 pub mod fuzzing;
 pub mod hexfmt;
 pub mod net;
+pub mod ssv;
 pub mod store;
 pub mod wire;
