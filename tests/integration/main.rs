@@ -15,3 +15,4 @@ mod fuzz_regressions;
 mod identity_cli;
 mod keystore;
 mod secrets;
+mod ssv;
