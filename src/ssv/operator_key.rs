@@ -26,8 +26,9 @@
 //!
 //! Sources: ssvlabs/ssv `utils/rsaencryption/rsa_encryption.go`
 //! (`GenerateKeys`, `DecodeKey`, `ExtractPublicKey`), ssvlabs/ssv
-//! `operator/validator` `validatorAddedEventToShare` (decrypt, `SetHexString`,
-//! compare with the share public key), ssvlabs/ssv-dkg `pkgs/crypto`
+//! `operator/validator/event_handler.go` `validatorAddedEventToShare` of
+//! earlier releases (decrypt, `SetHexString`, compare with the share public
+//! key; current releases do it in `ekm`), ssvlabs/ssv-dkg `pkgs/crypto`
 //! (`ParseRSAPubkey`, `EncodePublicKey`) and `pkgs/dkg/drand.go` (what is
 //! encrypted), ssvlabs/ssv-sdk `operatorPublicKey.validator.ts`.
 //!

@@ -20,7 +20,7 @@
 //! | ownership signature for the owner and nonce `first + index` | SSV node `verifySignature`, ssv-keys `validateSingleShares`, SDK |
 //! | nonces `first, first + 1, …` | SSV node (its own nonce count), SDK `validateSharesPreRegistration` |
 //! | distinct validators, one cluster for all entries | SDK `ensureValidatorsUniqueness`, `validateConsistentOperatorIds` |
-//! | with a private key: that operator's slot decrypts to its share | SSV node `validatorAddedEventToShare` |
+//! | with a private key: that operator's slot decrypts to its share | SSV node `validatorAddedEventToShare` (now `ekm`) |
 //!
 //! An all-lowercase `ownerAddress` passes: ssv-keys' own test file has one,
 //! and ssv-keys, the SDK and ssv-dkg all checksum or compare the address
