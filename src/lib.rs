@@ -10,6 +10,7 @@
 //!   data, EIP-2335 keystores), isolated from the protocol.
 //! - [`slashing`]: slashing protection (EIP-3076 database, interchange
 //!   files, merging a cluster's histories).
+//! - [`ssv`]: the SSV network's `keyshares.json` and operator keys.
 //! - [`cli`]: the command-line edge; [`error`]: user-facing errors and exit
 //!   codes.
 //!
@@ -38,6 +39,7 @@ pub mod fuzzing;
 pub mod hexfmt;
 pub mod net;
 pub mod slashing;
+pub mod ssv;
 pub mod store;
 pub mod verify;
 pub mod wire;

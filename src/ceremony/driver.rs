@@ -616,6 +616,8 @@ pub async fn run_over<T: Transport>(
             // ones convict it from what it sent, then drops its connections.
             warn!(error = %err, "fault injection: failing silently");
             tokio::time::sleep(round_timeout.min(Duration::from_secs(5))).await;
+            // Its own report (never sent) still relays what it learned.
+            let err = explain_peer_abort(&context, statements.as_ref(), signed.as_ref(), err);
             let r = report_of(&context, me, round, &err);
             Err((err, r))
         }

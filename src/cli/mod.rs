@@ -14,6 +14,7 @@ pub mod identity;
 pub mod restore;
 pub mod slashing;
 pub mod verify;
+pub mod verify_keyshares;
 
 /// dvkg: generate Ethereum validator keys together with the other operators
 /// of a distributed validator cluster, without any machine ever holding a

@@ -50,7 +50,8 @@ pub struct VerifyArgs {
     /// against the public shares of the lock.
     #[arg(long, value_name = "DIR", requires = "password_file")]
     pub keystores: Option<PathBuf>,
-    /// The keystores' password file.
+    /// The password file of --keystores, or of an encrypted
+    /// --ssv-operator-private-key.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// An abort report written by `dvkg ceremony` (repeat for several): its
@@ -64,6 +65,9 @@ pub struct VerifyArgs {
     /// Print a machine-readable JSON report on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// `--keyshares` and its `--ssv-*` flags (src/cli/verify_keyshares.rs).
+    #[command(flatten)]
+    pub ssv: super::verify_keyshares::KeysharesArgs,
 }
 
 /// `VerifyArgs` checked and parsed, before any file is read.
@@ -237,6 +241,9 @@ fn entry_line(entry: &EntryReport) -> String {
 /// A user error for bad flags or unreadable files; a verification failure
 /// (exit 5) when any check does not pass.
 pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    if args.ssv.keyshares.is_some() {
+        return super::verify_keyshares::run(&args.ssv, args.password_file.as_deref(), args.json);
+    }
     let config = VerifyConfig::from_args(args)?;
     if let Some((reports, definition)) = &config.abort_reports {
         let (_, context) = super::ceremony::load_definition(definition)?;

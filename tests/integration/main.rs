@@ -16,3 +16,4 @@ mod identity_cli;
 mod keystore;
 mod secrets;
 mod slashing;
+mod ssv;
