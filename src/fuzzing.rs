@@ -41,8 +41,8 @@ use crate::eth::deposit::{self, Expectations};
 use crate::eth::keystore::{self, Keystore, Password};
 use crate::eth::statements::EthStatements;
 use crate::eth::{ExecutionAddress, Gwei, WithdrawalKind};
+use crate::identity::OperatorIdentity;
 use crate::net::Frame;
-use crate::store::identity::OperatorIdentity;
 use crate::store::sealed;
 use crate::wire;
 

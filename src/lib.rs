@@ -37,6 +37,7 @@ pub mod eth;
 #[cfg(feature = "test-utils")]
 pub mod fuzzing;
 pub mod hexfmt;
+pub mod identity;
 pub mod net;
 pub mod slashing;
 pub mod ssv;

@@ -160,7 +160,13 @@ impl CeremonyError {
         match self {
             Self::Protocol(err) => err.evidence().cloned(),
             Self::PeerAbortProven { evidence, .. } => Some((**evidence).clone()),
-            _ => None,
+            Self::Malformed { .. }
+            | Self::Silent { .. }
+            | Self::Transport(_)
+            | Self::PeerAbortClaimed { .. }
+            | Self::Internal(_) => None,
+            #[cfg(feature = "fault-injection")]
+            Self::Injected(_) => None,
         }
     }
 }

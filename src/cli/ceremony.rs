@@ -20,8 +20,8 @@ use crate::dkg::{Context, DkgError};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
 use crate::eth::statements::EthStatements;
+use crate::identity::{self, OperatorIdentity};
 use crate::net::{Peer, TransportError};
-use crate::store::identity::{self, OperatorIdentity};
 use crate::store::{self, StoreError};
 
 /// Arguments of `dvkg ceremony`.
@@ -442,7 +442,7 @@ pub fn write_abort_report(out: &Path, report: &AbortReport) -> Option<PathBuf> {
     json.push('\n');
     // 0600: the evidence may reveal shares (a complaint reveals the shares it
     // received from the accused dealer).
-    identity::write_new_file(&path, json.as_bytes(), 0o600).ok()?;
+    store::write_new_file(&path, json.as_bytes(), 0o600).ok()?;
     Some(path)
 }
 

@@ -251,10 +251,10 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
     let text = definition.to_json_pretty().map_err(|err| {
         CliError::internal("failed to encode the cluster definition").with_source(&err)
     })?;
-    store::identity::write_new_file(out, text.as_bytes(), 0o644).map_err(|err| {
+    store::write_new_file(out, text.as_bytes(), 0o644).map_err(|err| {
         let report = CliError::user(format!("failed to write {shown}")).with_source(&err);
         match &err {
-            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            StoreError::Exists { .. } => {
                 report.with_hint("a definition is never overwritten; pass another --out")
             }
             _ => report,

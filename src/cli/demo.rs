@@ -20,8 +20,8 @@ use crate::error::CliError;
 use crate::eth::keystore::{KdfParams, SaltMode};
 use crate::eth::network::Network;
 use crate::eth::{ExecutionAddress, Gwei, WithdrawalKind};
+use crate::identity::OperatorIdentity;
 use crate::net::Peer;
-use crate::store::identity::OperatorIdentity;
 use crate::store::{self, sealed};
 
 /// The demo's withdrawal address (a well-known test address; change it with

@@ -1,6 +1,6 @@
 //! `dvkg identity new|show`: this operator's Ed25519 identity and age key.
 //!
-//! `new` writes the identity directory (see `store::identity` for the files)
+//! `new` writes the identity directory (see `identity` for the files)
 //! and prints the public operator record on stdout: that JSON is what the
 //! operator sends to the cluster creator, who passes it to
 //! `dvkg definition new --operator`.
@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 
 use crate::ceremony::definition::{self, OperatorRecord};
 use crate::error::CliError;
-use crate::store::identity::{self as store_identity, IdentityError, Passphrase};
+use crate::identity::{self as store_identity, IdentityError, Passphrase};
 
 /// `dvkg identity` subcommands.
 #[derive(Debug, Subcommand)]

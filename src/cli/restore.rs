@@ -13,7 +13,8 @@ use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
 use crate::crypto::Scalar;
 use crate::error::CliError;
 use crate::eth::keystore::{KdfKind, KdfParams, SaltMode};
-use crate::store::{self, identity, sealed};
+use crate::identity;
+use crate::store::{self, sealed};
 
 /// Arguments of `dvkg restore`.
 #[derive(Debug, Args)]

@@ -1,16 +1,11 @@
 //! Interchange files on disk: bounded reads, and writes that appear whole
 //! and never replace an existing file.
 //!
-//! The write goes to a temporary file in the same directory (0644: a
-//! history is public), is synced, then hard-linked to its final name:
-//! `link(2)` fails if the name exists, so the check and the creation are one
-//! step, and a reader never sees a half-written file.
-//!
-//! (A single-file sibling of `store::AtomicDir`; it lives here until the
-//! store module grows one.)
+//! The write is [`store::write_new_file`]: a temporary file in the same
+//! directory, synced, then hard-linked to its final name (`link(2)` fails
+//! if the name exists, so the check and the creation are one step, and a
+//! reader never sees a half-written file).
 
-use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use super::interchange::Interchange;
@@ -40,65 +35,20 @@ pub fn read_interchange(path: &Path) -> Result<Interchange, ReadError> {
     Interchange::from_json(&text).map_err(|err| ReadError::Json(store::describe_json_error(&err)))
 }
 
-/// Writes `bytes` as the new file `path`, atomically; an existing `path` is
-/// never replaced.
+/// Writes an interchange file as the new file `path` (0644: a history is
+/// public), atomically; an existing `path` is never replaced.
 ///
 /// # Errors
 ///
-/// [`StoreError::Exists`] if `path` exists (before or at the moment of the
-/// link), or an I/O error naming the path; no temporary file is left.
+/// As [`store::write_new_file`].
 pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-
-    if path.exists() {
-        return Err(StoreError::Exists {
-            path: path.to_owned(),
-        });
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => Path::new(".").to_owned(),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let temp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let io = |at: &Path| {
-        let at = at.to_owned();
-        move |source| StoreError::Io { path: at, source }
-    };
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)
-            .map_err(io(&temp))?;
-        file.write_all(bytes).map_err(io(&temp))?;
-        file.sync_all().map_err(io(&temp))?;
-        fs::hard_link(&temp, path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                StoreError::Exists {
-                    path: path.to_owned(),
-                }
-            } else {
-                StoreError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })
-    })();
-    let _ = fs::remove_file(&temp);
-    result?;
-    fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(&dir))
+    store::write_new_file(path, bytes, 0o644)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -1,11 +1,10 @@
 //! The gateway to the disk: bounded reads of input files, and (for outputs)
 //! atomic, refuse-to-overwrite writes.
 
-pub mod identity;
 pub mod sealed;
 
 use std::fs;
-use std::io::Read;
+use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -157,6 +156,87 @@ pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::NotText {
         path: path.to_owned(),
     })
+}
+
+/// Writes `bytes` to a new file at `path` with permission bits `mode` (on
+/// Unix), atomically and never over an existing file: a temporary file in
+/// the same directory is written and synced, then hard-linked to `path`
+/// (which fails if `path` exists), then unlinked. Where hard links are not
+/// supported, `path` is created exclusively and written in place.
+///
+/// # Errors
+///
+/// [`StoreError::Exists`] for an existing `path` (before or at the moment
+/// of the link), [`StoreError::Io`] otherwise; no temporary file is left.
+pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let Some(file_name) = path.file_name() else {
+        return Err(StoreError::NotAFile {
+            path: path.to_owned(),
+        });
+    };
+    let exists = || StoreError::Exists {
+        path: path.to_owned(),
+    };
+    if path.symlink_metadata().is_ok() {
+        return Err(exists());
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.tmp-{:016x}",
+        file_name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let written = write_exclusive(&tmp, bytes, mode).and_then(|()| {
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
+            // No hard links on this file system: create in place, still
+            // exclusively.
+            Err(_) => write_exclusive(path, bytes, mode),
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    written.map_err(|err| {
+        if err.kind() == io::ErrorKind::AlreadyExists {
+            exists()
+        } else {
+            io_error(err)
+        }
+    })?;
+    // Make the new name durable; best effort (not every platform can open a
+    // directory).
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    Ok(())
+}
+
+/// Creates `path` exclusively (`O_EXCL`) with `mode`, writes and syncs it;
+/// removes it again if writing fails.
+fn write_exclusive(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path)?;
+    let result = file.write_all(bytes).and_then(|()| file.sync_all());
+    if result.is_err() {
+        drop(file);
+        let _ = fs::remove_file(path);
+    }
+    result
 }
 
 /// One file of an output directory.
@@ -364,6 +444,18 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_new_file_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_new_file(&path, b"first", 0o644).unwrap();
+        let err = write_new_file(&path, b"second", 0o644).unwrap_err();
+        assert!(matches!(&err, StoreError::Exists { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        // No temporary file left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
     use super::*;
 
     #[test]

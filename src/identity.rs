@@ -28,24 +28,24 @@
 //! fields are wiped on drop. What we cannot wipe: the stack copies of the
 //! 32-byte seed made while decoding it, serde_json's scratch buffer when a
 //! string holds escapes (the secret fields never do), and age's internal
-//! chunk buffers (see [`super::sealed`]). Unlinking a temporary file after a
+//! chunk buffers (see [`crate::store::sealed`]). Unlinking a temporary file after a
 //! failed write does not erase its blocks.
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::StoreError;
-use super::sealed::{self, AgeIdentity, SealError};
 use crate::ceremony::definition::{self, OperatorRecord, RecordError};
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::secret::SecretBytes;
 use crate::hexfmt::{self, Prefix};
+use crate::store::sealed::{self, AgeIdentity, SealError};
+use crate::store::{StoreError, write_new_file};
 
 /// The identity directory used when none is given.
 pub const DEFAULT_DIR: &str = ".dvkg";
@@ -401,8 +401,8 @@ pub fn create<R: RngCore + CryptoRng + ?Sized>(
 pub fn load(dir: &Path, passphrase: Option<&str>) -> Result<OperatorIdentity, IdentityError> {
     let paths = locate(dir)?;
     check_permissions(&paths.secret)?;
-    let bytes =
-        super::read_bytes(&paths.secret, MAX_SECRET_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes = crate::store::read_bytes(&paths.secret, MAX_SECRET_FILE_BYTES)
+        .map_err(IdentityError::Read)?;
     let json = match (paths.sealed, passphrase) {
         (true, None) => {
             return Err(IdentityError::PassphraseRequired { path: paths.secret });
@@ -468,7 +468,7 @@ fn parse_secret(path: &Path, json: &[u8]) -> Result<OperatorIdentity, IdentityEr
 /// [`IdentityError::Read`] or [`IdentityError::PublicRecord`].
 pub fn load_record(dir: &Path) -> Result<OperatorRecord, IdentityError> {
     let path = dir.join(PUBLIC_FILE);
-    let text = super::read_text(&path, definition::MAX_OPERATOR_FILE_BYTES)
+    let text = crate::store::read_text(&path, definition::MAX_OPERATOR_FILE_BYTES)
         .map_err(IdentityError::Read)?;
     OperatorRecord::from_file_json(&text).map_err(|source| IdentityError::PublicRecord {
         path: path.clone(),
@@ -483,7 +483,8 @@ pub fn load_record(dir: &Path) -> Result<OperatorRecord, IdentityError> {
 ///
 /// [`IdentityError::Read`] or [`IdentityError::Passphrase`].
 pub fn read_passphrase(path: &Path) -> Result<Passphrase, IdentityError> {
-    let bytes = super::read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes =
+        crate::store::read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
     let fail = |reason| IdentityError::Passphrase {
         path: path.to_owned(),
         reason,
@@ -499,83 +500,11 @@ pub fn read_passphrase(path: &Path) -> Result<Passphrase, IdentityError> {
     Ok(Passphrase::new(text))
 }
 
-/// Writes `bytes` to a new file at `path` with permission bits `mode` (on
-/// Unix), atomically and never over an existing file: a temporary file in
-/// the same directory is written and synced, then hard-linked to `path`
-/// (which fails if `path` exists), then unlinked. Where hard links are not
-/// supported, `path` is created exclusively and written in place.
-///
-/// # Errors
-///
-/// [`StoreError::Io`]; an existing `path` gives kind
-/// [`io::ErrorKind::AlreadyExists`].
-pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-    let io_error = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let Some(file_name) = path.file_name() else {
-        return Err(StoreError::NotAFile {
-            path: path.to_owned(),
-        });
-    };
-    if path.symlink_metadata().is_ok() {
-        return Err(io_error(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "the file exists and will not be overwritten",
-        )));
-    }
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{:016x}",
-        file_name.to_string_lossy(),
-        rand::random::<u64>()
-    ));
-    let written = write_exclusive(&tmp, bytes, mode).and_then(|()| {
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
-            // No hard links on this file system: create in place, still
-            // exclusively.
-            Err(_) => write_exclusive(path, bytes, mode),
-        }
-    });
-    let _ = fs::remove_file(&tmp);
-    written.map_err(io_error)?;
-    // Make the new name durable; best effort (not every platform can open a
-    // directory).
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
-    }
-    Ok(())
-}
-
-/// Creates `path` exclusively (`O_EXCL`) with `mode`, writes and syncs it;
-/// removes it again if writing fails.
-fn write_exclusive(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    let result = file.write_all(bytes).and_then(|()| file.sync_all());
-    if result.is_err() {
-        drop(file);
-        let _ = fs::remove_file(path);
-    }
-    result
-}
-
 fn write_error(err: StoreError, path: &Path) -> IdentityError {
     match &err {
+        StoreError::Exists { .. } => IdentityError::Exists {
+            path: path.to_owned(),
+        },
         StoreError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
             IdentityError::Exists {
                 path: path.to_owned(),
@@ -765,19 +694,5 @@ mod tests {
             Err(IdentityError::Read(StoreError::TooLarge { .. }))
         ));
         assert_eq!(format!("{:?}", Passphrase::new("x")), "<redacted>");
-    }
-
-    #[test]
-    fn write_new_file_never_overwrites() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.json");
-        write_new_file(&path, b"first", 0o644).unwrap();
-        let err = write_new_file(&path, b"second", 0o644).unwrap_err();
-        assert!(
-            matches!(&err, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists)
-        );
-        assert_eq!(fs::read(&path).unwrap(), b"first");
-        // No temporary file left behind.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
