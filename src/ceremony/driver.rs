@@ -203,6 +203,9 @@ pub struct Setup {
     pub known: Option<KnownSecrets>,
     /// How long to wait for each round's messages once the round started.
     pub round_timeout: Duration,
+    /// How long the closing exchange waits for every peer's word
+    /// ([`CLOSING_SECS`] by default).
+    pub closing_timeout: Duration,
     /// The fault this participant injects, if any.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<Arc<super::fault::Injector>>,
@@ -244,6 +247,7 @@ struct Session<'a, T: Transport> {
     me: OperatorId,
     max: u64,
     round_timeout: Duration,
+    closing_timeout: Duration,
     progress: &'a dyn Progress,
     round: u8,
     /// The transcript this participant signed in round 4, once it has:
@@ -571,6 +575,7 @@ pub async fn run_over<T: Transport>(
         statements,
         known,
         round_timeout,
+        closing_timeout,
         #[cfg(feature = "fault-injection")]
         fault,
     } = setup;
@@ -581,6 +586,7 @@ pub async fn run_over<T: Transport>(
         transport,
         me,
         round_timeout,
+        closing_timeout,
         progress,
         round: 0,
         signed: None,
@@ -861,7 +867,7 @@ async fn rounds<T: Transport>(
         .broadcast(FrameKind::Done, &[], false)
         .await
         .map_err(CeremonyError::Transport)?;
-    let deadline = Instant::now() + Duration::from_secs(CLOSING_SECS);
+    let deadline = Instant::now() + s.closing_timeout;
     for peer in s.transport.peers() {
         match s
             .transport
@@ -1050,5 +1056,209 @@ mod tests {
             }),
         );
         assert_eq!(err.culprit(), Some(id(2)));
+    }
+
+    /// The driver over the in-memory network: `n` participants of a
+    /// possession-only DKG, each under `policy`; every participant's
+    /// result.
+    mod over_memory {
+        use std::collections::BTreeMap;
+
+        use super::*;
+        use crate::net::memory::{Delivery, MemoryNetwork, Packet};
+
+        type Results = BTreeMap<OperatorId, Result<Output, (CeremonyError, AbortReport)>>;
+
+        fn cluster(n: usize, seed: u64) -> (Context, Vec<Arc<IdentityKey>>) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let keys: Vec<IdentityKey> = (0..n).map(|_| IdentityKey::generate(&mut rng)).collect();
+            let roster: Vec<_> = keys.iter().map(IdentityKey::public).collect();
+            let possession = vec![Statement {
+                kind: StatementKind::Possession,
+                params: VarBytes::default(),
+            }];
+            let t = u8::try_from(n - (n - 1) / 3).unwrap();
+            let context = Context {
+                plan: Plan::dkg(&roster, None, t, 3, possession).unwrap(),
+                definition_hash: Bytes([seed as u8; 32]),
+            };
+            (context, keys.into_iter().map(Arc::new).collect())
+        }
+
+        fn ceremony(
+            n: usize,
+            seed: u64,
+            round_timeout: Duration,
+            policy: impl FnMut(&Packet, &mut Vec<u8>) -> Delivery + Send + 'static,
+        ) -> Results {
+            let (context, keys) = cluster(n, seed);
+            let network = MemoryNetwork::new(
+                context.definition_hash.0,
+                max_frame_bytes(&context),
+                context.plan.slots(),
+            );
+            network.set_policy(policy);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let tasks: Vec<_> = context
+                    .plan
+                    .slots()
+                    .iter()
+                    .map(|&me| {
+                        let setup = Setup {
+                            context: context.clone(),
+                            me,
+                            statements: Arc::new(PossessionOnly),
+                            known: None,
+                            round_timeout,
+                            closing_timeout: Duration::from_millis(800),
+                            #[cfg(feature = "fault-injection")]
+                            fault: None,
+                        };
+                        let endpoint = network.endpoint(me);
+                        let key = keys[me.position()].clone();
+                        tokio::spawn(
+                            async move { (me, run_over(endpoint, setup, key, &Quiet).await) },
+                        )
+                    })
+                    .collect();
+                let mut results = Results::new();
+                for task in tasks {
+                    let (me, result) = task.await.unwrap();
+                    results.insert(me, result);
+                }
+                results
+            })
+        }
+
+        fn message_tag(kind: MessageKind) -> FrameKind {
+            frame_kind(kind)
+        }
+
+        #[test]
+        fn a_whole_ceremony_completes_alike_everywhere() {
+            let results = ceremony(4, 61, Duration::from_secs(10), |_, _| Delivery::Deliver);
+            let hashes: Vec<[u8; 32]> = results
+                .values()
+                .map(|r| {
+                    r.as_ref()
+                        .map_err(|(e, _)| e.to_string())
+                        .unwrap()
+                        .transcript
+                        .hash()
+                })
+                .collect();
+            assert_eq!(hashes.len(), 4);
+            assert!(hashes.windows(2).all(|w| w[0] == w[1]));
+        }
+
+        #[test]
+        fn a_late_peer_is_waited_for() {
+            // Every frame of operator 3 arrives 300 ms late: slow, not
+            // missing.
+            let results = ceremony(4, 62, Duration::from_secs(10), |p, _| {
+                if p.from == id(3) {
+                    Delivery::Delay(Duration::from_millis(300))
+                } else {
+                    Delivery::Deliver
+                }
+            });
+            for (me, result) in &results {
+                assert!(result.is_ok(), "operator {me}: {:?}", result.as_ref().err());
+            }
+        }
+
+        #[test]
+        fn a_peer_that_goes_silent_is_named_missing_by_every_other() {
+            // Operator 3's acks never arrive: every other operator stops at
+            // the round deadline naming it, and none completes.
+            let results = ceremony(4, 63, Duration::from_millis(1500), |p, _| {
+                if p.from == id(3) && p.kind == message_tag(MessageKind::Ack) {
+                    Delivery::Drop
+                } else {
+                    Delivery::Deliver
+                }
+            });
+            for (me, result) in &results {
+                let Err((err, report)) = result else {
+                    panic!("operator {me} completed");
+                };
+                if *me != id(3) {
+                    assert_eq!(err.missing(), Some(id(3)), "operator {me}: {err}");
+                    assert_eq!(report.missing, Some(id(3)));
+                    assert_eq!(err.culprit(), None);
+                }
+            }
+        }
+
+        #[test]
+        fn an_abort_is_relayed_to_those_who_did_not_see_the_fault() {
+            // Operator 2 alone receives a corrupted deal from operator 3: it
+            // sees the fault first hand (3's channel) and aborts; the others
+            // hold valid deals from 3, cannot check 2's claim, and abort on
+            // its report, repeating it as a claim and blaming no one.
+            let results = ceremony(4, 64, Duration::from_secs(10), |p, bytes| {
+                if p.from == id(3) && p.to == id(2) && p.kind == message_tag(MessageKind::Deal) {
+                    let last = bytes.len() - 1;
+                    bytes[last] ^= 1;
+                }
+                Delivery::Deliver
+            });
+            let Err((seen, _)) = &results[&id(2)] else {
+                panic!("operator 2 completed");
+            };
+            assert_eq!(seen.culprit(), Some(id(3)), "{seen}");
+            for other in [1, 4] {
+                let Err((err, report)) = &results[&id(other)] else {
+                    panic!("operator {other} completed");
+                };
+                assert!(
+                    matches!(err, CeremonyError::PeerAbortClaimed { reporter, .. } if *reporter == id(2)),
+                    "operator {other}: {err}"
+                );
+                assert_eq!(err.culprit(), None, "operator {other}");
+                assert_eq!(report.culprit, None);
+            }
+        }
+
+        #[test]
+        fn the_closing_exchange_tolerates_a_lost_closing_word() {
+            // Operator 4's Done frames are lost: the others wait the closing
+            // time, warn, and complete (its connection may simply be gone
+            // after it finished).
+            let results = ceremony(4, 65, Duration::from_secs(10), |p, _| {
+                if p.from == id(4) && p.kind == FrameKind::Done {
+                    Delivery::Drop
+                } else {
+                    Delivery::Deliver
+                }
+            });
+            for (me, result) in &results {
+                assert!(result.is_ok(), "operator {me}: {:?}", result.as_ref().err());
+            }
+        }
+
+        #[test]
+        fn an_abort_in_the_closing_exchange_aborts_every_honest_operator() {
+            // Operator 4 alone receives a finalize of operator 2 with a
+            // broken signature: it aborts in round 4 while the others,
+            // holding every finalize, wait in the closing exchange; its
+            // report reaches them there, and none completes.
+            let results = ceremony(4, 66, Duration::from_secs(10), |p, bytes| {
+                if p.from == id(2) && p.to == id(4) && p.kind == message_tag(MessageKind::Finalize)
+                {
+                    let last = bytes.len() - 1;
+                    bytes[last] ^= 1;
+                }
+                Delivery::Deliver
+            });
+            for (me, result) in &results {
+                assert!(result.is_err(), "operator {me} completed alone");
+            }
+        }
     }
 }

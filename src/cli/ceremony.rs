@@ -486,6 +486,7 @@ pub async fn run_operator(
             statements: Arc::new(EthStatements),
             known: None,
             round_timeout,
+            closing_timeout: Duration::from_secs(driver::CLOSING_SECS),
             #[cfg(feature = "fault-injection")]
             fault,
         },

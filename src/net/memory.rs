@@ -38,8 +38,9 @@ pub enum Delivery {
     Delay(Duration),
 }
 
-/// Decides the fate of each frame.
-pub type Policy = Box<dyn FnMut(&Packet) -> Delivery + Send>;
+/// Decides the fate of each frame; it may also change the frame's bytes
+/// (to test what a tampered or corrupted frame does).
+pub type Policy = Box<dyn FnMut(&Packet, &mut Vec<u8>) -> Delivery + Send>;
 
 struct Inner {
     ceremony: [u8; 32],
@@ -68,14 +69,17 @@ impl MemoryNetwork {
             inner: Arc::new(Inner {
                 ceremony,
                 mailboxes,
-                policy: Mutex::new(Box::new(|_| Delivery::Deliver)),
+                policy: Mutex::new(Box::new(|_, _| Delivery::Deliver)),
                 closed: Mutex::new(BTreeSet::new()),
             }),
         }
     }
 
     /// Replaces the policy.
-    pub fn set_policy(&self, policy: impl FnMut(&Packet) -> Delivery + Send + 'static) {
+    pub fn set_policy(
+        &self,
+        policy: impl FnMut(&Packet, &mut Vec<u8>) -> Delivery + Send + 'static,
+    ) {
         if let Ok(mut slot) = self.inner.policy.lock() {
             *slot = Box::new(policy);
         }
@@ -139,7 +143,7 @@ impl Transport for MemoryEndpoint {
                 reason: "connection lost".into(),
             });
         }
-        let bytes = encode_frame(self.me, self.inner.ceremony, peer, kind, payload)?;
+        let mut bytes = encode_frame(self.me, self.inner.ceremony, peer, kind, payload)?;
         let packet = Packet {
             from: self.me,
             to: peer,
@@ -147,7 +151,7 @@ impl Transport for MemoryEndpoint {
             bytes: bytes.len(),
         };
         let delivery = match self.inner.policy.lock() {
-            Ok(mut policy) => policy(&packet),
+            Ok(mut policy) => policy(&packet, &mut bytes),
             Err(_) => Delivery::Deliver,
         };
         let Some(mailbox) = self.inner.mailboxes.get(&peer).cloned() else {
