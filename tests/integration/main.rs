@@ -17,3 +17,4 @@ mod keystore;
 mod secrets;
 mod slashing;
 mod ssv;
+mod vectors;
