@@ -48,6 +48,7 @@ fn hex32(scalar: &Scalar) -> String {
 /// A deterministic ceremony: identities, dealer constants and the runner
 /// all from fixed seeds. With `indices`, shares sit at those indices and
 /// no definition (so no lock) is made.
+#[allow(clippy::needless_range_loop)]
 fn generate(seed: u64, indices: Option<&[u64]>) -> Value {
     let mut rng = StdRng::seed_from_u64(seed);
     let n = indices.map_or(4, <[u64]>::len);
