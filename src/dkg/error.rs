@@ -325,8 +325,8 @@ pub enum DkgError {
         /// Its signed hello.
         evidence: Box<Evidence>,
     },
-    /// A point that is not a valid compressed point of the subgroup, or is
-    /// the identity.
+    /// A point that is not a valid encoding (uncompressed, in messages) of a
+    /// point of the prime-order subgroup, or is the identity.
     #[error("operator {culprit} sent an invalid {item} for validator {validator}: {reason}")]
     InvalidPoint {
         /// The dealer.

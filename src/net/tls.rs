@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::crypto::identity::{IdentityKey, IdentityPublicKey};
 
 /// The one ALPN protocol id dvkg speaks; the version is part of it.
-pub const ALPN: &[u8] = b"dvkg/1";
+pub const ALPN: &[u8] = b"dvkg/2";
 
 /// The name every operator's certificate is issued to (not checked: peers
 /// are pinned by key, not by name).

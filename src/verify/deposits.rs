@@ -38,6 +38,9 @@ pub struct FileReport {
     pub entries: Vec<EntryReport>,
 }
 
+/// The deposit report format version.
+pub const DEPOSIT_REPORT_VERSION: u32 = 1;
+
 /// The report on deposit files, as printed by `--json`.
 #[derive(Debug, Serialize)]
 pub struct DepositReport {
@@ -68,7 +71,7 @@ impl DepositReport {
             .count();
         let file_problems: usize = files.iter().map(|f| f.problems.len()).sum();
         Self {
-            version: 1,
+            version: DEPOSIT_REPORT_VERSION,
             ok: failed == 0 && file_problems == 0,
             passed,
             failed,
