@@ -18,6 +18,8 @@
 //! | 4    | a peer timed out or could not be reached |
 //! | 5    | verification ran and found a problem: some check did not pass |
 //! | 6    | ceremony aborted without a proven culprit: conflicting hellos (one of two operators is at fault, nothing shows which), another operator's report that cannot be checked, or operators running different definitions |
+//! | 7    | the ceremony completed and this operator's outputs are written, but not every operator confirmed its own (`confirmation.json` says which): do not deposit before `dvkg check` passes |
+//! | 130  | stopped by a signal (SIGINT, SIGTERM); the peers were told |
 //! | 255  | internal error: a bug in dvkg |
 
 use std::error::Error as StdError;
@@ -39,6 +41,10 @@ pub enum ErrorKind {
     VerificationFailed,
     /// Exit 6: a ceremony aborted and no culprit is proven.
     Unproven,
+    /// Exit 7: outputs written, not confirmed by every operator.
+    Unconfirmed,
+    /// Exit 130: stopped by a signal.
+    Interrupted,
     /// Exit 255: a bug.
     Internal,
 }
@@ -53,6 +59,8 @@ impl ErrorKind {
             Self::PeerTimeout => 4,
             Self::VerificationFailed => 5,
             Self::Unproven => 6,
+            Self::Unconfirmed => 7,
+            Self::Interrupted => 130,
             Self::Internal => 255,
         }
     }
@@ -155,6 +163,8 @@ mod tests {
             (ErrorKind::PeerTimeout, 4),
             (ErrorKind::VerificationFailed, 5),
             (ErrorKind::Unproven, 6),
+            (ErrorKind::Unconfirmed, 7),
+            (ErrorKind::Interrupted, 130),
             (ErrorKind::Internal, 255),
         ];
         for (kind, code) in table {

@@ -39,6 +39,9 @@ pub fn frame_kind(kind: MessageKind) -> FrameKind {
     FrameKind::Message(kind.tag())
 }
 
+/// The message kinds of the ceremony, as frame tags.
+pub const MESSAGE_TAGS: [u8; 6] = [0, 1, 2, 3, 4, 5];
+
 /// Why a ceremony failed, from this participant's point of view.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +98,23 @@ pub enum CeremonyError {
     /// A local failure (a bug, or the machine).
     #[error("internal error: {0}")]
     Internal(String),
+    /// This participant was stopped (a signal): it says so to its peers.
+    #[error("operator {me} stopped: {reason}")]
+    Stopped {
+        /// This participant.
+        me: OperatorId,
+        /// Why (`interrupted`, `terminated`).
+        reason: String,
+    },
+    /// This participant could not keep its shares safe (the recovery file
+    /// could not be written), so it stops before they are used.
+    #[error("operator {me} could not write its recovery file: {reason}")]
+    Checkpoint {
+        /// This participant.
+        me: OperatorId,
+        /// Why.
+        reason: String,
+    },
     /// This participant stopped on purpose (fault injection: stall or
     /// exit).
     #[cfg(feature = "fault-injection")]
@@ -123,7 +143,11 @@ impl CeremonyError {
             // A peer's claim is repeated, never turned against the peer:
             // an honest participant reporting a fault without proof (say,
             // conflicting hellos) is not the culprit.
-            Self::Silent { .. } | Self::PeerAbortClaimed { .. } | Self::Internal(_) => None,
+            Self::Silent { .. }
+            | Self::PeerAbortClaimed { .. }
+            | Self::Internal(_)
+            | Self::Stopped { .. }
+            | Self::Checkpoint { .. } => None,
             #[cfg(feature = "fault-injection")]
             Self::Injected(_) => None,
         }
@@ -147,6 +171,9 @@ impl CeremonyError {
             // A missing participant is named as a peer's claim (its report
             // is relayed as such), never as a fault.
             Self::PeerAbortClaimed { report, .. } => report.missing,
+            // A participant that stops tells its peers it is leaving: it is
+            // the one missing.
+            Self::Stopped { me, .. } | Self::Checkpoint { me, .. } => Some(*me),
             Self::Protocol(_)
             | Self::Malformed { .. }
             | Self::PeerAbortProven { .. }
@@ -164,7 +191,9 @@ impl CeremonyError {
             | Self::Silent { .. }
             | Self::Transport(_)
             | Self::PeerAbortClaimed { .. }
-            | Self::Internal(_) => None,
+            | Self::Internal(_)
+            | Self::Stopped { .. }
+            | Self::Checkpoint { .. } => None,
             #[cfg(feature = "fault-injection")]
             Self::Injected(_) => None,
         }
@@ -191,6 +220,22 @@ impl Progress for Quiet {
     fn done(&self, _: u8) {}
 }
 
+/// Where a holder keeps its shares safe once they are final (protocol.md,
+/// "Never a split outcome"): called in round 3, before its partial
+/// signatures leave, so that whatever happens next its shares can be
+/// recovered.
+pub trait Checkpoint: Send + Sync {
+    /// Persists `shares` (this holder's, one per validator) durably.
+    ///
+    /// # Errors
+    ///
+    /// Why they could not be written; the ceremony then stops.
+    fn shares_final(&self, shares: &[crate::crypto::Scalar]) -> Result<(), String>;
+}
+
+/// A request to stop (a signal), with its reason.
+pub type Stop = tokio::sync::watch::Receiver<Option<String>>;
+
 /// What one participant runs, independent of the transport.
 pub struct Setup {
     /// The protocol context (from the definition).
@@ -206,6 +251,10 @@ pub struct Setup {
     /// How long the closing exchange waits for every peer's word
     /// ([`CLOSING_SECS`] by default).
     pub closing_timeout: Duration,
+    /// Where this holder keeps its final shares safe, if anywhere.
+    pub checkpoint: Option<Arc<dyn Checkpoint>>,
+    /// Stops the ceremony (and tells the peers) when it changes.
+    pub stop: Option<Stop>,
     /// The fault this participant injects, if any.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<Arc<super::fault::Injector>>,
@@ -254,6 +303,7 @@ struct Session<'a, T: Transport> {
     /// with it, a peer's report that another participant signed a
     /// different transcript is checked, not just repeated.
     signed: Option<SignedTranscript>,
+    checkpoint: Option<Arc<dyn Checkpoint>>,
     #[cfg(feature = "fault-injection")]
     fault: Option<(Arc<super::fault::Injector>, Arc<IdentityKey>)>,
 }
@@ -271,8 +321,20 @@ impl<T: Transport> Session<'_, T> {
             .map_err(|e| CeremonyError::Internal(e.to_string()))
     }
 
+    /// Whether what this participant sends now is lost (fault injection).
+    fn muted(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if let Some((injector, _)) = &self.fault {
+            return injector.muted(self.round);
+        }
+        false
+    }
+
     /// Sends what the machine wants sent.
     async fn send(&self, outgoing: &[Outgoing]) -> Result<(), CeremonyError> {
+        if self.muted() {
+            return Ok(());
+        }
         for message in outgoing {
             let (to, message) = match message {
                 Outgoing::All(m) => (None, m),
@@ -455,7 +517,13 @@ impl<T: Transport> Session<'_, T> {
             }
         }
         let deadline = Instant::now() + Duration::from_millis(Self::FIRST_HAND_MS);
-        for expect in expects.iter().filter(|e| e.from.contains(&culprit)) {
+        let pending = expects.iter().filter(|e| {
+            e.from.contains(&culprit)
+                && !received
+                    .get(&e.kind)
+                    .is_some_and(|m| m.contains_key(&culprit))
+        });
+        for expect in pending {
             let kind = expect.kind;
             match self
                 .transport
@@ -514,6 +582,157 @@ fn report_of(context: &Context, me: OperatorId, round: u8, err: &CeremonyError) 
     }
 }
 
+/// A ceremony that completed: this participant's output, and its
+/// connections, still open for the confirmation exchange once the outputs
+/// are written (protocol.md, "Never a split outcome").
+pub struct Finished<T: Transport> {
+    /// This participant's shares and the transcript.
+    pub output: Output,
+    /// What is left to do with the peers.
+    pub closing: Closing<T>,
+}
+
+/// The connections of a completed ceremony.
+pub struct Closing<T: Transport> {
+    transport: T,
+    context: Context,
+    me: OperatorId,
+    wait: Duration,
+    /// Nothing it sends arrives (fault injection).
+    muted: bool,
+}
+
+/// Why a peer did not confirm its outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// No word before the deadline.
+    Silent,
+    /// It confirmed a lock with another hash.
+    OtherLock(Bytes<32>),
+    /// It aborted, with this message.
+    Aborted(String),
+    /// Its connection ended without a confirmation.
+    Gone(String),
+}
+
+impl std::fmt::Display for Unconfirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Silent => f.write_str("no confirmation before the deadline"),
+            Self::OtherLock(hash) => write!(f, "it holds another lock ({hash})"),
+            Self::Aborted(message) => write!(f, "it aborted: {message}"),
+            Self::Gone(reason) => write!(f, "its connection ended: {reason}"),
+        }
+    }
+}
+
+/// The outcome of the confirmation exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The peers that confirmed the same lock.
+    pub confirmed: Vec<OperatorId>,
+    /// The peers that did not, and why.
+    pub unconfirmed: Vec<(OperatorId, Unconfirmed)>,
+}
+
+impl Confirmation {
+    /// Whether every peer confirmed the same lock.
+    pub fn complete(&self) -> bool {
+        self.unconfirmed.is_empty()
+    }
+}
+
+impl<T: Transport> Closing<T> {
+    /// Tells every peer that this participant's outputs are durably in
+    /// place, with `lock_hash`, and waits (up to the closing wait) for each
+    /// peer to say the same; then closes.
+    pub async fn confirm(self, lock_hash: [u8; 32]) -> Confirmation {
+        let Self {
+            transport,
+            wait,
+            muted,
+            ..
+        } = self;
+        // Best effort: a peer that is gone does not confirm either way.
+        if !muted {
+            let _ = transport
+                .broadcast(FrameKind::Confirm, &lock_hash, true)
+                .await;
+        }
+        let deadline = Instant::now() + wait;
+        let mut confirmation = Confirmation {
+            confirmed: Vec::new(),
+            unconfirmed: Vec::new(),
+        };
+        for peer in transport.peers() {
+            let got = transport
+                .mailbox()
+                .recv_first_hand(peer, FrameKind::Confirm, deadline)
+                .await;
+            let outcome = match got {
+                Ok(bytes) if bytes.as_slice() == lock_hash => None,
+                Ok(bytes) => Some(Unconfirmed::OtherLock(Bytes(
+                    <[u8; 32]>::try_from(bytes.as_slice()).unwrap_or_default(),
+                ))),
+                Err(err) => Some(match transport.mailbox().abort_of(peer) {
+                    Some(report) => Unconfirmed::Aborted(
+                        serde_json::from_slice::<AbortReport>(&report).map_or_else(
+                            |_| "an unreadable report".into(),
+                            |r| r.printable_message(),
+                        ),
+                    ),
+                    None => match err {
+                        TransportError::Timeout { .. } => Unconfirmed::Silent,
+                        TransportError::PeerClosed { reason, .. } => Unconfirmed::Gone(reason),
+                        other => Unconfirmed::Gone(other.to_string()),
+                    },
+                }),
+            };
+            match outcome {
+                None => confirmation.confirmed.push(peer),
+                Some(why) => confirmation.unconfirmed.push((peer, why)),
+            }
+        }
+        transport
+            .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
+            .await;
+        confirmation
+    }
+
+    /// Gives up after the ceremony completed (the outputs could not be
+    /// written, or this participant was stopped while writing): tells every
+    /// peer why, so that none confirms with it, and closes.
+    pub async fn abandon(self, err: CeremonyError) -> (CeremonyError, AbortReport) {
+        let report = report_of(&self.context, self.me, 6, &err);
+        if let Ok(bytes) = serde_json::to_vec(&report)
+            && !self.muted
+        {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(3),
+                self.transport.broadcast(FrameKind::Abort, &bytes, true),
+            )
+            .await;
+        }
+        self.transport
+            .close(net::CLOSE_ABORT, b"aborted", Duration::from_secs(1))
+            .await;
+        (err, report)
+    }
+}
+
+/// Waits until a stop is requested, and returns its reason.
+async fn stopped(stop: &mut Stop) -> String {
+    loop {
+        if let Some(reason) = stop.borrow_and_update().clone() {
+            return reason;
+        }
+        if stop.changed().await.is_err() {
+            // The sender is gone: no stop will ever come.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Runs the whole ceremony for this participant over the QUIC mesh: connect,
 /// then [`run_over`].
 ///
@@ -525,7 +744,7 @@ pub async fn run(
     config: DriverConfig,
     identity: Arc<IdentityKey>,
     progress: &dyn Progress,
-) -> Result<Output, (CeremonyError, AbortReport)> {
+) -> Result<Finished<Mesh>, (CeremonyError, AbortReport)> {
     let DriverConfig {
         setup,
         socket,
@@ -534,10 +753,11 @@ pub async fn run(
     } = config;
     let limits = Limits {
         max_frame_bytes: max_frame_bytes(&setup.context),
+        messages: &MESSAGE_TAGS,
         connect_deadline: Instant::now() + connect_timeout,
     };
     progress.round(0, "connecting", peers.len());
-    let mesh = Mesh::connect(
+    let connecting = Mesh::connect(
         setup.me,
         setup.context.definition_hash.0,
         &identity,
@@ -545,10 +765,16 @@ pub async fn run(
         &peers,
         limits,
         |_, _| progress.tick(0),
-    )
-    .await
-    .map_err(|e| {
-        let err = CeremonyError::Transport(e);
+    );
+    let mut stop = setup.stop.clone();
+    let connected = match stop.as_mut() {
+        Some(stop) => tokio::select! {
+            mesh = connecting => mesh.map_err(CeremonyError::Transport),
+            reason = stopped(stop) => Err(CeremonyError::Stopped { me: setup.me, reason }),
+        },
+        None => connecting.await.map_err(CeremonyError::Transport),
+    };
+    let mesh = connected.map_err(|err| {
         let r = report_of(&setup.context, setup.me, 0, &err);
         (err, r)
     })?;
@@ -558,7 +784,8 @@ pub async fn run(
 
 /// Runs the whole ceremony for this participant over `transport`, already
 /// connected. On failure, every peer is sent an abort report before the
-/// error is returned.
+/// error is returned; on success, the connections stay open for the
+/// confirmation exchange ([`Closing::confirm`]).
 ///
 /// # Errors
 ///
@@ -568,7 +795,7 @@ pub async fn run_over<T: Transport>(
     setup: Setup,
     identity: Arc<IdentityKey>,
     progress: &dyn Progress,
-) -> Result<Output, (CeremonyError, AbortReport)> {
+) -> Result<Finished<T>, (CeremonyError, AbortReport)> {
     let Setup {
         context,
         me,
@@ -576,6 +803,8 @@ pub async fn run_over<T: Transport>(
         known,
         round_timeout,
         closing_timeout,
+        checkpoint,
+        stop,
         #[cfg(feature = "fault-injection")]
         fault,
     } = setup;
@@ -590,17 +819,27 @@ pub async fn run_over<T: Transport>(
         progress,
         round: 0,
         signed: None,
+        checkpoint,
         #[cfg(feature = "fault-injection")]
         fault: fault.map(|f| (f, identity.clone())),
     };
-    let result = rounds(
-        &mut session,
-        context.clone(),
-        identity,
-        statements.clone(),
-        known,
-    )
-    .await;
+    let result = {
+        let sequence = rounds(
+            &mut session,
+            context.clone(),
+            identity,
+            statements.clone(),
+            known,
+        );
+        match stop {
+            Some(mut stop) => tokio::select! {
+                result = sequence => result,
+                reason = stopped(&mut stop) => Err(CeremonyError::Stopped { me, reason }),
+            },
+            None => sequence.await,
+        }
+    };
+    let muted = session.muted();
     let Session {
         transport,
         round,
@@ -608,12 +847,16 @@ pub async fn run_over<T: Transport>(
         ..
     } = session;
     match result {
-        Ok(output) => {
-            transport
-                .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
-                .await;
-            Ok(output)
-        }
+        Ok(output) => Ok(Finished {
+            output,
+            closing: Closing {
+                transport,
+                context,
+                me,
+                wait: closing_timeout,
+                muted,
+            },
+        }),
         #[cfg(feature = "fault-injection")]
         Err(err @ CeremonyError::Injected(_)) => {
             // Gone without a word: the connections drop with the session.
@@ -640,6 +883,7 @@ pub async fn run_over<T: Transport>(
                 me,
                 round,
                 signed: signed.as_ref(),
+                muted,
             };
             Err(aborted.abort(transport, err).await)
         }
@@ -653,6 +897,8 @@ struct Aborted<'a> {
     me: OperatorId,
     round: u8,
     signed: Option<&'a SignedTranscript>,
+    /// Nothing it sends arrives (fault injection).
+    muted: bool,
 }
 
 impl Aborted<'_> {
@@ -680,7 +926,9 @@ impl Aborted<'_> {
         warn!(error = %err, "aborting");
         // JSON, not bincode: the evidence is a tagged enum, which bincode
         // cannot read back.
-        if let Ok(bytes) = serde_json::to_vec(&r) {
+        if let Ok(bytes) = serde_json::to_vec(&r)
+            && !self.muted
+        {
             // Best effort: the peers may be gone already.
             let _ = tokio::time::timeout(
                 Duration::from_secs(3),
@@ -744,6 +992,12 @@ fn explain_peer_abort(
             reason: "an unreadable abort report".into(),
         });
     };
+    if report.definition_hash != context.definition_hash || report.reporter != *peer {
+        return CeremonyError::Transport(TransportError::BadFrame {
+            peer: *peer,
+            reason: "an abort report for another ceremony or operator".into(),
+        });
+    }
     if let Some(evidence) = &report.evidence
         && let Ok(verdict) = verify_evidence(context, statements, evidence)
     {
@@ -780,12 +1034,6 @@ fn explain_peer_abort(
                 evidence: Box::new(evidence.clone()),
             };
         }
-    }
-    if report.definition_hash != context.definition_hash || report.reporter != *peer {
-        return CeremonyError::Transport(TransportError::BadFrame {
-            peer: *peer,
-            reason: "an abort report for another ceremony or operator".into(),
-        });
     }
     // The message is the peer's text: print no control characters of it.
     let message = report.printable_message();
@@ -840,6 +1088,20 @@ async fn rounds<T: Transport>(
         }
         match compute(move || machine.advance(inbox, &mut OsRng)).await? {
             Step::Next(next, out) => {
+                // Round 3 computed this holder's final shares: they are made
+                // safe before its partial signatures leave.
+                if next.round() == 3
+                    && let (Some(checkpoint), Some(shares)) =
+                        (s.checkpoint.clone(), next.final_shares().map(<[_]>::to_vec))
+                {
+                    let me = s.me;
+                    tokio::task::spawn_blocking(move || checkpoint.shares_final(&shares))
+                        .await
+                        .map_err(|e| {
+                            CeremonyError::Internal(format!("the checkpoint panicked: {e}"))
+                        })?
+                        .map_err(|reason| CeremonyError::Checkpoint { me, reason })?;
+                }
                 if next.round() == 4 {
                     s.signed = out.iter().find_map(|m| match m {
                         Outgoing::All(AnySigned::Finalize(f)) => Some(SignedTranscript {
@@ -863,10 +1125,12 @@ async fn rounds<T: Transport>(
     // finalize on another transcript) aborts us too: honest participants
     // end alike, and none writes outputs (protocol.md, Finish).
     s.round = 5;
-    s.transport
-        .broadcast(FrameKind::Done, &[], false)
-        .await
-        .map_err(CeremonyError::Transport)?;
+    if !s.muted() {
+        s.transport
+            .broadcast(FrameKind::Done, &[], false)
+            .await
+            .map_err(CeremonyError::Transport)?;
+    }
     let deadline = Instant::now() + s.closing_timeout;
     for peer in s.transport.peers() {
         match s
@@ -1067,7 +1331,8 @@ mod tests {
         use super::*;
         use crate::net::memory::{Delivery, MemoryNetwork, Packet};
 
-        type Results = BTreeMap<OperatorId, Result<Output, (CeremonyError, AbortReport)>>;
+        type Results =
+            BTreeMap<OperatorId, Result<(Output, Confirmation), (CeremonyError, AbortReport)>>;
 
         fn cluster(n: usize, seed: u64) -> (Context, Vec<Arc<IdentityKey>>) {
             let mut rng = StdRng::seed_from_u64(seed);
@@ -1095,6 +1360,7 @@ mod tests {
             let network = MemoryNetwork::new(
                 context.definition_hash.0,
                 max_frame_bytes(&context),
+                &MESSAGE_TAGS,
                 context.plan.slots(),
             );
             network.set_policy(policy);
@@ -1116,14 +1382,25 @@ mod tests {
                             known: None,
                             round_timeout,
                             closing_timeout: Duration::from_millis(800),
+                            checkpoint: None,
+                            stop: None,
                             #[cfg(feature = "fault-injection")]
                             fault: None,
                         };
                         let endpoint = network.endpoint(me);
                         let key = keys[me.position()].clone();
-                        tokio::spawn(
-                            async move { (me, run_over(endpoint, setup, key, &Quiet).await) },
-                        )
+                        tokio::spawn(async move {
+                            let result = match run_over(endpoint, setup, key, &Quiet).await {
+                                Ok(Finished { output, closing }) => {
+                                    // The transcript hash stands for the
+                                    // lock hash here.
+                                    let confirmed = closing.confirm(output.transcript.hash()).await;
+                                    Ok((output, confirmed))
+                                }
+                                Err(failed) => Err(failed),
+                            };
+                            (me, result)
+                        })
                     })
                     .collect();
                 let mut results = Results::new();
@@ -1148,6 +1425,7 @@ mod tests {
                     r.as_ref()
                         .map_err(|(e, _)| e.to_string())
                         .unwrap()
+                        .0
                         .transcript
                         .hash()
                 })
@@ -1258,6 +1536,38 @@ mod tests {
             });
             for (me, result) in &results {
                 assert!(result.is_err(), "operator {me} completed alone");
+            }
+        }
+
+        #[test]
+        fn an_outage_after_the_finalize_messages_leaves_no_one_confirmed() {
+            // Operator 4 holds every finalize message when its link fails
+            // both ways: no one else receives its finalize, it receives no
+            // closing word or confirmation. It completes but is confirmed by
+            // no one; the others abort, naming it missing. No operator ends
+            // with a confirmed lock while another lost its shares.
+            let late = [FrameKind::Done, FrameKind::Confirm, FrameKind::Abort];
+            let results = ceremony(4, 67, Duration::from_millis(1500), move |p, _| {
+                let from_4 = p.from == id(4)
+                    && (p.kind == message_tag(MessageKind::Finalize) || late.contains(&p.kind));
+                let to_4 = p.to == id(4) && late.contains(&p.kind);
+                if from_4 || to_4 {
+                    Delivery::Drop
+                } else {
+                    Delivery::Deliver
+                }
+            });
+            let (_, confirmation) = results[&id(4)]
+                .as_ref()
+                .map_err(|(e, _)| e.to_string())
+                .unwrap();
+            assert!(confirmation.confirmed.is_empty(), "{confirmation:?}");
+            assert_eq!(confirmation.unconfirmed.len(), 3);
+            for other in [1, 2, 3] {
+                let Err((err, _)) = &results[&id(other)] else {
+                    panic!("operator {other} completed");
+                };
+                assert_eq!(err.missing(), Some(id(4)), "operator {other}: {err}");
             }
         }
     }

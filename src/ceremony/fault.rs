@@ -62,10 +62,15 @@ pub enum FaultKind {
     Stall,
     /// Exit at the start of this round, without a word to the peers.
     Exit,
+    /// From the start of this round on, nothing this operator sends
+    /// arrives (a one-way outage of its uplink), while it still receives:
+    /// at round 4, it ends up holding every finalize message while no one
+    /// holds its own.
+    Mute,
 }
 
 impl FaultKind {
-    const ALL: [(Self, &'static str); 13] = [
+    const ALL: [(Self, &'static str); 14] = [
         (Self::BadShare, "bad-share"),
         (Self::IdentityCommitment, "identity-commitment"),
         (Self::NonSubgroupCommitment, "non-subgroup-commitment"),
@@ -79,6 +84,7 @@ impl FaultKind {
         (Self::Replay, "replay"),
         (Self::Stall, "stall"),
         (Self::Exit, "exit"),
+        (Self::Mute, "mute"),
     ];
 
     /// The command-line name.
@@ -104,6 +110,7 @@ impl FaultKind {
             // another session is just another nonce.
             Self::Replay => (1..=4, 1),
             Self::Garbage | Self::Oversized | Self::Stall | Self::Exit => (0..=4, 1),
+            Self::Mute => (0..=4, 4),
         }
     }
 
@@ -254,6 +261,12 @@ impl Injector {
         self.fault.kind == kind && self.fault.round == round
     }
 
+    /// Whether nothing this operator sends in `round` (5: the closing and
+    /// confirmation exchanges, 6: after the write) should arrive.
+    pub fn muted(&self, round: u8) -> bool {
+        self.fault.kind == FaultKind::Mute && round >= self.fault.round
+    }
+
     /// What to do at the start of `round`.
     pub fn before_round(&self, round: u8) -> Action {
         if self.at(FaultKind::Stall, round) {
@@ -402,7 +415,7 @@ impl Injector {
                     resign(key, finalize, body).into_any(),
                 )]))
             }
-            FaultKind::Stall | FaultKind::Exit => Outgoing::Honest,
+            FaultKind::Stall | FaultKind::Exit | FaultKind::Mute => Outgoing::Honest,
         }
     }
 

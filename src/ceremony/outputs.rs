@@ -33,6 +33,144 @@ pub const PASSWORD_FILE: &str = "password.txt";
 /// The share bundle format version.
 pub const SHARE_BUNDLE_VERSION: u32 = 1;
 
+/// The confirmation record's file name (formats.md §8.7).
+pub const CONFIRMATION_FILE: &str = "confirmation.json";
+/// The confirmation record format version.
+pub const CONFIRMATION_VERSION: u32 = 1;
+
+/// The pending recovery file of `operator` for the output directory `out`:
+/// `<out>.pending-shares-operator-<i>.age`, beside it. It holds the sealed
+/// share bundle from round 3 on, so that no later failure costs the
+/// operator its shares.
+pub fn pending_file(out: &std::path::Path, operator: OperatorId) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dvkg-output".into());
+    out.with_file_name(format!("{name}.pending-shares-operator-{operator}.age"))
+}
+
+/// How many bytes the outputs of `context` take, with a margin: measured
+/// per validator as the transcript (the deals, partial signatures and
+/// keys), the lock, one keystore and the deposit data, then one half
+/// more, plus 1 MiB.
+pub fn estimated_bytes(context: &crate::dkg::Context) -> u64 {
+    let plan = &context.plan;
+    let params = plan.params();
+    let n = params.operators() as u64;
+    let t = params.threshold() as u64;
+    let dealers = plan.dealers().len() as u64;
+    let d = plan.statements().len() as u64;
+    let v = params.validators() as u64;
+    let transcript = dealers * (t * 200 + 300) + n * (d * 400) + n * 110 + d * 200;
+    let lock = 150 + n * 110 + d * 800;
+    let keystore = 1_100;
+    let deposits = d * 720;
+    let per_validator = transcript + lock + keystore + deposits + 40;
+    (per_validator * v).saturating_mul(3) / 2 + (1 << 20)
+}
+
+/// Whether every operator confirmed its outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmationState {
+    /// Every operator said its outputs are durably in place, with this lock.
+    Confirmed,
+    /// Some operator did not (or the exchange has not run): do not deposit
+    /// before `dvkg check` passes.
+    Unconfirmed,
+}
+
+/// An operator that did not confirm, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnconfirmedOperator {
+    /// The operator.
+    pub operator: OperatorId,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// `confirmation.json`: the outcome of the exchange that follows the
+/// writing of the outputs (protocol.md, "Never a split outcome").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationRecord {
+    /// [`CONFIRMATION_VERSION`].
+    pub version: u32,
+    /// The lock these outputs hold.
+    pub lock_hash: Bytes<32>,
+    /// Confirmed or not.
+    pub state: ConfirmationState,
+    /// The operators that confirmed this lock, this one included.
+    pub confirmed_by: Vec<OperatorId>,
+    /// The others.
+    pub unconfirmed: Vec<UnconfirmedOperator>,
+}
+
+impl ConfirmationRecord {
+    /// The record written with the outputs, before the exchange: only this
+    /// operator vouches for them.
+    pub fn before_exchange(lock_hash: [u8; 32], me: OperatorId, others: &[OperatorId]) -> Self {
+        Self {
+            version: CONFIRMATION_VERSION,
+            lock_hash: Bytes(lock_hash),
+            state: ConfirmationState::Unconfirmed,
+            confirmed_by: vec![me],
+            unconfirmed: others
+                .iter()
+                .map(|&operator| UnconfirmedOperator {
+                    operator,
+                    reason: "the confirmation exchange did not complete".into(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The record as pretty JSON with a final newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text.into_bytes()
+    }
+}
+
+/// The sealed share bundle of `operator`: `shares` in a [`ShareBundle`],
+/// sealed to `recipient` (its own age key).
+///
+/// # Errors
+///
+/// [`OutputError::Encode`] if sealing fails.
+pub fn seal_shares(
+    definition_hash: Bytes<32>,
+    operator: OperatorId,
+    shares: &[Scalar],
+    recipient: &AgeRecipient,
+) -> Result<Zeroizing<Vec<u8>>, OutputError> {
+    let bundle = ShareBundle {
+        version: SHARE_BUNDLE_VERSION,
+        definition_hash,
+        operator,
+        shares: shares
+            .iter()
+            .map(|s| crate::dkg::messages::ShareBytes::new(&s.to_bytes_be()))
+            .collect(),
+    };
+    let plaintext =
+        Zeroizing::new(
+            serde_json::to_vec(&bundle).map_err(|e| OutputError::Encode {
+                what: "share bundle",
+                reason: e.to_string(),
+            })?,
+        );
+    sealed::seal_to(recipient, &plaintext)
+        .map(Zeroizing::new)
+        .map_err(|e| OutputError::Encode {
+            what: "share bundle",
+            reason: e.to_string(),
+        })
+}
+
 /// The sealed bundle's file name for `operator`.
 pub fn share_bundle_file(operator: OperatorId) -> String {
     format!("shares-operator-{operator}.age")
@@ -275,8 +413,11 @@ pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputF
 }
 
 /// Writes every output file of operator `output.me` into `dir`, one file at
-/// a time, so that at most one file's bytes are in memory beside the
-/// ceremony's own state.
+/// a time (so that at most one file's bytes are in memory beside the
+/// ceremony's own state), recovery material first: the sealed share bundle,
+/// the lock and the password, then the transcript, the deposit data, the
+/// keystores, and the confirmation record (unconfirmed until the exchange
+/// that follows).
 ///
 /// # Errors
 ///
@@ -301,11 +442,35 @@ pub fn write<R: RngCore + CryptoRng>(
         what,
         reason: e.to_string(),
     };
-
+    let me = output.me;
+    let holder = transcript
+        .context
+        .plan
+        .holder_position(me)
+        .ok_or(OutputError::Keystore {
+            validator: 0,
+            reason: "this participant holds no share".into(),
+        })?;
     let mut put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
+
+    // Recovery material first: with these three files and the identity,
+    // the keystores can be rebuilt (dvkg restore).
+    put(OutputFile::secret(
+        share_bundle_file(me),
+        seal_shares(
+            transcript.context.definition_hash,
+            me,
+            &output.secret_shares,
+            recipient,
+        )?,
+    ))?;
     let mut lock_json = serde_json::to_string_pretty(&lock).map_err(|e| encode("lock", e))?;
     lock_json.push('\n');
     put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
+    if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
+        put(file)?;
+    }
+
     let mut transcript_json =
         serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
     transcript_json.push('\n');
@@ -320,16 +485,6 @@ pub fn write<R: RngCore + CryptoRng>(
             content.clone().into_bytes(),
         ))?;
     }
-
-    let me = output.me;
-    let holder = transcript
-        .context
-        .plan
-        .holder_position(me)
-        .ok_or(OutputError::Keystore {
-            validator: 0,
-            reason: "this participant holds no share".into(),
-        })?;
     for (v, (share, record)) in output
         .secret_shares
         .iter()
@@ -355,30 +510,17 @@ pub fn write<R: RngCore + CryptoRng>(
             rng,
         )?)?;
     }
-    if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
-        put(file)?;
-    }
-
-    // The sealed share bundle, to this operator's own age recipient.
-    let bundle = ShareBundle {
-        version: SHARE_BUNDLE_VERSION,
-        definition_hash: transcript.context.definition_hash,
-        operator: me,
-        shares: output
-            .secret_shares
-            .iter()
-            .map(|s: &Scalar| crate::dkg::messages::ShareBytes::new(&s.to_bytes_be()))
-            .collect(),
-    };
-    let plaintext =
-        Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| encode("share bundle", e))?);
-    let sealed = sealed::seal_to(recipient, &plaintext).map_err(|e| OutputError::Encode {
-        what: "share bundle",
-        reason: e.to_string(),
-    })?;
-    put(OutputFile::secret(
-        share_bundle_file(me),
-        Zeroizing::new(sealed),
+    let others: Vec<OperatorId> = transcript
+        .context
+        .plan
+        .slots()
+        .iter()
+        .copied()
+        .filter(|&s| s != me)
+        .collect();
+    put(OutputFile::public(
+        CONFIRMATION_FILE,
+        ConfirmationRecord::before_exchange(lock.lock_hash.0, me, &others).to_json(),
     ))?;
 
     let summary = Summary {

@@ -13,16 +13,23 @@ use rand::rngs::OsRng;
 
 use crate::ceremony::OperatorId;
 use crate::ceremony::definition::ClusterDefinition;
-use crate::ceremony::driver::{self, CeremonyError, DriverConfig, Progress, Setup};
-use crate::ceremony::outputs::{self, KeystoreOptions};
+use crate::ceremony::driver::{
+    self, CeremonyError, Checkpoint, DriverConfig, Finished, Progress, Setup,
+};
+use crate::ceremony::outputs::{
+    self, ConfirmationRecord, ConfirmationState, KeystoreOptions, UnconfirmedOperator,
+};
 use crate::ceremony::report::AbortReport;
+use crate::crypto::Scalar;
 use crate::dkg::{Context, DkgError};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
 use crate::eth::statements::EthStatements;
 use crate::identity::{self, OperatorIdentity};
 use crate::net::{Peer, TransportError};
+use crate::store::sealed::AgeRecipient;
 use crate::store::{self, StoreError};
+use tracing::info;
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
@@ -61,6 +68,11 @@ pub struct CeremonyArgs {
     /// per keystore) instead of one shared salt.
     #[arg(long)]
     pub salt_per_keystore: bool,
+    /// Remove the temporary output directories an interrupted earlier run
+    /// of this definition left beside --out (they are only warned about
+    /// otherwise).
+    #[arg(long)]
+    pub remove_stale: bool,
     /// Misbehave on purpose, to test the other operators (built with the
     /// `fault-injection` feature only): KIND[@ROUND], KIND one of bad-share,
     /// identity-commitment, non-subgroup-commitment, bad-proof, equivocate,
@@ -95,6 +107,8 @@ pub struct CeremonyConfig {
     pub connect_timeout: Duration,
     /// Per-round timeout.
     pub round_timeout: Duration,
+    /// Remove this definition's stale temporary output directories.
+    pub remove_stale: bool,
     /// The fault this operator injects, if any.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<Arc<crate::ceremony::fault::Injector>>,
@@ -262,6 +276,7 @@ impl CeremonyConfig {
             },
             connect_timeout: Duration::from_secs(args.timeout),
             round_timeout: Duration::from_secs(args.round_timeout),
+            remove_stale: args.remove_stale,
             #[cfg(feature = "fault-injection")]
             fault: args
                 .fault
@@ -392,28 +407,52 @@ pub fn ceremony_error_kind(err: &CeremonyError) -> ErrorKind {
             }
         }
         CeremonyError::Internal(_) => ErrorKind::Internal,
+        CeremonyError::Stopped { .. } => ErrorKind::Interrupted,
+        CeremonyError::Checkpoint { .. } => ErrorKind::User,
         #[cfg(feature = "fault-injection")]
         CeremonyError::Injected(_) => ErrorKind::User,
     }
 }
 
-/// Turns a ceremony failure into the user's report, with its exit code.
-pub fn ceremony_error(err: &CeremonyError, report_path: Option<&Path>) -> CliError {
+/// The hint that says how to recover shares kept in a pending file.
+fn pending_hint(pending: &Path) -> String {
+    format!(
+        "this operator's shares are safe in {}: if another operator holds a lock (it completed), \
+         recover them with `dvkg restore --pending {} --lock THEIR_cluster-lock.json --out DIR`, \
+         then run `dvkg check` with every operator before anyone deposits",
+        pending.display(),
+        pending.display()
+    )
+}
+
+/// Turns a ceremony failure into the user's report, with its exit code;
+/// `pending` is this operator's pending recovery file, if it was written.
+pub fn ceremony_error(
+    err: &CeremonyError,
+    report_path: Option<&Path>,
+    pending: Option<&Path>,
+) -> CliError {
     let kind = ceremony_error_kind(err);
     let mut out = CliError::new(kind, format!("ceremony aborted: {err}"));
+    let written = if pending.is_some() {
+        "its shares were kept in the pending file below"
+    } else {
+        "no key material was written"
+    };
     if kind == ErrorKind::Unproven {
         out = out.with_hint(
             "no operator's fault is proven; compare the definition hashes every operator prints, then re-run the ceremony",
         );
     } else if let Some(culprit) = err.culprit().filter(|_| kind == ErrorKind::Culprit) {
-        out = out.with_hint(format!(
-            "operator {culprit} is at fault; no key material was written"
-        ));
+        out = out.with_hint(format!("operator {culprit} is at fault; {written}"));
     } else if let Some(missing) = err.missing() {
         out = out.with_hint(format!(
             "check that operator {missing} is running `dvkg ceremony` with the same definition and is reachable; \
              raise --timeout or --round-timeout if it is only slow"
         ));
+    }
+    if let Some(pending) = pending {
+        out = out.with_hint(pending_hint(pending));
     }
     if let Some(path) = report_path {
         out = out.with_hint(format!(
@@ -446,15 +485,152 @@ pub fn write_abort_report(out: &Path, report: &AbortReport) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Runs one operator's ceremony to its written outputs.
+/// Keeps a holder's final shares in its pending recovery file (round 3),
+/// sealed to its own age key.
+struct PendingShares {
+    path: PathBuf,
+    recipient: AgeRecipient,
+    definition_hash: crate::wire::Bytes<32>,
+    me: OperatorId,
+}
+
+impl Checkpoint for PendingShares {
+    fn shares_final(&self, shares: &[Scalar]) -> Result<(), String> {
+        let sealed = outputs::seal_shares(self.definition_hash, self.me, shares, &self.recipient)
+            .map_err(|e| e.to_string())?;
+        store::write_new_file(&self.path, &sealed, 0o600).map_err(|e| e.to_string())?;
+        info!(path = %self.path.display(), "shares kept in the pending recovery file");
+        Ok(())
+    }
+}
+
+/// Before anything else: that the output's temporary directory can be
+/// made beside `out` (made, then removed again: nothing is left if the
+/// ceremony never completes), room for the outputs there, no pending file
+/// of an earlier run, and word about (or removal of) stale temporary
+/// directories. Returns the tag of this definition's temporary directories.
+fn preflight(
+    out: &Path,
+    context: &Context,
+    me: OperatorId,
+    remove_stale: bool,
+) -> Result<String, CliError> {
+    let tag = hex::encode(context.definition_hash.0.get(..4).unwrap_or_default());
+    for (path, stale_tag) in store::stale_partials(out) {
+        if remove_stale && stale_tag == tag {
+            std::fs::remove_dir_all(&path).map_err(|err| {
+                CliError::user(format!("cannot remove {}", path.display())).with_source(&err)
+            })?;
+            eprintln!(
+                "dvkg: removed {}, left by an interrupted run of this definition",
+                path.display()
+            );
+        } else {
+            eprintln!(
+                "dvkg: warning: {} was left by an interrupted run{}; remove it{}",
+                path.display(),
+                if stale_tag == tag {
+                    " of this definition"
+                } else {
+                    ""
+                },
+                if stale_tag == tag {
+                    " with --remove-stale"
+                } else {
+                    " by hand once you are sure no ceremony uses it"
+                }
+            );
+        }
+    }
+    let pending = outputs::pending_file(out, me);
+    if pending.symlink_metadata().is_ok() {
+        return Err(CliError::user(format!(
+            "{} holds this operator's shares from an earlier run",
+            pending.display()
+        ))
+        .with_hint(pending_hint(&pending))
+        .with_hint(
+            "or, if that run's keys are to be discarded, move the file away and run again",
+        ));
+    }
+    let dir = store::AtomicDir::create_tagged(out, &tag).map_err(|err| {
+        CliError::user(format!(
+            "cannot create the output directory beside {}",
+            out.display()
+        ))
+        .with_source(&err)
+        .with_hint("--out must name a new directory in a writable directory that exists")
+    })?;
+    let needed = outputs::estimated_bytes(context);
+    let free = store::free_bytes(dir.temp_path()).map_err(|err| {
+        CliError::user(format!(
+            "cannot tell the free space beside {}",
+            out.display()
+        ))
+        .with_source(&err)
+    })?;
+    drop(dir);
+    if free < needed {
+        return Err(CliError::user(format!(
+            "not enough room for the outputs beside {}: about {} needed, {} free",
+            out.display(),
+            human_bytes(needed),
+            human_bytes(free)
+        ))
+        .with_hint(
+            "free some space or pass an --out on another file system, before the others start",
+        ));
+    }
+    Ok(tag)
+}
+
+/// `n` bytes in KiB or MiB.
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20))
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
+/// A stop request fed by SIGINT and SIGTERM, for every ceremony of this
+/// process. Installed once, before the keystore KDF: from then on a signal
+/// no longer kills the process but stops the ceremony, which tells its
+/// peers (and, during the write, waits for the write to finish).
 ///
 /// # Errors
 ///
-/// The ceremony's failure, mapped to the exit-code table; outputs are written
-/// only after success.
+/// An internal error if the handlers cannot be installed.
+pub fn signal_stop() -> Result<driver::Stop, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::internal("cannot handle SIGINT").with_source(&e))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| CliError::internal("cannot handle SIGTERM").with_source(&e))?;
+    tokio::spawn(async move {
+        let reason = tokio::select! {
+            _ = interrupt.recv() => "interrupted",
+            _ = terminate.recv() => "terminated",
+        };
+        let _ = tx.send(Some(reason.to_owned()));
+        // Keep the handlers (and the channel) alive.
+        std::future::pending::<()>().await;
+    });
+    Ok(rx)
+}
+
+/// Runs one operator's ceremony to its written and confirmed outputs.
+///
+/// # Errors
+///
+/// The ceremony's failure, mapped to the exit-code table. Outputs are
+/// written only after success; the shares are kept in the pending file from
+/// round 3 on, so that no later failure loses them.
 pub async fn run_operator(
     config: CeremonyConfig,
     progress: &dyn Progress,
+    stop: Option<driver::Stop>,
 ) -> Result<outputs::Summary, CliError> {
     let CeremonyConfig {
         definition,
@@ -468,9 +644,11 @@ pub async fn run_operator(
         keystores,
         connect_timeout,
         round_timeout,
+        remove_stale,
         #[cfg(feature = "fault-injection")]
         fault,
     } = config;
+    let tag = preflight(&out, &context, me, remove_stale)?;
     let socket = match socket {
         Some(socket) => socket,
         None => UdpSocket::bind(listen).map_err(|err| {
@@ -479,6 +657,14 @@ pub async fn run_operator(
                 .with_hint("pass --listen HOST:PORT, or free the port")
         })?,
     };
+    let recipient = identity.age.to_public();
+    let pending = outputs::pending_file(&out, me);
+    let checkpoint = Arc::new(PendingShares {
+        path: pending.clone(),
+        recipient: recipient.clone(),
+        definition_hash: context.definition_hash,
+        me,
+    });
     let driver_config = DriverConfig {
         setup: Setup {
             context,
@@ -487,6 +673,8 @@ pub async fn run_operator(
             known: None,
             round_timeout,
             closing_timeout: Duration::from_secs(driver::CLOSING_SECS),
+            checkpoint: Some(checkpoint),
+            stop: stop.clone(),
             #[cfg(feature = "fault-injection")]
             fault,
         },
@@ -494,7 +682,6 @@ pub async fn run_operator(
         peers,
         connect_timeout,
     };
-    let recipient = identity.age.to_public();
     let key = Arc::new(identity.key);
     // The keystore KDF runs now, before any peer is contacted: it is slow and
     // memory-hungry, and the ceremony must not wait on it at the end.
@@ -505,18 +692,23 @@ pub async fn run_operator(
             CliError::user("cannot prepare the keystore encryption").with_source(&err)
         })?;
     let started = std::time::Instant::now();
-    let output = match driver::run(driver_config, key, progress).await {
-        Ok(output) => output,
+    let Finished { output, closing } = match driver::run(driver_config, key, progress).await {
+        Ok(finished) => finished,
         Err((err, report)) => {
             let path = write_abort_report(&out, &report);
-            return Err(ceremony_error(&err, path.as_deref()));
+            let kept = pending.exists().then_some(pending.as_path());
+            return Err(ceremony_error(&err, path.as_deref(), kept));
         }
     };
     let protocol_time = started.elapsed();
     let started = std::time::Instant::now();
+    // The write is not interrupted: a signal that arrives meanwhile is acted
+    // on once the outputs are complete (or rolled back).
     let shown = out.display().to_string();
+    let lock_out = out.clone();
+    let target = out.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let mut dir = store::AtomicDir::create(&out)?;
+        let mut dir = store::AtomicDir::create_tagged(&target, &tag)?;
         let summary = outputs::write(
             &definition,
             &output,
@@ -530,11 +722,94 @@ pub async fn run_operator(
     })
     .await
     .map_err(|e| CliError::internal(format!("writing outputs panicked: {e}")))?;
-    let mut summary = written.map_err(|err| {
-        CliError::user(format!("failed to write the outputs to {shown}")).with_source(&err)
-    })?;
+    let mut summary = match written {
+        Ok(summary) => summary,
+        Err(err) => {
+            let reason = format!("could not write its outputs: {err}");
+            let (_, report) = closing
+                .abandon(CeremonyError::Checkpoint { me, reason })
+                .await;
+            let path = write_abort_report(&out, &report);
+            let mut failure =
+                CliError::user(format!("failed to write the outputs to {shown}")).with_source(&err);
+            if pending.exists() {
+                failure = failure.with_hint(pending_hint(&pending));
+            }
+            if let Some(path) = path {
+                failure = failure.with_hint(format!("the abort report is in {}", path.display()));
+            }
+            return Err(failure);
+        }
+    };
+    // The outputs hold the sealed bundle now: the pending file is done.
+    let _ = std::fs::remove_file(&pending);
     summary.protocol_time = protocol_time;
     summary.output_time = started.elapsed();
+    let record_path = lock_out.join(outputs::CONFIRMATION_FILE);
+    if let Some(reason) = stop.as_ref().and_then(|s| s.borrow().clone()) {
+        let _ = closing
+            .abandon(CeremonyError::Stopped {
+                me,
+                reason: reason.clone(),
+            })
+            .await;
+        return Err(CliError::new(
+            ErrorKind::Interrupted,
+            format!(
+                "stopped ({reason}) after writing the outputs to {shown}; they are not confirmed"
+            ),
+        )
+        .with_hint(
+            "do not deposit before `dvkg check` shows every operator holds working shares",
+        ));
+    }
+    let confirmation = closing.confirm(summary.lock_hash).await;
+    let mut record = ConfirmationRecord::before_exchange(summary.lock_hash, me, &[]);
+    record
+        .confirmed_by
+        .extend(confirmation.confirmed.iter().copied());
+    record.confirmed_by.sort();
+    record.unconfirmed = confirmation
+        .unconfirmed
+        .iter()
+        .map(|(operator, why)| UnconfirmedOperator {
+            operator: *operator,
+            reason: why.to_string(),
+        })
+        .collect();
+    record.state = if confirmation.complete() {
+        ConfirmationState::Confirmed
+    } else {
+        ConfirmationState::Unconfirmed
+    };
+    store::replace_file(&record_path, &record.to_json(), 0o644).map_err(|err| {
+        CliError::user(format!(
+            "failed to record the confirmation in {}",
+            record_path.display()
+        ))
+        .with_source(&err)
+    })?;
+    if !confirmation.complete() {
+        let names: Vec<String> = confirmation
+            .unconfirmed
+            .iter()
+            .map(|(operator, why)| format!("operator {operator} ({why})"))
+            .collect();
+        return Err(CliError::new(
+            ErrorKind::Unconfirmed,
+            format!(
+                "the outputs are written to {shown}, but not every operator confirmed its own: {}",
+                names.join("; ")
+            ),
+        )
+        .with_hint(
+            "do not submit the deposit data until `dvkg check` shows every operator holds working shares",
+        )
+        .with_hint(format!(
+            "an operator whose ceremony aborted can recover its shares with `dvkg restore --pending FILE --lock {}`",
+            lock_out.join(outputs::LOCK_FILE).display()
+        )));
+    }
     Ok(summary)
 }
 
@@ -558,7 +833,10 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError::internal("failed to start the async runtime").with_source(&e))?;
     let progress = Bars::new(me, quiet);
-    let summary = runtime.block_on(run_operator(config, &progress))?;
+    let summary = runtime.block_on(async {
+        let stop = signal_stop()?;
+        run_operator(config, &progress, Some(stop)).await
+    })?;
     eprintln!(
         "dvkg: ceremony complete in {:.2} s (protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
         (summary.protocol_time + summary.output_time).as_secs_f64(),

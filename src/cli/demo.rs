@@ -210,6 +210,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 },
                 connect_timeout: Duration::from_secs(30),
                 round_timeout: Duration::from_secs(args.round_timeout),
+                remove_stale: false,
                 #[cfg(feature = "fault-injection")]
                 fault: args.fault.filter(|f| f.operator == me).map(|f| {
                     std::sync::Arc::new(crate::ceremony::fault::Injector::new(f.fault, me, false))
@@ -223,16 +224,20 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError::internal("failed to start the async runtime").with_source(&e))?;
     let results = runtime.block_on(async {
+        let stop = super::ceremony::signal_stop()?;
         let tasks: Vec<_> = configs
             .into_iter()
-            .map(|config| tokio::spawn(async move { run_operator(config, &Quiet).await }))
+            .map(|config| {
+                let stop = stop.clone();
+                tokio::spawn(async move { run_operator(config, &Quiet, Some(stop)).await })
+            })
             .collect();
         let mut results = Vec::new();
         for task in tasks {
             results.push(task.await);
         }
-        results
-    });
+        Ok::<_, CliError>(results)
+    })?;
     let mut summaries = Vec::new();
     let mut failures = Vec::new();
     for (position, result) in results.into_iter().enumerate() {

@@ -25,7 +25,7 @@ pub mod verify_keyshares;
     after_help = "Exit codes: 0 success, 1 user or configuration error, 2 usage error, \
 3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable, \
 5 verification failed or signing refused, 6 ceremony aborted without a proven culprit, \
-255 internal error."
+7 outputs written but not confirmed by every operator, 130 stopped by a signal, 255 internal error."
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).

@@ -1,5 +1,8 @@
 //! `dvkg restore`: rebuild an operator's keystores from its age-sealed share
-//! bundle and the public lock, with its identity alone.
+//! bundle and the public lock, with its identity alone: from its own output
+//! directory (`--from`), or, after a ceremony that aborted for it but
+//! completed for another operator, from its pending recovery file and that
+//! operator's lock (`--pending --lock`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,8 +24,16 @@ use crate::store::{self, sealed};
 pub struct RestoreArgs {
     /// The ceremony output directory holding `cluster-lock.json` and this
     /// operator's `shares-operator-<i>.age`.
-    #[arg(long, value_name = "DIR")]
-    pub from: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "pending", conflicts_with_all = ["pending", "lock"])]
+    pub from: Option<PathBuf>,
+    /// This operator's pending recovery file
+    /// (`<out>.pending-shares-operator-<i>.age`), kept by a ceremony that
+    /// aborted after its shares were final.
+    #[arg(long, value_name = "FILE", requires = "lock")]
+    pub pending: Option<PathBuf>,
+    /// The lock of an operator whose ceremony completed (with --pending).
+    #[arg(long, value_name = "FILE", requires = "pending")]
+    pub lock: Option<PathBuf>,
     /// This operator's identity directory (its age key opens the bundle).
     #[arg(long, value_name = "DIR", default_value = ".dvkg")]
     pub identity: PathBuf,
@@ -70,13 +81,32 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
             .with_hint("pass the --identity DIR the ceremony ran with")
         },
     )?;
-    let lock_path = args.from.join(outputs::LOCK_FILE);
+    let (lock_path, bundle_at): (PathBuf, Option<PathBuf>) =
+        match (&args.from, &args.pending, &args.lock) {
+            (Some(dir), _, _) => (dir.join(outputs::LOCK_FILE), None),
+            (None, Some(pending), Some(lock)) => (lock.clone(), Some(pending.clone())),
+            _ => {
+                return Err(CliError::new(
+                    crate::error::ErrorKind::Usage,
+                    "pass --from DIR, or --pending FILE with --lock FILE",
+                ));
+            }
+        };
     let lock_text = store::read_text(&lock_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
         CliError::user(format!("failed to read {}", lock_path.display())).with_source(&err)
     })?;
     let lock: ClusterLock = serde_json::from_str(&lock_text).map_err(|err| {
         CliError::user(format!("{} is not a cluster lock", lock_path.display())).with_source(&err)
     })?;
+    if lock.compute_hash() != lock.lock_hash.0 {
+        return Err(CliError::user(format!(
+            "{} does not match its own lock hash: it was edited",
+            lock_path.display()
+        ))
+        .with_hint(
+            "run `dvkg verify` on the other operator's output directory, and copy its lock again",
+        ));
+    }
     let operator = lock
         .definition
         .operator_index(&me.key.public())
@@ -86,7 +116,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
                 lock_path.display()
             ))
         })?;
-    let bundle_path = args.from.join(outputs::share_bundle_file(operator));
+    let bundle_path = match (&bundle_at, &args.from) {
+        (Some(pending), _) => pending.clone(),
+        (None, Some(dir)) => dir.join(outputs::share_bundle_file(operator)),
+        (None, None) => return Err(CliError::internal("no share bundle to restore from")),
+    };
     let sealed_bytes =
         store::read_bytes(&bundle_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
             CliError::user(format!("failed to read {}", bundle_path.display())).with_source(&err)
@@ -104,7 +138,8 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
             "{} is operator {}'s bundle of another ceremony",
             bundle_path.display(),
             bundle.operator
-        )));
+        ))
+        .with_hint("the lock and the bundle must come from the same cluster definition"));
     }
     if bundle.shares.len() != lock.validators.len() {
         return Err(CliError::user(format!(
@@ -145,11 +180,14 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
                     "validator {v}: the lock has no public share for operator {operator}"
                 ))
             })?;
-        // Each share must be this operator's public share in the lock.
+        // Each share must be this operator's public share in the lock: a
+        // pending file from another run of the same definition is refused
+        // here.
         if crate::crypto::G1Point::mul_generator(&scalar).to_bytes() != public_share.0 {
             return Err(CliError::user(format!(
                 "validator {v}: the bundle's share does not match operator {operator}'s public share in the lock"
-            )));
+            ))
+            .with_hint("the bundle and the lock are of different runs of this definition; use the lock of the run the bundle was kept in"));
         }
         let file = outputs::share_keystore(
             &keystores,
@@ -175,5 +213,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         lock.validators.len(),
         args.out.display()
     );
+    if bundle_at.is_some() {
+        eprintln!(
+            "dvkg: keep {} with them (it is this operator's sealed share backup), and run `dvkg check` with every operator before anyone deposits",
+            bundle_path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -185,6 +185,23 @@ impl Machine {
         }
     }
 
+    /// This holder's secret key shares, once they are final: from round 3
+    /// on (every complaint judged), before its partial signatures leave.
+    /// `None` before, and for a participant that holds no share.
+    ///
+    /// # Security
+    ///
+    /// Key shares: for sealing them to disk (a recovery file), nothing
+    /// else.
+    pub fn final_shares(&self) -> Option<&[crate::crypto::Scalar]> {
+        let shares = match &self.stage {
+            Stage::Partials(s) => &s.secret_shares,
+            Stage::Finalize(s) => &s.secret_shares,
+            Stage::Hello(_) | Stage::Deal(_) | Stage::Ack(_) => return None,
+        };
+        (!shares.is_empty()).then_some(shares.as_slice())
+    }
+
     /// The session id, once the hellos are in (round 1 on).
     fn session(&self) -> Option<&[u8; 32]> {
         match &self.stage {

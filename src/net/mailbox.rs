@@ -38,6 +38,8 @@ enum Bad {
 pub struct Mailbox {
     ceremony: [u8; 32],
     max_frame_bytes: u64,
+    /// The message kinds the protocol uses; a frame of any other is refused.
+    messages: Vec<u8>,
     state: Mutex<State>,
     notify: Notify,
 }
@@ -53,11 +55,13 @@ pub enum Filed {
 
 impl Mailbox {
     /// A mailbox for the ceremony with definition hash `ceremony`, refusing
-    /// frames over `max_frame_bytes`.
-    pub fn new(ceremony: [u8; 32], max_frame_bytes: u64) -> Self {
+    /// frames over `max_frame_bytes` and message frames of a kind not in
+    /// `messages`.
+    pub fn new(ceremony: [u8; 32], max_frame_bytes: u64, messages: Vec<u8>) -> Self {
         Self {
             ceremony,
             max_frame_bytes,
+            messages,
             state: Mutex::new(State::default()),
             notify: Notify::new(),
         }
@@ -123,6 +127,11 @@ impl Mailbox {
         }
         if frame.ceremony.0 != self.ceremony {
             return refuse(Bad::OtherCeremony(hex::encode(frame.ceremony.0)));
+        }
+        if let FrameKind::Message(tag) = frame.kind
+            && !self.messages.contains(&tag)
+        {
+            return refuse(Bad::Frame(format!("a frame of unknown kind {tag}")));
         }
         debug!(kind = %frame.kind, bytes = bytes.len(), "frame received");
         // Every peer sends at most one frame of each kind: a second one is
@@ -251,6 +260,15 @@ impl Mailbox {
                 return None;
             }
         }
+    }
+
+    /// The abort report `peer` sent, if it did.
+    pub fn abort_of(&self, peer: OperatorId) -> Option<Vec<u8>> {
+        self.lock()
+            .aborts
+            .iter()
+            .find(|(from, _)| *from == peer)
+            .map(|(_, report)| report.clone())
     }
 
     /// The peers whose connection has ended, with the reason.

@@ -60,10 +60,20 @@ impl MemoryNetwork {
     /// A network among `slots` for the ceremony with definition hash
     /// `ceremony`, refusing frames over `max_frame_bytes`; every frame is
     /// delivered until [`MemoryNetwork::set_policy`].
-    pub fn new(ceremony: [u8; 32], max_frame_bytes: u64, slots: &[OperatorId]) -> Self {
+    pub fn new(
+        ceremony: [u8; 32],
+        max_frame_bytes: u64,
+        messages: &[u8],
+        slots: &[OperatorId],
+    ) -> Self {
         let mailboxes = slots
             .iter()
-            .map(|&s| (s, Arc::new(Mailbox::new(ceremony, max_frame_bytes))))
+            .map(|&s| {
+                (
+                    s,
+                    Arc::new(Mailbox::new(ceremony, max_frame_bytes, messages.to_vec())),
+                )
+            })
             .collect();
         Self {
             inner: Arc::new(Inner {
@@ -101,7 +111,7 @@ impl MemoryNetwork {
                 .mailboxes
                 .get(&me)
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Mailbox::new(self.inner.ceremony, 0))),
+                .unwrap_or_else(|| Arc::new(Mailbox::new(self.inner.ceremony, 0, Vec::new()))),
             inner: self.inner.clone(),
         }
     }

@@ -49,8 +49,11 @@ pub enum FrameKind {
     Message(u8),
     /// The sender aborted; the payload is its abort report.
     Abort,
-    /// The sender holds every finalize message and will close.
+    /// The sender holds every finalize message and will write its outputs.
     Done,
+    /// The sender's outputs are durably in place; the payload is its lock
+    /// hash.
+    Confirm,
 }
 
 impl fmt::Display for FrameKind {
@@ -59,6 +62,7 @@ impl fmt::Display for FrameKind {
             Self::Message(tag) => write!(f, "message-{tag}"),
             Self::Abort => f.write_str("abort report"),
             Self::Done => f.write_str("closing"),
+            Self::Confirm => f.write_str("confirmation"),
         }
     }
 }
@@ -204,6 +208,8 @@ pub struct Peer {
 pub struct Limits {
     /// The largest frame accepted, checked before decoding.
     pub max_frame_bytes: u64,
+    /// The message kinds of the protocol (frames of others are refused).
+    pub messages: &'static [u8],
     /// When to give up connecting.
     pub connect_deadline: Instant,
 }

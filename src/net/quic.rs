@@ -191,7 +191,11 @@ impl Mesh {
             return Err(TransportError::Unreachable { missing });
         }
 
-        let mailbox = Arc::new(Mailbox::new(ceremony, limits.max_frame_bytes));
+        let mailbox = Arc::new(Mailbox::new(
+            ceremony,
+            limits.max_frame_bytes,
+            limits.messages.to_vec(),
+        ));
         for (&peer, connection) in &connections {
             let span = tracing::debug_span!("peer", operator = %peer);
             tokio::spawn(read_frames(peer, connection.clone(), mailbox.clone()).instrument(span));

@@ -304,6 +304,17 @@ impl AtomicDir {
     ///
     /// [`StoreError::Exists`] if `out` exists, or an I/O error.
     pub fn create(out: &Path) -> Result<Self, StoreError> {
+        Self::create_tagged(out, "")
+    }
+
+    /// [`AtomicDir::create`], with `tag` in the temporary directory's name
+    /// (`.NAME.partial-TAG-PID`), so that a stale one can be told to belong
+    /// to a ceremony (see [`stale_partials`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`AtomicDir::create`].
+    pub fn create_tagged(out: &Path, tag: &str) -> Result<Self, StoreError> {
         use std::os::unix::fs::DirBuilderExt as _;
 
         check_new_dir(out)?;
@@ -315,7 +326,11 @@ impl AtomicDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
-        let temp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let temp = parent.join(if tag.is_empty() {
+            format!(".{name}.partial-{}", std::process::id())
+        } else {
+            format!(".{name}.partial-{tag}-{}", std::process::id())
+        });
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&temp)
@@ -364,6 +379,11 @@ impl AtomicDir {
             .map_err(io(&path))?;
         handle.write_all(&file.bytes).map_err(io(&path))?;
         handle.sync_all().map_err(io(&path))
+    }
+
+    /// The temporary directory the files are written to.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
     }
 
     /// Fsyncs the directories and renames the directory into place.
@@ -418,6 +438,90 @@ impl Drop for AtomicDir {
             let _ = fs::remove_dir_all(&self.temp);
         }
     }
+}
+
+/// The temporary directories an interrupted [`AtomicDir`] of `out` left
+/// behind (`.NAME.partial-*` beside it), with the tag each was created with
+/// (empty when untagged).
+pub fn stale_partials(out: &Path) -> Vec<(PathBuf, String)> {
+    let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(&parent) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, String)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let rest = file.strip_prefix(&prefix)?;
+            let tag = match rest.rsplit_once('-') {
+                Some((tag, pid)) if pid.bytes().all(|b| b.is_ascii_digit()) => tag.to_owned(),
+                _ => String::new(),
+            };
+            Some((e.path(), tag))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The bytes free for an unprivileged writer on the file system holding
+/// `path`.
+///
+/// # Errors
+///
+/// [`StoreError::Io`] when the file system cannot be asked.
+pub fn free_bytes(path: &Path) -> Result<u64, StoreError> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = rustix::fs::statvfs(path).map_err(|err| StoreError::Io {
+            path: path.to_owned(),
+            source: err.into(),
+        })?;
+        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Ok(u64::MAX)
+    }
+}
+
+/// Replaces the file `path` with `bytes`, atomically (a synced temporary
+/// file renamed over it): for a status file dvkg itself keeps up to date,
+/// never for an output.
+///
+/// # Errors
+///
+/// [`StoreError::Io`] naming the path.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.tmp-{:016x}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        rand::random::<u64>()
+    ));
+    let io_error = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let result = write_exclusive(&tmp, bytes, mode).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_error)?;
+    sync_dir(dir)
 }
 
 /// Writes `files` as a new directory `out`, atomically (see [`AtomicDir`]).
