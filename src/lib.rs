@@ -29,6 +29,7 @@
 )]
 
 pub mod ceremony;
+pub mod check;
 pub mod cli;
 pub mod crypto;
 pub mod dkg;

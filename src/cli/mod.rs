@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::error::CliError;
 
 pub mod ceremony;
+pub mod check;
 pub mod definition;
 pub mod demo;
 pub mod identity;
@@ -58,6 +59,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Rebuild this operator's keystores from its sealed share bundle.
     Restore(restore::RestoreArgs),
+    /// Check, with every other operator at the same time, that the cluster
+    /// can sign: run it before anyone deposits.
+    Check(check::CheckArgs),
     /// Slashing protection: an EIP-3076 database, its imports, checks and
     /// exports, and the merge of a cluster's histories.
     #[command(subcommand)]
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Restore(args) => restore::run(args),
+        Command::Check(args) => check::run(args, cli.quiet),
         Command::Slashing(command) => slashing::run(command),
     }
 }

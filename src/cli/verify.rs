@@ -99,6 +99,7 @@ fn output_paths(args: &VerifyArgs) -> Result<Option<OutputPaths>, CliError> {
             transcript: args.transcript.clone(),
             deposit_files: Vec::new(),
             keystores,
+            confirmation: None,
         },
     };
     if paths.lock.is_none() && paths.transcript.is_none() {

@@ -26,6 +26,8 @@ pub struct OutputPaths {
     pub deposit_files: Vec<PathBuf>,
     /// Keystores to check, with the file of the password that opens them.
     pub keystores: Option<(PathBuf, PathBuf)>,
+    /// The confirmation record of an output directory.
+    pub confirmation: Option<PathBuf>,
 }
 
 /// Why an output directory cannot be checked at all.
@@ -81,6 +83,7 @@ impl OutputPaths {
             transcript: Some(dir.join(outputs::TRANSCRIPT_FILE)),
             deposit_files,
             keystores: None,
+            confirmation: Some(dir.join(outputs::CONFIRMATION_FILE)),
         })
     }
 }
@@ -364,6 +367,12 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             Err("no deposit_data-*.json next to the lock".into()),
         );
     }
+    if let Some(path) = &paths.confirmation {
+        checks.add(
+            "confirmation: every operator confirmed its outputs",
+            check_confirmation(path, lock.as_ref()),
+        );
+    }
     if let (Some((dir, password_file)), Some(lock)) = (&paths.keystores, &lock) {
         let result = store::read_secret_text(password_file)
             .map_err(|e| format!("--password-file: {e}"))
@@ -371,6 +380,48 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         checks.add(format!("keystores in {}", dir.display()), result);
     }
     checks.into_report()
+}
+
+/// Reads the confirmation record of an output directory: passes only when
+/// every operator confirmed the lock beside it.
+fn check_confirmation(path: &Path, lock: Option<&ClusterLock>) -> Result<String, String> {
+    let record: outputs::ConfirmationRecord = read_json(path, None, "confirmation record")?;
+    if record.version != outputs::CONFIRMATION_VERSION {
+        return Err(format!(
+            "{}: confirmation record version {} (this dvkg reads {})",
+            path.display(),
+            record.version,
+            outputs::CONFIRMATION_VERSION
+        ));
+    }
+    if let Some(lock) = lock
+        && record.lock_hash != lock.lock_hash
+    {
+        return Err(format!(
+            "{} is about another lock ({})",
+            path.display(),
+            record.lock_hash
+        ));
+    }
+    let confirmed: Vec<String> = record.confirmed_by.iter().map(ToString::to_string).collect();
+    match record.state {
+        outputs::ConfirmationState::Confirmed if record.unconfirmed.is_empty() => Ok(format!(
+            "operators {} confirmed lock {}",
+            confirmed.join(", "),
+            record.lock_hash
+        )),
+        _ => {
+            let missing: Vec<String> = record
+                .unconfirmed
+                .iter()
+                .map(|u| format!("operator {} ({})", u.operator, u.reason))
+                .collect();
+            Err(format!(
+                "UNCONFIRMED: not confirmed by {}; do not deposit before `dvkg check` shows every operator holds working shares",
+                missing.join("; ")
+            ))
+        }
+    }
 }
 
 /// Decrypts one operator's keystores and matches each to its public share
