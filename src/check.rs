@@ -240,8 +240,8 @@ pub async fn run_over<T: Transport, R: RngCore + CryptoRng>(
     let mut nonces: BTreeMap<OperatorId, [u8; 32]> = BTreeMap::from([(me, nonce)]);
     for peer in transport.peers() {
         let bytes = recv(peer, HELLO_TAG).await?;
-        let hello: SignedCheck<CheckHello> = wire::decode(&bytes, bytes.len() as u64)
-            .map_err(|e| invalid(peer, &e.to_string()))?;
+        let hello: SignedCheck<CheckHello> =
+            wire::decode(&bytes, bytes.len() as u64).map_err(|e| invalid(peer, &e.to_string()))?;
         let signed = key_of(peer).is_some_and(|k| hello.valid(HELLO_TAG, k));
         if !signed
             || hello.body.operator != peer
@@ -296,11 +296,14 @@ pub async fn run_over<T: Transport, R: RngCore + CryptoRng>(
         BTreeMap::from([(me, ours.body.clone())]);
     for peer in transport.peers() {
         let bytes = recv(peer, SIGNATURES_TAG).await?;
-        let message: SignedCheck<CheckSignatures> = wire::decode(&bytes, bytes.len() as u64)
-            .map_err(|e| invalid(peer, &e.to_string()))?;
+        let message: SignedCheck<CheckSignatures> =
+            wire::decode(&bytes, bytes.len() as u64).map_err(|e| invalid(peer, &e.to_string()))?;
         let signed = key_of(peer).is_some_and(|k| message.valid(SIGNATURES_TAG, k));
         if !signed || message.body.operator != peer || message.body.challenge.0 != challenge {
-            return Err(invalid(peer, "signatures not signed by it for this challenge"));
+            return Err(invalid(
+                peer,
+                "signatures not signed by it for this challenge",
+            ));
         }
         received.insert(peer, message.body);
     }

@@ -653,13 +653,16 @@ impl<T: Transport> Closing<T> {
             muted,
             ..
         } = self;
-        // Best effort: a peer that is gone does not confirm either way.
-        if !muted {
-            let _ = transport
-                .broadcast(FrameKind::Confirm, &lock_hash, true)
-                .await;
-        }
         let deadline = Instant::now() + wait;
+        // Best effort, within the wait: a peer that is gone (its process
+        // killed) never acknowledges, and does not confirm either way.
+        if !muted {
+            let _ = tokio::time::timeout_at(
+                deadline,
+                transport.broadcast(FrameKind::Confirm, &lock_hash, true),
+            )
+            .await;
+        }
         let mut confirmation = Confirmation {
             confirmed: Vec::new(),
             unconfirmed: Vec::new(),

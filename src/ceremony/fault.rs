@@ -67,10 +67,13 @@ pub enum FaultKind {
     /// at round 4, it ends up holding every finalize message while no one
     /// holds its own.
     Mute,
+    /// Round 5, the write: 5 ms pass after every output file, so that a
+    /// test can kill the operator at a random moment of its write.
+    SlowWrite,
 }
 
 impl FaultKind {
-    const ALL: [(Self, &'static str); 14] = [
+    const ALL: [(Self, &'static str); 15] = [
         (Self::BadShare, "bad-share"),
         (Self::IdentityCommitment, "identity-commitment"),
         (Self::NonSubgroupCommitment, "non-subgroup-commitment"),
@@ -85,6 +88,7 @@ impl FaultKind {
         (Self::Stall, "stall"),
         (Self::Exit, "exit"),
         (Self::Mute, "mute"),
+        (Self::SlowWrite, "slow-write"),
     ];
 
     /// The command-line name.
@@ -111,6 +115,7 @@ impl FaultKind {
             Self::Replay => (1..=4, 1),
             Self::Garbage | Self::Oversized | Self::Stall | Self::Exit => (0..=4, 1),
             Self::Mute => (0..=4, 4),
+            Self::SlowWrite => (5..=5, 5),
         }
     }
 
@@ -267,6 +272,11 @@ impl Injector {
         self.fault.kind == FaultKind::Mute && round >= self.fault.round
     }
 
+    /// How long to pause after each output file (fault `slow-write`).
+    pub fn write_pace(&self) -> Option<std::time::Duration> {
+        (self.fault.kind == FaultKind::SlowWrite).then(|| std::time::Duration::from_millis(5))
+    }
+
     /// What to do at the start of `round`.
     pub fn before_round(&self, round: u8) -> Action {
         if self.at(FaultKind::Stall, round) {
@@ -415,7 +425,9 @@ impl Injector {
                     resign(key, finalize, body).into_any(),
                 )]))
             }
-            FaultKind::Stall | FaultKind::Exit | FaultKind::Mute => Outgoing::Honest,
+            FaultKind::Stall | FaultKind::Exit | FaultKind::Mute | FaultKind::SlowWrite => {
+                Outgoing::Honest
+            }
         }
     }
 

@@ -649,6 +649,8 @@ pub async fn run_operator(
         fault,
     } = config;
     let tag = preflight(&out, &context, me, remove_stale)?;
+    #[cfg(feature = "fault-injection")]
+    let fault_pace = fault.as_ref().and_then(|f| f.write_pace());
     let socket = match socket {
         Some(socket) => socket,
         None => UdpSocket::bind(listen).map_err(|err| {
@@ -672,7 +674,8 @@ pub async fn run_operator(
             statements: Arc::new(EthStatements),
             known: None,
             round_timeout,
-            closing_timeout: Duration::from_secs(driver::CLOSING_SECS),
+            // The closing and confirmation waits never outlast a round.
+            closing_timeout: Duration::from_secs(driver::CLOSING_SECS).min(round_timeout),
             checkpoint: Some(checkpoint),
             stop: stop.clone(),
             #[cfg(feature = "fault-injection")]
@@ -682,6 +685,10 @@ pub async fn run_operator(
         peers,
         connect_timeout,
     };
+    #[cfg(feature = "fault-injection")]
+    let pace = fault_pace;
+    #[cfg(not(feature = "fault-injection"))]
+    let pace: Option<Duration> = None;
     let key = Arc::new(identity.key);
     // The keystore KDF runs now, before any peer is contacted: it is slow and
     // memory-hungry, and the ceremony must not wait on it at the end.
@@ -707,8 +714,10 @@ pub async fn run_operator(
     let shown = out.display().to_string();
     let lock_out = out.clone();
     let target = out.clone();
+    info!(out = %shown, "writing the outputs");
     let written = tokio::task::spawn_blocking(move || {
         let mut dir = store::AtomicDir::create_tagged(&target, &tag)?;
+        dir.set_pace(pace);
         let summary = outputs::write(
             &definition,
             &output,
@@ -741,6 +750,7 @@ pub async fn run_operator(
             return Err(failure);
         }
     };
+    info!(out = %shown, "outputs written");
     // The outputs hold the sealed bundle now: the pending file is done.
     let _ = std::fs::remove_file(&pending);
     summary.protocol_time = protocol_time;

@@ -105,8 +105,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
             .with_hint("pass the cluster-lock.json the ceremony wrote")
     })?;
     let lock: ClusterLock = serde_json::from_str(&lock_text).map_err(|err| {
-        CliError::user(format!("{} is not a cluster lock", args.lock.display()))
-            .with_source(&err)
+        CliError::user(format!("{} is not a cluster lock", args.lock.display())).with_source(&err)
     })?;
     if lock.compute_hash() != lock.lock_hash.0 {
         return Err(CliError::user(format!(
@@ -159,7 +158,8 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let mut peers = Vec::new();
     let mut listen = args.listen;
     for (position, record) in lock.definition.operators.iter().enumerate() {
-        let id = OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
+        let id =
+            OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
         let address = record
             .address
             .to_socket_addrs()
@@ -220,9 +220,12 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
         )
         .await
         .map_err(|err| {
-            CliError::new(ErrorKind::PeerTimeout, "the check could not reach every operator")
-                .with_source(&err)
-                .with_hint("every operator runs `dvkg check` with this lock at the same time")
+            CliError::new(
+                ErrorKind::PeerTimeout,
+                "the check could not reach every operator",
+            )
+            .with_source(&err)
+            .with_hint("every operator runs `dvkg check` with this lock at the same time")
         })?;
         let result = check::run_over(&mesh, &lock, me, &key, &shares, timeout, &mut OsRng).await;
         mesh.close(crate::net::CLOSE_DONE, b"done", Duration::from_secs(2))

@@ -295,6 +295,8 @@ pub struct AtomicDir {
     temp: PathBuf,
     dirs: Vec<PathBuf>,
     committed: bool,
+    /// A pause after each file (fault injection: a slow write to kill in).
+    pace: Option<std::time::Duration>,
 }
 
 impl AtomicDir {
@@ -344,6 +346,7 @@ impl AtomicDir {
             dirs: vec![temp.clone()],
             temp,
             committed: false,
+            pace: None,
         })
     }
 
@@ -378,7 +381,17 @@ impl AtomicDir {
             .open(&path)
             .map_err(io(&path))?;
         handle.write_all(&file.bytes).map_err(io(&path))?;
-        handle.sync_all().map_err(io(&path))
+        handle.sync_all().map_err(io(&path))?;
+        if let Some(pace) = self.pace {
+            std::thread::sleep(pace);
+        }
+        Ok(())
+    }
+
+    /// Pauses `pace` after every file written (for the tests that kill a
+    /// writer at a random moment: fault `slow-write`).
+    pub fn set_pace(&mut self, pace: Option<std::time::Duration>) {
+        self.pace = pace;
     }
 
     /// The temporary directory the files are written to.

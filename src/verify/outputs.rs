@@ -403,7 +403,11 @@ fn check_confirmation(path: &Path, lock: Option<&ClusterLock>) -> Result<String,
             record.lock_hash
         ));
     }
-    let confirmed: Vec<String> = record.confirmed_by.iter().map(ToString::to_string).collect();
+    let confirmed: Vec<String> = record
+        .confirmed_by
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     match record.state {
         outputs::ConfirmationState::Confirmed if record.unconfirmed.is_empty() => Ok(format!(
             "operators {} confirmed lock {}",

@@ -106,6 +106,19 @@ impl Cluster {
         timeouts: (u64, u64),
         extra: &[&str],
     ) -> Child {
+        self.start_at(i, definition, timeouts, &format!("out{i}"), extra)
+    }
+
+    /// Starts operator `i` with `definition`, writing to `out`, with extra
+    /// flags.
+    pub fn start_at(
+        &self,
+        i: usize,
+        definition: &str,
+        timeouts: (u64, u64),
+        out: &str,
+        extra: &[&str],
+    ) -> Child {
         Command::new(env!("CARGO_BIN_EXE_dvkg"))
             .current_dir(self.root.path())
             .args([
@@ -116,7 +129,7 @@ impl Cluster {
                 "--identity",
                 &format!("op{i}"),
                 "--out",
-                &format!("out{i}"),
+                out,
             ])
             .args([
                 "--timeout",

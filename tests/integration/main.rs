@@ -14,6 +14,7 @@ mod faults;
 mod fuzz_regressions;
 mod identity_cli;
 mod keystore;
+mod outcomes;
 mod secrets;
 mod slashing;
 mod ssv;
