@@ -553,6 +553,39 @@ impl<T: Transport> Session<'_, T> {
                 Err(_) => {}
             }
         }
+        // The reporter may be a round ahead of us, and the fault in a
+        // message of the next round that the culprit sent us too: we cannot
+        // screen that one yet (its round's state is not ours), but a frame
+        // or an encoding that is invalid is invalid in any round.
+        let plan = &machine.context().plan;
+        let me = machine.me();
+        let next = MessageKind::ALL.into_iter().filter(|kind| {
+            kind.round() == machine.round() + 1
+                && plan.sends(*kind, culprit)
+                && plan.recipients(*kind).contains(&me)
+        });
+        for kind in next {
+            match self
+                .transport
+                .mailbox()
+                .recv_first_hand(culprit, frame_kind(kind), deadline)
+                .await
+            {
+                Ok(bytes) => {
+                    if let Err(reason) = AnySigned::decode(kind, &bytes, self.max) {
+                        return CeremonyError::Malformed {
+                            peer: culprit,
+                            kind,
+                            reason,
+                        };
+                    }
+                }
+                Err(
+                    err @ (TransportError::BadFrame { .. } | TransportError::OtherCeremony { .. }),
+                ) => return CeremonyError::Transport(err),
+                Err(_) => {}
+            }
+        }
         relayed
     }
 }
