@@ -47,7 +47,7 @@ use crate::store::sealed;
 use crate::wire;
 
 /// The names of the fuzz targets, as in `fuzz/Cargo.toml`.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 9] = [
     "wire",
     "definition",
     "lock",
@@ -55,6 +55,8 @@ pub const TARGETS: [&str; 7] = [
     "deposit_data",
     "keystore",
     "abort_report",
+    "keyshares",
+    "interchange",
 ];
 
 /// Runs the target called `name` on `data`.
@@ -71,6 +73,8 @@ pub fn run(name: &str, data: &[u8]) {
         "deposit_data" => deposit_data(data),
         "keystore" => keystore(data),
         "abort_report" => abort_report(data),
+        "keyshares" => keyshares(data),
+        "interchange" => interchange(data),
         other => panic!("no fuzz target {other:?}"),
     }
 }
@@ -198,6 +202,113 @@ pub fn abort_report(data: &[u8]) {
     let _ = crate::verify::abort::judge_abort_report(&report, &fixture().context);
 }
 
+/// The SSV keyshares checks, on any file: every problem is a failed check,
+/// never a panic. With the fixture's test operator key, the own-slot
+/// decryption runs too.
+pub fn keyshares(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let owner = ExecutionAddress::from_bytes(SSV_OWNER);
+    let key = crate::ssv::dealer::test_operator_key(0).expect("a test key");
+    let checks = crate::ssv::verify_keyshares(text, &owner, SSV_NONCE, Some(&key));
+    assert!(!checks.is_empty(), "every file gets at least one finding");
+}
+
+/// The EIP-3076 interchange reader; what reads must write and read back to
+/// the same value.
+pub fn interchange(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = crate::slashing::interchange::Interchange::from_json(text) else {
+        return;
+    };
+    let json = file.to_json().expect("an interchange writes");
+    let again = crate::slashing::interchange::Interchange::from_json(&json).expect("it reads back");
+    assert_eq!(again.to_json().expect("writes"), json);
+    let _ = file.minify();
+}
+
+/// The SSV owner of the SSV seeds.
+const SSV_OWNER: [u8; 20] = [0x38; 20];
+/// Its first nonce.
+const SSV_NONCE: u64 = 8;
+
+/// An SSV cluster's definition (4 operators at ids 11, 27, 103, 404, with
+/// dvkg's test operator keys) and a whole ceremony of it, in memory: its
+/// definition, transcript, lock and keyshares.json as seeds.
+fn ssv_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
+    use crate::ceremony::definition::ssv::{NewSsv, SsvOperator};
+    let mut rng = StdRng::seed_from_u64(2336);
+    let identities: Vec<OperatorIdentity> = [11u64, 27, 103, 404]
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| OperatorIdentity {
+            key: IdentityKey::generate(&mut rng),
+            age: sealed::generate_identity(&mut rng).expect("age identity"),
+            name: format!("ssv-fuzz-{i}"),
+            address: format!("127.0.0.1:{}", 9100 + i),
+            ssv: Some(SsvOperator {
+                operator_id: id,
+                operator_key: crate::ssv::dealer::test_operator_key(i)
+                    .expect("a test key")
+                    .public_key()
+                    .registered()
+                    .to_owned(),
+            }),
+        })
+        .collect();
+    let definition = ClusterDefinition::create(NewDefinition {
+        name: "fuzz ssv fixture".into(),
+        operators: identities.iter().map(OperatorIdentity::record).collect(),
+        threshold: None,
+        validators: 2,
+        network: "hoodi".parse().expect("hoodi"),
+        withdrawal_kind: WithdrawalKind::Compounding,
+        withdrawal_address: ExecutionAddress::from_bytes([0x42; 20]),
+        fee_recipient: None,
+        amounts: vec![Gwei(32_000_000_000)],
+        ssv: Some(NewSsv {
+            owner: ExecutionAddress::from_bytes(SSV_OWNER),
+            nonce: SSV_NONCE,
+            created_at: crate::ssv::CreatedAt::from_unix(1_796_000_000, 0),
+        }),
+    })
+    .expect("ssv fixture definition");
+    let context = definition.to_context().expect("ssv fixture context");
+    let cluster = Cluster::new(
+        context,
+        identities
+            .iter()
+            .map(|i| IdentityKey::from_seed(&i.key.to_seed()))
+            .collect(),
+        Arc::new(EthStatements),
+    );
+    let run = runner::run(&cluster, Hooks::default(), 3077);
+    let output = run.outputs.values().next().expect("a completed ceremony");
+    let lock = ClusterLock::new(&definition, &output.transcript).expect("ssv lock");
+    let text = crate::ceremony::keyshares::file_text(&lock, &output.transcript)
+        .expect("keyshares")
+        .expect("an ssv cluster");
+    out.push((
+        "definition",
+        "ssv-definition".into(),
+        definition.to_json_pretty().expect("json").into_bytes(),
+    ));
+    out.push((
+        "transcript",
+        "ssv-transcript".into(),
+        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
+    ));
+    out.push((
+        "lock",
+        "ssv-lock".into(),
+        serde_json::to_vec_pretty(&lock).expect("lock json"),
+    ));
+    out.push(("keyshares", "keyshares".into(), text.into_bytes()));
+}
+
 /// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with
 /// its operators' identity keys.
 pub struct Fixture {
@@ -220,6 +331,7 @@ pub fn fixture() -> &'static Fixture {
                 age: sealed::generate_identity(&mut rng).expect("age identity"),
                 name: format!("fuzz-{i}"),
                 address: format!("127.0.0.1:{}", 9000 + i),
+                ssv: None,
             })
             .collect();
         let definition = ClusterDefinition::create(NewDefinition {
@@ -232,6 +344,7 @@ pub fn fixture() -> &'static Fixture {
             withdrawal_address: ExecutionAddress::from_bytes([0x42; 20]),
             fee_recipient: None,
             amounts: vec![Gwei(32_000_000_000)],
+            ssv: None,
         })
         .expect("fixture definition");
         let context = definition.to_context().expect("fixture context");
@@ -375,6 +488,30 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "abort_report",
         "abort_report".into(),
         serde_json::to_vec_pretty(&report).expect("report json"),
+    ));
+    ssv_seeds(&mut out);
+    // A slashing-protection interchange file with a block and an
+    // attestation.
+    use crate::slashing::interchange::{Interchange, SignedAttestation, SignedBlock};
+    let mut file = Interchange::for_new_keys(
+        crate::slashing::Root([0x11; 32]),
+        [crate::slashing::PublicKeyBytes(lock.validators[0].pubkey.0)],
+    );
+    if let Some(record) = file.data.first_mut() {
+        record.signed_blocks.push(SignedBlock {
+            slot: 81952,
+            signing_root: Some(crate::slashing::Root([0x22; 32])),
+        });
+        record.signed_attestations.push(SignedAttestation {
+            source_epoch: 2290,
+            target_epoch: 3007,
+            signing_root: None,
+        });
+    }
+    out.push((
+        "interchange",
+        "interchange".into(),
+        file.to_json().expect("interchange json").into_bytes(),
     ));
     out
 }

@@ -6,17 +6,22 @@
 //! | `identity.json.age` | the same JSON, sealed with an age passphrase | 0600 |
 //! | `operator.json` | the public [`OperatorRecord`] to send to the cluster creator | 0644 |
 //!
-//! Exactly one of the two secret files exists. The secret JSON (version 1):
+//! Exactly one of the two secret files exists. The secret JSON (version 2;
+//! version 1, without `ssv`, is read too):
 //!
 //! ```json
 //! {
-//!   "version": 1,
+//!   "version": 2,
 //!   "name": "alice",
 //!   "address": "alice.example.org:9000",
 //!   "identity_seed": "<64 hex: the Ed25519 seed>",
-//!   "age_identity": "AGE-SECRET-KEY-1…"
+//!   "age_identity": "AGE-SECRET-KEY-1…",
+//!   "ssv": {"operator_id": 11, "operator_key": "LS0tLS1CRUdJTi…"}
 //! }
 //! ```
+//!
+//! `ssv`, the operator's SSV registration (public), is present only for an
+//! SSV operator; dvkg never holds the SSV private key.
 //!
 //! Files are never overwritten: each is written to a temporary file in the
 //! same directory, synced, then linked to its final name, which fails if the
@@ -40,6 +45,7 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::ceremony::definition::ssv::SsvOperator;
 use crate::ceremony::definition::{self, OperatorRecord, RecordError};
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::secret::SecretBytes;
@@ -55,8 +61,8 @@ pub const SECRET_FILE: &str = "identity.json";
 pub const SEALED_SECRET_FILE: &str = "identity.json.age";
 /// The public operator record.
 pub const PUBLIC_FILE: &str = "operator.json";
-/// The secret identity format version.
-pub const IDENTITY_FILE_VERSION: u64 = 1;
+/// The secret identity format version written; version 1 is read too.
+pub const IDENTITY_FILE_VERSION: u64 = 2;
 /// The largest secret identity file read.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 /// The largest passphrase file read.
@@ -79,6 +85,8 @@ pub struct OperatorIdentity {
     pub name: String,
     /// Where the other operators reach it: `host:port`.
     pub address: String,
+    /// Its SSV registration, if it is an SSV operator.
+    pub ssv: Option<SsvOperator>,
 }
 
 impl OperatorIdentity {
@@ -89,6 +97,7 @@ impl OperatorIdentity {
             identity_key: self.key.public(),
             age_recipient: sealed::recipient_of(&self.age),
             address: self.address.clone(),
+            ssv: self.ssv.clone(),
         }
     }
 
@@ -101,6 +110,7 @@ impl OperatorIdentity {
             address: self.address.clone(),
             identity_seed: hex::encode(seed.expose_secret()),
             age_identity: sealed::identity_to_string(&self.age).to_string(),
+            ssv: self.ssv.clone(),
         };
         // Large enough that the buffer never grows (which would leave an
         // unwiped copy): names and addresses are bounded.
@@ -118,6 +128,7 @@ impl fmt::Debug for OperatorIdentity {
             .field("age", &"<redacted>")
             .field("name", &self.name)
             .field("address", &self.address)
+            .field("ssv", &self.ssv)
             .finish()
     }
 }
@@ -131,6 +142,10 @@ struct SecretFile {
     address: String,
     identity_seed: String,
     age_identity: String,
+    /// Public; nothing to wipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[zeroize(skip)]
+    ssv: Option<SsvOperator>,
 }
 
 /// A passphrase read from a file.
@@ -245,7 +260,7 @@ pub enum IdentityError {
     },
     /// Another format version.
     #[error(
-        "{path} has identity format version {got}: this dvkg reads version {IDENTITY_FILE_VERSION}"
+        "{path} has identity format version {got}: this dvkg reads versions 1 and {IDENTITY_FILE_VERSION}"
     )]
     UnsupportedVersion {
         /// The file.
@@ -330,24 +345,29 @@ pub fn locate(dir: &Path) -> Result<IdentityPaths, IdentityError> {
 }
 
 /// Creates a new identity in `dir`: an Ed25519 key and an age identity,
-/// both from `rng`. With a passphrase the secret file is sealed
-/// (`identity.json.age`); without, it is written in clear
-/// (`identity.json`). Writes `operator.json` too, and returns its record.
+/// both from `rng`, and the operator's SSV registration if it has one. With
+/// a passphrase the secret file is sealed (`identity.json.age`); without,
+/// it is written in clear (`identity.json`). Writes `operator.json` too,
+/// and returns its record.
 ///
 /// # Errors
 ///
-/// [`IdentityError::Record`] for a bad name or address,
+/// [`IdentityError::Record`] for a bad name, address or SSV registration,
 /// [`IdentityError::Exists`] when any identity file is already there (it is
 /// never overwritten), or an I/O error.
 pub fn create<R: RngCore + CryptoRng + ?Sized>(
     dir: &Path,
     name: &str,
     address: &str,
+    ssv: Option<SsvOperator>,
     passphrase: Option<&str>,
     rng: &mut R,
 ) -> Result<OperatorRecord, IdentityError> {
     definition::check_name(name).map_err(IdentityError::Record)?;
     definition::check_address(address).map_err(IdentityError::Record)?;
+    if let Some(registration) = &ssv {
+        registration.validate().map_err(IdentityError::Record)?;
+    }
     for file in [SECRET_FILE, SEALED_SECRET_FILE, PUBLIC_FILE] {
         let path = dir.join(file);
         if exists(&path) {
@@ -361,6 +381,7 @@ pub fn create<R: RngCore + CryptoRng + ?Sized>(
         age: sealed::generate_identity(rng).map_err(IdentityError::Seal)?,
         name: name.to_owned(),
         address: address.to_owned(),
+        ssv,
     };
     let record = identity.record();
     let public = record.to_file_json().map_err(IdentityError::Json)?;
@@ -436,7 +457,7 @@ fn parse_secret(path: &Path, json: &[u8]) -> Result<OperatorIdentity, IdentityEr
         version: u64,
     }
     let version: Version = serde_json::from_slice(json).map_err(|e| malformed(&e))?;
-    if version.version != IDENTITY_FILE_VERSION {
+    if !matches!(version.version, 1 | IDENTITY_FILE_VERSION) {
         return Err(IdentityError::UnsupportedVersion {
             path: path.to_owned(),
             got: version.version,
@@ -453,11 +474,18 @@ fn parse_secret(path: &Path, json: &[u8]) -> Result<OperatorIdentity, IdentityEr
     let age = sealed::parse_identity(&file.age_identity).map_err(|_| bad("age_identity"))?;
     definition::check_name(&file.name).map_err(IdentityError::Record)?;
     definition::check_address(&file.address).map_err(IdentityError::Record)?;
+    if let Some(registration) = &file.ssv {
+        if version.version == 1 {
+            return Err(IdentityError::Record(RecordError::SsvInVersionOne));
+        }
+        registration.validate().map_err(IdentityError::Record)?;
+    }
     Ok(OperatorIdentity {
         key: IdentityKey::from_seed(&seed),
         age,
         name: file.name.clone(),
         address: file.address.clone(),
+        ssv: file.ssv.clone(),
     })
 }
 
@@ -578,7 +606,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("id");
         let mut rng = StdRng::seed_from_u64(1);
-        let record = create(&home, "alice", "127.0.0.1:9000", None, &mut rng).unwrap();
+        let record = create(&home, "alice", "127.0.0.1:9000", None, None, &mut rng).unwrap();
         let identity = load(&home, None).unwrap();
         assert_eq!(identity.record(), record);
         assert_eq!(load_record(&home).unwrap(), record);
@@ -603,7 +631,7 @@ mod tests {
         let before = fs::read(home.join(SECRET_FILE)).unwrap();
         for passphrase in [None, Some("pw")] {
             assert!(matches!(
-                create(&home, "bob", "127.0.0.1:9001", passphrase, &mut rng),
+                create(&home, "bob", "127.0.0.1:9001", None, passphrase, &mut rng),
                 Err(IdentityError::Exists { .. })
             ));
         }
@@ -622,7 +650,15 @@ mod tests {
     fn create_and_load_sealed() {
         let dir = tempfile::tempdir().unwrap();
         let mut rng = StdRng::seed_from_u64(2);
-        let record = create(dir.path(), "carol", "[::1]:9000", Some("pw"), &mut rng).unwrap();
+        let record = create(
+            dir.path(),
+            "carol",
+            "[::1]:9000",
+            None,
+            Some("pw"),
+            &mut rng,
+        )
+        .unwrap();
         let sealed_bytes = fs::read(dir.path().join(SEALED_SECRET_FILE)).unwrap();
         assert!(sealed::is_sealed(&sealed_bytes));
         assert!(!dir.path().join(SECRET_FILE).exists());
@@ -639,23 +675,98 @@ mod tests {
     }
 
     #[test]
+    fn an_ssv_registration_is_kept_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(4);
+        let key = crate::ssv::dealer::test_operator_key(2)
+            .unwrap()
+            .public_key()
+            .registered()
+            .to_owned();
+        let ssv = SsvOperator {
+            operator_id: 103,
+            operator_key: key,
+        };
+        let home = dir.path().join("ssv");
+        let record = create(
+            &home,
+            "ssv",
+            "127.0.0.1:9000",
+            Some(ssv.clone()),
+            None,
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(record.ssv.as_ref(), Some(&ssv));
+        assert_eq!(load(&home, None).unwrap().record(), record);
+        assert_eq!(load_record(&home).unwrap(), record);
+        let text = fs::read_to_string(home.join(SECRET_FILE)).unwrap();
+        assert!(text.contains("\"version\": 2") && text.contains("\"operator_id\": 103"));
+        // A version-1 file cannot carry it.
+        let one = dir.path().join("one");
+        fs::create_dir(&one).unwrap();
+        write_new_file(
+            &one.join(SECRET_FILE),
+            text.replace("\"version\": 2", "\"version\": 1").as_bytes(),
+            0o600,
+        )
+        .unwrap();
+        assert!(matches!(
+            load(&one, None),
+            Err(IdentityError::Record(RecordError::SsvInVersionOne))
+        ));
+        // An id of 0, or a key that is not RSA-2048, is refused up front.
+        let zero = SsvOperator {
+            operator_id: 0,
+            ..ssv.clone()
+        };
+        assert!(matches!(
+            create(
+                &dir.path().join("z"),
+                "z",
+                "127.0.0.1:1",
+                Some(zero),
+                None,
+                &mut rng
+            ),
+            Err(IdentityError::Record(RecordError::SsvOperatorId))
+        ));
+        let bad = SsvOperator {
+            operator_key: "not base64!".into(),
+            ..ssv
+        };
+        assert!(matches!(
+            create(
+                &dir.path().join("b"),
+                "b",
+                "127.0.0.1:1",
+                Some(bad),
+                None,
+                &mut rng
+            ),
+            Err(IdentityError::Record(RecordError::SsvOperatorKey { .. }))
+        ));
+        assert!(!dir.path().join("z").join(SECRET_FILE).exists());
+    }
+
+    #[test]
     fn refuses_bad_names_addresses_and_files() {
         let dir = tempfile::tempdir().unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         assert!(matches!(
-            create(dir.path(), "", "127.0.0.1:9000", None, &mut rng),
+            create(dir.path(), "", "127.0.0.1:9000", None, None, &mut rng),
             Err(IdentityError::Record(RecordError::Name(_)))
         ));
         assert!(matches!(
-            create(dir.path(), "dave", "127.0.0.1", None, &mut rng),
+            create(dir.path(), "dave", "127.0.0.1", None, None, &mut rng),
             Err(IdentityError::Record(RecordError::Address { .. }))
         ));
         assert!(!dir.path().join(SECRET_FILE).exists());
 
-        write_new_file(&dir.path().join(SECRET_FILE), b"{\"version\":2}", 0o600).unwrap();
+        write_new_file(&dir.path().join(SECRET_FILE), b"{\"version\":3}", 0o600).unwrap();
         assert!(matches!(
             load(dir.path(), None),
-            Err(IdentityError::UnsupportedVersion { got: 2, .. })
+            Err(IdentityError::UnsupportedVersion { got: 3, .. })
         ));
         fs::remove_file(dir.path().join(SECRET_FILE)).unwrap();
         write_new_file(

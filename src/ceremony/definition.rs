@@ -2,11 +2,11 @@
 //! and what the ceremony creates. Every operator runs the ceremony from the
 //! same file; its hash binds every protocol message to it.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! ```json
 //! {
-//!   "version": 1,
+//!   "version": 2,
 //!   "name": "cluster",
 //!   "operators": [
 //!     {
@@ -32,17 +32,25 @@
 //! entry of `amounts_gwei`. Unknown fields are refused, at the top level and
 //! in operator records.
 //!
+//! An SSV cluster's definition has, after `amounts_gwei`, an `ssv` object
+//! (`{"owner", "nonce", "created_at"}`), and every operator record an `ssv`
+//! object (`{"operator_id", "operator_key"}`): see [`ssv`] for their rules.
+//! Both are absent otherwise.
+//!
 //! # The definition hash
 //!
-//! `definition_hash = SHA-256("dvkg/1 cluster definition" ‖ J)`, where `J`
+//! `definition_hash = SHA-256("dvkg/2 cluster definition" ‖ J)`, where `J`
 //! is the compact JSON encoding (`serde_json::to_vec`: no whitespace, fields
-//! in the order above, `fee_recipient` written as `null` when absent) of
+//! in the order above, `fee_recipient` written as `null` when absent, the
+//! `ssv` objects left out when absent) of
 //! every field except `definition_hash` itself. The hash is recomputed from
 //! the parsed values, so reformatting the file keeps it; changing any value
 //! does not. To make one definition have one hash, values must be written in
 //! their canonical form: the network as `dvkg` prints it, the withdrawal type
 //! as `0x01`/`0x02`, addresses EIP-55 checksummed and age recipients in
 //! lowercase Bech32.
+
+pub mod ssv;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,22 +63,24 @@ use sha2::{Digest, Sha256};
 use super::{OperatorId, Params, ParamsError};
 use crate::crypto::identity::IdentityPublicKey;
 use crate::dkg::Context;
-use crate::dkg::plan::{Plan, PlanError};
+use crate::dkg::plan::{Plan, PlanError, ShareIndex};
 use crate::eth::amount::{self, AmountError};
 use crate::eth::credentials::AddressError;
 use crate::eth::network::NetworkError;
-use crate::eth::statements::DepositPlan;
+use crate::eth::statements::{self, DepositPlan, OwnershipParams};
 use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalCredentials, WithdrawalKind};
+use crate::ssv::operator_key::OperatorKeyError;
 use crate::store::sealed::{self, AgeRecipient, SealError};
 use crate::store::{self, StoreError};
 use crate::wire::Bytes;
 
 /// The definition format this version reads and writes.
-pub const DEFINITION_VERSION: u64 = 1;
-/// The operator record file (`operator.json`) format version.
-pub const OPERATOR_FILE_VERSION: u64 = 1;
+pub const DEFINITION_VERSION: u64 = 2;
+/// The operator record file (`operator.json`) format version written; 1
+/// (without the `ssv` object) is read too.
+pub const OPERATOR_FILE_VERSION: u64 = 2;
 /// The domain string in front of the hashed definition fields.
-pub const DEFINITION_HASH_DOMAIN: &[u8] = b"dvkg/1 cluster definition";
+pub const DEFINITION_HASH_DOMAIN: &[u8] = b"dvkg/2 cluster definition";
 /// The longest operator or cluster name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 /// The largest definition file read (64 operators and 2048 amounts fit in
@@ -81,8 +91,8 @@ pub const MAX_OPERATOR_FILE_BYTES: u64 = 64 * 1024;
 /// The longest `host:port` address (a 253-character DNS name and a port).
 const MAX_ADDRESS_CHARS: usize = 260;
 
-/// The top-level fields of a version-1 definition, in order.
-const FIELDS: [&str; 11] = [
+/// The top-level fields of a version-2 definition, in order.
+const FIELDS: [&str; 12] = [
     "version",
     "name",
     "operators",
@@ -93,6 +103,7 @@ const FIELDS: [&str; 11] = [
     "withdrawal_address",
     "fee_recipient",
     "amounts_gwei",
+    "ssv",
     "definition_hash",
 ];
 
@@ -110,6 +121,9 @@ pub struct OperatorRecord {
     pub age_recipient: String,
     /// Where the other operators reach it: `host:port`.
     pub address: String,
+    /// Its SSV operator id and registered key, if it is an SSV operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssv: Option<ssv::SsvOperator>,
 }
 
 /// `operator.json`: an [`OperatorRecord`] with a format version.
@@ -121,6 +135,8 @@ struct OperatorFile {
     identity_key: IdentityPublicKey,
     age_recipient: String,
     address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ssv: Option<ssv::SsvOperator>,
 }
 
 /// Why an operator record was refused. Each message starts with the field.
@@ -132,9 +148,24 @@ pub enum RecordError {
     Malformed(#[source] serde_json::Error),
     /// An `operator.json` of another format version.
     #[error(
-        "unsupported operator record version {0}: this dvkg reads version {OPERATOR_FILE_VERSION}"
+        "unsupported operator record version {0}: this dvkg reads versions 1 and {OPERATOR_FILE_VERSION}"
     )]
     UnsupportedVersion(String),
+    /// A version-1 record with an `ssv` object, which version 1 lacks.
+    #[error(
+        "an operator record of version 1 has no ssv field: write version {OPERATOR_FILE_VERSION}"
+    )]
+    SsvInVersionOne,
+    /// SSV operator id 0.
+    #[error("ssv.operator_id must be 1 or more: SSV operator ids start at 1")]
+    SsvOperatorId,
+    /// An SSV operator key SSV would refuse.
+    #[error("ssv.operator_key: {source}")]
+    SsvOperatorKey {
+        /// Why.
+        #[source]
+        source: OperatorKeyError,
+    },
     /// An unusable name.
     #[error(
         "name {0:?} must be 1 to {MAX_NAME_CHARS} printable characters, without leading or trailing spaces"
@@ -259,7 +290,11 @@ impl OperatorRecord {
             return Err(RecordError::IdentityKey(self.identity_key));
         }
         self.recipient()?;
-        check_address(&self.address)
+        check_address(&self.address)?;
+        if let Some(registration) = &self.ssv {
+            registration.validate()?;
+        }
+        Ok(())
     }
 
     /// The parsed age recipient, which must be in canonical form.
@@ -293,18 +328,25 @@ impl OperatorRecord {
     /// [`RecordError`] naming the problem.
     pub fn from_file_json(text: &str) -> Result<Self, RecordError> {
         let value: Value = serde_json::from_str(text).map_err(RecordError::Malformed)?;
-        match value.get("version") {
-            Some(v) if v.as_u64() == Some(OPERATOR_FILE_VERSION) => {}
-            Some(v) => return Err(RecordError::UnsupportedVersion(v.to_string())),
+        match value.get("version").map(Value::as_u64) {
+            Some(Some(1 | OPERATOR_FILE_VERSION)) => {}
+            Some(_) => {
+                let version = value.get("version").map(Value::to_string);
+                return Err(RecordError::UnsupportedVersion(version.unwrap_or_default()));
+            }
             // Let serde name the missing field.
             None => {}
         }
         let file: OperatorFile = serde_json::from_str(text).map_err(RecordError::Malformed)?;
+        if file.version == 1 && file.ssv.is_some() {
+            return Err(RecordError::SsvInVersionOne);
+        }
         let record = Self {
             name: file.name,
             identity_key: file.identity_key,
             age_recipient: file.age_recipient,
             address: file.address,
+            ssv: file.ssv,
         };
         record.validate()?;
         Ok(record)
@@ -323,6 +365,7 @@ impl OperatorRecord {
             identity_key: self.identity_key,
             age_recipient: self.age_recipient.clone(),
             address: self.address.clone(),
+            ssv: self.ssv.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file)?;
         text.push('\n');
@@ -357,6 +400,9 @@ pub struct ClusterDefinition {
     pub fee_recipient: Option<String>,
     /// The deposits each validator receives, in Gwei (deposit units).
     pub amounts_gwei: Vec<u64>,
+    /// The SSV registration, for an SSV cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssv: Option<ssv::SsvCluster>,
     /// SHA-256 over the other fields; see the module documentation.
     pub definition_hash: Bytes<32>,
 }
@@ -374,6 +420,8 @@ struct HashedFields<'a> {
     withdrawal_address: &'a str,
     fee_recipient: Option<&'a str>,
     amounts_gwei: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssv: Option<&'a ssv::SsvCluster>,
 }
 
 /// What a new definition is made of, already parsed.
@@ -397,6 +445,9 @@ pub struct NewDefinition {
     pub fee_recipient: Option<ExecutionAddress>,
     /// Deposits per validator.
     pub amounts: Vec<Gwei>,
+    /// The SSV registration, for an SSV cluster: its operators are then
+    /// sorted into ascending SSV id and the threshold defaults to SSV's.
+    pub ssv: Option<ssv::NewSsv>,
 }
 
 /// A definition's contents, checked and typed.
@@ -418,6 +469,8 @@ pub struct ValidDefinition {
     pub recipients: Vec<AgeRecipient>,
     /// The definition hash (checked against the contents).
     pub definition_hash: Bytes<32>,
+    /// The SSV registration, for an SSV cluster.
+    pub ssv: Option<ssv::ValidSsv>,
 }
 
 impl ValidDefinition {
@@ -431,7 +484,10 @@ impl ValidDefinition {
     }
 
     /// The protocol's view of the definition: a DKG of every operator at
-    /// its slot, signing the deposits.
+    /// its slot, signing the deposits. For an SSV cluster the shares sit at
+    /// the SSV operator ids, every validator also signs its ownership
+    /// message, and every holder attaches its shares encrypted to its own
+    /// operator key.
     ///
     /// # Errors
     ///
@@ -443,13 +499,36 @@ impl ValidDefinition {
                 operators: self.params.operators() as u64,
             })
         })?;
-        let plan = Plan::dkg(
+        let mut statements = self.deposit_plan().statements();
+        let indices = match &self.ssv {
+            Some(ssv) => {
+                statements.push(
+                    OwnershipParams {
+                        owner: Bytes(*ssv.owner.as_bytes()),
+                        first_nonce: ssv.first_nonce,
+                    }
+                    .statement(),
+                );
+                let indices = ssv
+                    .ids()
+                    .into_iter()
+                    .map(|id| ShareIndex::try_from(id).map_err(|_| PlanError::Participants(0)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(indices)
+            }
+            None => None,
+        };
+        let mut plan = Plan::dkg(
             &self.roster,
-            None,
+            indices.as_deref(),
             threshold,
             self.params.validators() as u32,
-            self.deposit_plan().statements(),
+            statements,
         )?;
+        if let Some(ssv) = &self.ssv {
+            let keys: Vec<_> = ssv.operators.iter().map(|(_, k)| k.clone()).collect();
+            plan = plan.with_attachments(statements::ssv_attachments(&keys))?;
+        }
         Ok(Context {
             plan,
             definition_hash: self.definition_hash,
@@ -599,6 +678,52 @@ pub enum DefinitionError {
         #[source]
         source: PlanError,
     },
+    /// An SSV cluster of a size SSV does not accept.
+    #[error("invalid operators: an SSV cluster has 4, 7, 10 or 13 operators, not {operators}")]
+    SsvClusterSize {
+        /// Operators given.
+        operators: usize,
+    },
+    /// An SSV cluster with another threshold than SSV's.
+    #[error(
+        "invalid threshold: an SSV cluster of {operators} operators signs with {expected} of them (n - (n-1)/3, as SSV requires), not {threshold}"
+    )]
+    SsvThreshold {
+        /// Operators.
+        operators: usize,
+        /// The threshold given.
+        threshold: u64,
+        /// SSV's threshold.
+        expected: usize,
+    },
+    /// An operator of an SSV cluster without an SSV registration.
+    #[error(
+        "operators: operator {index} has no ssv operator id and key, which every operator of an SSV cluster needs (dvkg identity new --ssv-operator-id ID --ssv-operator-key FILE)"
+    )]
+    SsvOperatorMissing {
+        /// The operator (1-based).
+        index: usize,
+    },
+    /// Operators not in ascending SSV id order.
+    #[error(
+        "operators: operator {index} has SSV operator id {id} after {previous}: an SSV cluster lists its operators in ascending id order (dvkg definition new sorts them)"
+    )]
+    SsvIdsNotAscending {
+        /// The operator out of place (1-based).
+        index: usize,
+        /// The id before it.
+        previous: u64,
+        /// Its id.
+        id: u64,
+    },
+    /// An unusable `ssv.owner`, `ssv.nonce` or `ssv.created_at`.
+    #[error("invalid {field}: {reason}")]
+    SsvField {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn take_field<T: DeserializeOwned>(
@@ -642,20 +767,34 @@ impl ClusterDefinition {
     ///
     /// [`DefinitionError`] naming the field (and operator) at fault.
     pub fn create(new: NewDefinition) -> Result<Self, DefinitionError> {
-        let operators = u64::try_from(new.operators.len()).unwrap_or(u64::MAX);
+        let count = new.operators.len();
+        let operators = u64::try_from(count).unwrap_or(u64::MAX);
+        let mut records = new.operators;
+        let default_threshold = match &new.ssv {
+            Some(_) => {
+                // SSV's slot order; a record without an id is refused by
+                // validation below, wherever it sorts.
+                records.sort_by_key(|r| r.ssv.as_ref().map(|s| s.operator_id));
+                crate::ssv::threshold_for(count).map_or(0, |t| t as u64)
+            }
+            None => Params::default_threshold(operators),
+        };
         let mut definition = Self {
             version: DEFINITION_VERSION,
             name: new.name,
-            operators: new.operators,
-            threshold: new
-                .threshold
-                .unwrap_or_else(|| Params::default_threshold(operators)),
+            operators: records,
+            threshold: new.threshold.unwrap_or(default_threshold),
             validators: new.validators,
             network: new.network.to_string(),
             withdrawal_type: new.withdrawal_kind.label().to_owned(),
             withdrawal_address: new.withdrawal_address.to_checksum(),
             fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
             amounts_gwei: new.amounts.iter().map(|a| a.0).collect(),
+            ssv: new.ssv.map(|s| ssv::SsvCluster {
+                owner: s.owner.to_checksum(),
+                nonce: s.nonce,
+                created_at: s.created_at.to_string(),
+            }),
             definition_hash: Bytes([0; 32]),
         };
         definition.definition_hash = definition.compute_hash()?;
@@ -739,6 +878,15 @@ impl ClusterDefinition {
             withdrawal_address: take_field(&mut map, "withdrawal_address")?,
             fee_recipient,
             amounts_gwei: take_field(&mut map, "amounts_gwei")?,
+            ssv: match map.remove("ssv") {
+                None => None,
+                Some(value) => Some(serde_json::from_value(value).map_err(|source| {
+                    DefinitionError::FieldType {
+                        field: "ssv",
+                        source,
+                    }
+                })?),
+            },
             definition_hash: take_field(&mut map, "definition_hash")?,
         };
         // The field-by-field pass above cannot see a key given twice (the
@@ -777,6 +925,7 @@ impl ClusterDefinition {
             withdrawal_address: &self.withdrawal_address,
             fee_recipient: self.fee_recipient.as_deref(),
             amounts_gwei: &self.amounts_gwei,
+            ssv: self.ssv.as_ref(),
         };
         let encoded = serde_json::to_vec(&fields).map_err(DefinitionError::Json)?;
         let mut hasher = Sha256::new();
@@ -807,6 +956,9 @@ impl ClusterDefinition {
             return Err(DefinitionError::Name(self.name.clone()));
         }
 
+        if self.ssv.is_some() {
+            ssv::check_size(self)?;
+        }
         let operators = u64::try_from(self.operators.len()).unwrap_or(u64::MAX);
         let params = Params::new(operators, self.threshold, self.validators).map_err(|source| {
             DefinitionError::Params {
@@ -876,6 +1028,12 @@ impl ClusterDefinition {
             return Err(DefinitionError::RepeatedAmount);
         }
 
+        let ssv = self
+            .ssv
+            .as_ref()
+            .map(|cluster| ssv::validate(self, cluster))
+            .transpose()?;
+
         Ok(ValidDefinition {
             params,
             network,
@@ -885,6 +1043,7 @@ impl ClusterDefinition {
             roster: self.operators.iter().map(|o| o.identity_key).collect(),
             recipients,
             definition_hash: self.definition_hash,
+            ssv,
         })
     }
 
@@ -936,303 +1095,4 @@ impl ClusterDefinition {
 }
 
 #[cfg(test)]
-mod tests {
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
-
-    use super::*;
-    use crate::crypto::identity::IdentityKey;
-
-    const ADDRESS: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
-
-    fn record(rng: &mut StdRng, i: usize) -> OperatorRecord {
-        let key = IdentityKey::generate(rng);
-        let age = sealed::generate_identity(rng).unwrap();
-        OperatorRecord {
-            name: format!("operator-{i}"),
-            identity_key: key.public(),
-            age_recipient: sealed::recipient_of(&age),
-            address: format!("10.0.0.{i}:9000"),
-        }
-    }
-
-    fn new_definition(n: usize) -> NewDefinition {
-        let mut rng = StdRng::seed_from_u64(n as u64);
-        NewDefinition {
-            name: "test cluster".to_owned(),
-            operators: (1..=n).map(|i| record(&mut rng, i)).collect(),
-            threshold: None,
-            validators: 2,
-            network: Network::HOODI,
-            withdrawal_kind: WithdrawalKind::Eth1,
-            withdrawal_address: ADDRESS.to_lowercase().parse().unwrap(),
-            fee_recipient: None,
-            amounts: vec![Gwei(32_000_000_000)],
-        }
-    }
-
-    /// Re-hashes after an edit, so that the edit itself is what is checked.
-    fn rehashed(mut definition: ClusterDefinition) -> ClusterDefinition {
-        definition.definition_hash = definition.compute_hash().unwrap();
-        definition
-    }
-
-    #[test]
-    fn create_round_trip_and_context() {
-        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
-        assert_eq!(definition.threshold, 3);
-        assert_eq!(definition.withdrawal_address, ADDRESS);
-        let text = definition.to_json_pretty().unwrap();
-        let parsed = ClusterDefinition::from_json(&text).unwrap();
-        assert_eq!(parsed, definition);
-        // Reformatting keeps the hash.
-        let compact = serde_json::to_string(&definition).unwrap();
-        assert_eq!(ClusterDefinition::from_json(&compact).unwrap(), definition);
-
-        let context = definition.to_context().unwrap();
-        assert_eq!(context.params(), Params::new(4, 3, 2).unwrap());
-        assert_eq!(context.definition_hash, definition.definition_hash);
-        let deposits = DepositPlan::from_statements(context.plan.statements()).unwrap();
-        assert_eq!(deposits.fork_version, [0x10, 0x00, 0x09, 0x10]);
-        assert_eq!(deposits.amounts, vec![32_000_000_000]);
-        for (position, op) in definition.operators.iter().enumerate() {
-            let id = definition.operator_index(&op.identity_key).unwrap();
-            assert_eq!(id.position(), position);
-            assert_eq!(context.key(id), Some(&op.identity_key));
-        }
-        let stranger = IdentityKey::generate(&mut StdRng::seed_from_u64(99)).public();
-        assert_eq!(definition.operator_index(&stranger), None);
-    }
-
-    #[test]
-    fn the_hash_is_the_documented_one() {
-        let definition = ClusterDefinition::create(new_definition(3)).unwrap();
-        // The compact file encoding, with the last field cut off.
-        let compact = serde_json::to_string(&definition).unwrap();
-        let tail = format!(
-            ",\"definition_hash\":\"{}\"}}",
-            hex::encode(definition.definition_hash.0)
-        );
-        let hashed = format!("{}}}", compact.strip_suffix(&tail).unwrap());
-        assert!(hashed.starts_with("{\"version\":1,\"name\":"));
-        let mut hasher = Sha256::new();
-        hasher.update(b"dvkg/1 cluster definition");
-        hasher.update(hashed.as_bytes());
-        let expected: [u8; 32] = hasher.finalize().into();
-        assert_eq!(definition.definition_hash.0, expected);
-    }
-
-    #[test]
-    fn edits_are_caught_by_the_hash() {
-        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
-        let text = definition
-            .to_json_pretty()
-            .unwrap()
-            .replace("\"validators\": 2", "\"validators\": 3");
-        let err = ClusterDefinition::from_json(&text).unwrap_err();
-        assert!(matches!(err, DefinitionError::HashMismatch { .. }), "{err}");
-        assert!(err.to_string().contains("run dvkg definition new again"));
-    }
-
-    #[test]
-    fn structural_refusals_name_the_field() {
-        let definition = ClusterDefinition::create(new_definition(4)).unwrap();
-        let mut value = serde_json::to_value(&definition).unwrap();
-        value["extra"] = serde_json::json!(1);
-        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            matches!(&err, DefinitionError::UnknownField { field } if field == "extra"),
-            "{err}"
-        );
-
-        let mut value = serde_json::to_value(&definition).unwrap();
-        value["version"] = serde_json::json!(2);
-        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            matches!(err, DefinitionError::UnsupportedVersion { .. }),
-            "{err}"
-        );
-
-        let mut value = serde_json::to_value(&definition).unwrap();
-        value["threshold"] = serde_json::json!("3");
-        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DefinitionError::FieldType {
-                    field: "threshold",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-
-        let mut value = serde_json::to_value(&definition).unwrap();
-        value.as_object_mut().unwrap().remove("network");
-        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            matches!(err, DefinitionError::MissingField { field: "network" }),
-            "{err}"
-        );
-
-        let mut value = serde_json::to_value(&definition).unwrap();
-        value["operators"][2]["port"] = serde_json::json!(1);
-        let err = ClusterDefinition::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            matches!(err, DefinitionError::Operator { index: 3, .. }),
-            "{err}"
-        );
-
-        // A key given twice.
-        let text = definition.to_json_pretty().unwrap().replacen(
-            "\"threshold\": 3,",
-            "\"threshold\": 3, \"threshold\": 3,",
-            1,
-        );
-        let err = ClusterDefinition::from_json(&text).unwrap_err();
-        assert!(err.to_string().contains("duplicate field"), "{err}");
-    }
-
-    #[test]
-    fn parameter_and_operator_refusals() {
-        let check = |edit: &dyn Fn(&mut ClusterDefinition), expect: &str| {
-            let mut definition = ClusterDefinition::create(new_definition(4)).unwrap();
-            edit(&mut definition);
-            let err = rehashed(definition).validate().unwrap_err().to_string();
-            assert!(err.contains(expect), "{err:?} lacks {expect:?}");
-        };
-        check(&|d| d.threshold = 2, "invalid threshold");
-        check(&|d| d.threshold = 5, "invalid threshold");
-        check(&|d| d.validators = 0, "invalid validators");
-        check(&|d| d.validators = 65_537, "invalid validators");
-        check(&|d| d.operators.truncate(2), "invalid operators");
-        check(&|d| d.network = "mainet".into(), "invalid network");
-        check(
-            &|d| d.network = "dev:10000910".into(),
-            "network \"dev:10000910\" must be written \"dev:0x10000910\"",
-        );
-        check(&|d| d.withdrawal_type = "0x00".into(), "withdrawal_type");
-        check(&|d| d.withdrawal_type = "01".into(), "withdrawal_type");
-        check(
-            &|d| d.withdrawal_address = ADDRESS.to_lowercase(),
-            "withdrawal_address",
-        );
-        check(
-            &|d| d.withdrawal_address = ADDRESS.replace('a', "A"),
-            "invalid withdrawal_address: bad EIP-55 checksum",
-        );
-        check(
-            &|d| d.fee_recipient = Some("0x12".into()),
-            "invalid fee_recipient",
-        );
-        check(&|d| d.amounts_gwei = vec![500_000_000], "amounts_gwei");
-        check(
-            &|d| d.amounts_gwei = vec![32_000_000_000, 1_000_000_000],
-            "amounts_gwei",
-        );
-        check(&|d| d.amounts_gwei = vec![], "amounts_gwei");
-        check(&|d| d.name = String::new(), "name");
-        check(
-            &|d| d.operators[2].address = "10.0.0.9:0".into(),
-            "operator 3: address",
-        );
-        check(
-            &|d| d.operators[1].name = "bad\nname".into(),
-            "operator 2: name",
-        );
-        check(
-            &|d| d.operators[3].age_recipient = "age1xyz".into(),
-            "operator 4: age_recipient",
-        );
-        check(
-            &|d| d.operators[0].age_recipient = d.operators[0].age_recipient.to_uppercase(),
-            "operator 1: age_recipient",
-        );
-        check(
-            &|d| d.operators[0].identity_key = IdentityPublicKey(Bytes([0; 32])),
-            "operator 1: identity_key",
-        );
-        check(
-            &|d| d.operators[3].identity_key = d.operators[1].identity_key,
-            "operators 2 and 4 have the same identity_key",
-        );
-        check(
-            &|d| d.operators[2].name = d.operators[0].name.clone(),
-            "operators 1 and 3 have the same name",
-        );
-        check(
-            &|d| d.operators[1].address = d.operators[0].address.clone(),
-            "operators 1 and 2 have the same address",
-        );
-        check(
-            &|d| d.operators[3].age_recipient = d.operators[2].age_recipient.clone(),
-            "operators 3 and 4 have the same age_recipient",
-        );
-        // 0x02 allows up to 2048 ETH.
-        let mut compounding = new_definition(4);
-        compounding.withdrawal_kind = WithdrawalKind::Compounding;
-        compounding.amounts = vec![Gwei(2_000_000_000_000), Gwei(48_000_000_000)];
-        assert!(ClusterDefinition::create(compounding.clone()).is_ok());
-        compounding.amounts.push(Gwei(1_000_000_000));
-        assert!(matches!(
-            ClusterDefinition::create(compounding),
-            Err(DefinitionError::Amounts(_))
-        ));
-    }
-
-    #[test]
-    fn names_and_addresses() {
-        for good in ["alice", "Operator 7 (EU)", "ü", &"x".repeat(64)] {
-            assert!(check_name(good).is_ok(), "{good:?}");
-        }
-        for bad in ["", " alice", "alice ", "a\tb", "a\u{7}", &"x".repeat(65)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-        for good in [
-            "127.0.0.1:9000",
-            "[::1]:9000",
-            "node-1.example.org:65535",
-            "localhost:1",
-            "example.org.:443",
-        ] {
-            assert!(check_address(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "127.0.0.1",
-            "127.0.0.1:0",
-            "127.0.0.1:65536",
-            "127.0.0.1:+1",
-            ":9000",
-            "::1:9000",
-            "[::1:9000",
-            "[nope]:9000",
-            "-bad.example:1",
-            "a..b:1",
-            "host name:1",
-        ] {
-            assert!(check_address(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn operator_files() {
-        let mut rng = StdRng::seed_from_u64(5);
-        let op = record(&mut rng, 1);
-        let text = op.to_file_json().unwrap();
-        assert!(text.contains("\"version\": 1"));
-        assert_eq!(OperatorRecord::from_file_json(&text).unwrap(), op);
-        let bumped = text.replace("\"version\": 1", "\"version\": 2");
-        assert!(matches!(
-            OperatorRecord::from_file_json(&bumped),
-            Err(RecordError::UnsupportedVersion(_))
-        ));
-        let extra = text.replace("\"version\": 1", "\"version\": 1, \"x\": 0");
-        let err = OperatorRecord::from_file_json(&extra).unwrap_err();
-        assert!(err.to_string().contains("unknown field `x`"), "{err}");
-        let bad = text.replace(":9000", ":0");
-        assert!(matches!(
-            OperatorRecord::from_file_json(&bad),
-            Err(RecordError::Address { .. })
-        ));
-    }
-}
+mod tests;

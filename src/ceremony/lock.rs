@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::definition::ClusterDefinition;
+use super::definition::ssv::{SsvCluster, SsvOperator};
 use crate::crypto::{PublicKey, Signature};
 use crate::dkg::messages::{Finalize, Signed};
 use crate::dkg::plan::{CeremonyKind, ShareIndex, StatementKind};
 use crate::dkg::transcript::Transcript;
 use crate::eth::deposit::DepositEntry;
 use crate::eth::network::Network;
-use crate::eth::statements::DepositPlan;
+use crate::eth::statements::{DepositPlan, OwnershipParams};
 use crate::eth::{Gwei, WithdrawalCredentials};
 use crate::wire::{self, Bytes};
 
@@ -99,6 +100,27 @@ pub struct LockValidator {
     pub deposit_data: Vec<LockDeposit>,
 }
 
+/// One validator's SSV registration in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSsvValidator {
+    /// The owner nonce its registration uses.
+    pub nonce: u64,
+    /// The validator key's signature of the ownership message for that
+    /// nonce (the first 96 bytes of its `sharesData`).
+    pub ownership_signature: Bytes<96>,
+}
+
+/// The SSV part of a lock: what `keyshares.json` holds beyond the
+/// definition, the validator keys and their public shares, except the
+/// ciphertexts (which are in the transcript).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSsv {
+    /// Per validator, in order.
+    pub validators: Vec<LockSsvValidator>,
+}
+
 /// The cluster lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +138,9 @@ pub struct ClusterLock {
     pub transcript_hash: Bytes<32>,
     /// The validators, in order.
     pub validators: Vec<LockValidator>,
+    /// For an SSV cluster: each validator's nonce and ownership signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssv: Option<LockSsv>,
     /// SHA-256 over [`LOCK_DOMAIN`] and every field above.
     pub lock_hash: Bytes<32>,
     /// Every participant's signed finalize message (over the transcript
@@ -127,10 +152,69 @@ pub struct ClusterLock {
 struct Hashed<'a> {
     version: u32,
     kind: CeremonyKind,
-    definition: &'a ClusterDefinition,
+    definition: HashedDefinition<'a>,
     share_indices: &'a [ShareIndex],
     transcript_hash: &'a Bytes<32>,
     validators: &'a [LockValidator],
+    ssv: Option<&'a LockSsv>,
+}
+
+/// The definition as the lock hash encodes it: every optional field an
+/// `Option` (byte 0, or byte 1 and the value), never left out, so that the
+/// encoding delimits itself.
+#[derive(Serialize)]
+struct HashedDefinition<'a> {
+    version: u64,
+    name: &'a str,
+    operators: Vec<HashedRecord<'a>>,
+    threshold: u64,
+    validators: u64,
+    network: &'a str,
+    withdrawal_type: &'a str,
+    withdrawal_address: &'a str,
+    fee_recipient: Option<&'a str>,
+    amounts_gwei: &'a [u64],
+    ssv: Option<&'a SsvCluster>,
+    definition_hash: &'a Bytes<32>,
+}
+
+/// An operator record as the lock hash encodes it.
+#[derive(Serialize)]
+struct HashedRecord<'a> {
+    name: &'a str,
+    identity_key: &'a crate::crypto::identity::IdentityPublicKey,
+    age_recipient: &'a str,
+    address: &'a str,
+    ssv: Option<&'a SsvOperator>,
+}
+
+impl<'a> HashedDefinition<'a> {
+    fn of(d: &'a ClusterDefinition) -> Self {
+        Self {
+            version: d.version,
+            name: &d.name,
+            operators: d
+                .operators
+                .iter()
+                .map(|o| HashedRecord {
+                    name: &o.name,
+                    identity_key: &o.identity_key,
+                    age_recipient: &o.age_recipient,
+                    address: &o.address,
+                    ssv: o.ssv.as_ref(),
+                })
+                .collect(),
+            threshold: d.threshold,
+            validators: d.validators,
+            network: &d.network,
+            withdrawal_type: &d.withdrawal_type,
+            withdrawal_address: &d.withdrawal_address,
+            fee_recipient: d.fee_recipient.as_deref(),
+            amounts_gwei: &d.amounts_gwei,
+            ssv: d.ssv.as_ref(),
+            definition_hash: &d.definition_hash,
+        }
+    }
 }
 
 /// Why a lock could not be built.
@@ -152,6 +236,46 @@ pub enum LockError {
     /// The transcript's plan has no deposits to build deposit data from.
     #[error("the transcript's plan signs no deposit, or deposits of several networks")]
     NoDeposits,
+    /// An SSV definition whose transcript signed no ownership message.
+    #[error("the definition is an SSV cluster's, but the transcript signed no ownership message")]
+    NoOwnership,
+}
+
+/// The SSV part of the lock, from the transcript's combined signatures of
+/// its ownership statement; `None` when the plan has none.
+///
+/// # Errors
+///
+/// [`LockError::NoOwnership`] if a validator lacks the signature or the
+/// statement's parameters do not decode.
+pub fn ssv_part(transcript: &Transcript) -> Result<Option<LockSsv>, LockError> {
+    let statements = transcript.context.plan.statements();
+    let Some(position) = statements
+        .iter()
+        .position(|s| s.kind == StatementKind::Ownership)
+    else {
+        return Ok(None);
+    };
+    let params = statements
+        .get(position)
+        .map(OwnershipParams::of)
+        .and_then(Result::ok)
+        .ok_or(LockError::NoOwnership)?;
+    let validators = transcript
+        .validators
+        .iter()
+        .enumerate()
+        .map(|(v, record)| {
+            Ok(LockSsvValidator {
+                nonce: params.nonce(v).map_err(|_| LockError::NoOwnership)?,
+                ownership_signature: *record
+                    .signatures
+                    .get(position)
+                    .ok_or(LockError::NoOwnership)?,
+            })
+        })
+        .collect::<Result<_, LockError>>()?;
+    Ok(Some(LockSsv { validators }))
 }
 
 /// The deposit entries of every validator, from a transcript's combined
@@ -226,6 +350,10 @@ impl ClusterLock {
             })
             .collect();
         let plan = &transcript.context.plan;
+        let ssv = ssv_part(transcript)?;
+        if valid.ssv.is_some() != ssv.is_some() {
+            return Err(LockError::NoOwnership);
+        }
         let mut lock = Self {
             version: LOCK_VERSION,
             kind: plan.kind(),
@@ -233,6 +361,7 @@ impl ClusterLock {
             share_indices: plan.indices().to_vec(),
             transcript_hash: Bytes(transcript.hash()),
             validators,
+            ssv,
             lock_hash: Bytes([0; 32]),
             operator_signatures: transcript.finals.clone(),
         };
@@ -242,15 +371,17 @@ impl ClusterLock {
 
     /// Recomputes the lock hash: `SHA-256("dvkg/2 cluster lock" ‖
     /// encode(version, kind, definition, share_indices, transcript_hash,
-    /// validators))`, in the protocol's canonical binary encoding.
+    /// validators, ssv))`, in the protocol's canonical binary encoding (`ssv`
+    /// an option: a zero byte when absent).
     pub fn compute_hash(&self) -> [u8; 32] {
         let hashed = Hashed {
             version: self.version,
             kind: self.kind,
-            definition: &self.definition,
+            definition: HashedDefinition::of(&self.definition),
             share_indices: &self.share_indices,
             transcript_hash: &self.transcript_hash,
             validators: &self.validators,
+            ssv: self.ssv.as_ref(),
         };
         let mut hasher = Sha256::new();
         hasher.update(LOCK_DOMAIN);

@@ -5,6 +5,7 @@ pub mod definition;
 pub mod driver;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod keyshares;
 pub mod lock;
 pub mod outputs;
 pub mod report;

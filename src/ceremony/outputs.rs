@@ -66,7 +66,12 @@ pub fn estimated_bytes(context: &crate::dkg::Context) -> u64 {
     let lock = 150 + n * 110 + d * 800;
     let keystore = 1_100;
     let deposits = d * 720;
-    let per_validator = transcript + lock + keystore + deposits + 40;
+    // An SSV cluster's ciphertexts: once in the transcript, once in
+    // keyshares.json with the share keys and signature, hex each time.
+    let ssv = plan
+        .attachments()
+        .map_or(0, |a| n * u64::from(a.bytes) * 2 * 2 + n * 700 + 600);
+    let per_validator = transcript + lock + keystore + deposits + ssv + 40;
     (per_validator * v).saturating_mul(3) / 2 + (1 << 20)
 }
 
@@ -314,6 +319,9 @@ pub struct Summary {
     pub validators: Vec<String>,
     /// Deposit data file names.
     pub deposit_files: Vec<String>,
+    /// For an SSV cluster: the owner (EIP-55) and first nonce the written
+    /// `keyshares.json` registers with.
+    pub keyshares: Option<(String, u64)>,
     /// Time from the first connection attempt to the last finalize message.
     pub protocol_time: std::time::Duration,
     /// Time spent building and writing the outputs (keystore KDF included).
@@ -415,9 +423,9 @@ pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputF
 /// Writes every output file of operator `output.me` into `dir`, one file at
 /// a time (so that at most one file's bytes are in memory beside the
 /// ceremony's own state), recovery material first: the sealed share bundle,
-/// the lock and the password, then the transcript, the deposit data, the
-/// keystores, and the confirmation record (unconfirmed until the exchange
-/// that follows).
+/// the lock and the password, then the transcript, the deposit data,
+/// `keyshares.json` for an SSV cluster, the keystores, and the confirmation
+/// record (unconfirmed until the exchange that follows).
 ///
 /// # Errors
 ///
@@ -485,6 +493,23 @@ pub fn write<R: RngCore + CryptoRng>(
             content.clone().into_bytes(),
         ))?;
     }
+    let keyshares =
+        super::keyshares::file_text(&lock, transcript).map_err(|e| OutputError::Encode {
+            what: "keyshares.json",
+            reason: e.to_string(),
+        })?;
+    let keyshares_for = lock
+        .definition
+        .ssv
+        .as_ref()
+        .filter(|_| keyshares.is_some())
+        .map(|s| (s.owner.clone(), s.nonce));
+    if let Some(text) = keyshares {
+        put(OutputFile::public(
+            super::keyshares::KEYSHARES_FILE,
+            text.into_bytes(),
+        ))?;
+    }
     for (v, (share, record)) in output
         .secret_shares
         .iter()
@@ -531,6 +556,7 @@ pub fn write<R: RngCore + CryptoRng>(
             .map(|r| hex::encode(r.group_key.0))
             .collect(),
         deposit_files: deposit_files.into_iter().map(|(name, _)| name).collect(),
+        keyshares: keyshares_for,
         protocol_time: std::time::Duration::ZERO,
         output_time: std::time::Duration::ZERO,
     };

@@ -858,5 +858,13 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
     for file in &summary.deposit_files {
         eprintln!("dvkg: deposit data {}", out.join(file).display());
     }
+    if let Some((owner, nonce)) = &summary.keyshares {
+        let file = out.join(crate::ceremony::keyshares::KEYSHARES_FILE);
+        eprintln!(
+            "dvkg: SSV keyshares {} (owner {owner}, nonces from {nonce})\n  check your own slot before registration: dvkg verify --keyshares {} --ssv-owner {owner} --ssv-nonce {nonce} --ssv-operator-private-key YOUR_SSV_KEY [--password-file FILE]\n  then the owner registers the file with the SSV web app or SDK, after `dvkg check`",
+            file.display(),
+            file.display(),
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::ceremony::definition::ssv::NewSsv;
 use crate::ceremony::definition::{
     self, ClusterDefinition, DefinitionError, NewDefinition, OperatorRecord, ValidDefinition,
 };
@@ -14,6 +15,7 @@ use crate::ceremony::{MAX_OPERATORS, MAX_VALIDATORS, Params, ParamsError};
 use crate::error::CliError;
 use crate::eth::amount::MAX_EFFECTIVE_BALANCE_GWEI;
 use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalKind};
+use crate::ssv::CreatedAt;
 use crate::store::{self, StoreError};
 
 /// The deposit of one validator when no `--amount` is given: 32 * 10^9
@@ -27,7 +29,7 @@ pub const DEFAULT_CLUSTER_NAME: &str = "cluster";
 #[derive(Debug, Subcommand)]
 pub enum DefinitionCommand {
     /// Build `cluster-definition.json` from operator records and parameters.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Check a cluster definition and print its summary and hash.
     Verify(VerifyArgs),
 }
@@ -71,6 +73,19 @@ pub struct NewArgs {
     /// Where to write the definition (never overwritten).
     #[arg(long, value_name = "FILE", default_value = "cluster-definition.json")]
     pub out: PathBuf,
+    /// Make an SSV cluster registered by this owner address: shares at the
+    /// operators' SSV ids, a keyshares.json among the outputs. Every
+    /// operator record must carry its SSV id and key.
+    #[arg(long, value_name = "ADDRESS", requires = "ssv_nonce")]
+    pub ssv_owner: Option<String>,
+    /// The owner's next SSV registration nonce: validator v uses N + v (the
+    /// owner's number of registrations so far, as the SSV web app shows).
+    #[arg(long, value_name = "N", requires = "ssv_owner")]
+    pub ssv_nonce: Option<u64>,
+    /// The createdAt written into keyshares.json (RFC 3339; default: now).
+    /// The definition fixes it, so every operator writes the same file.
+    #[arg(long, value_name = "TIME", requires = "ssv_owner")]
+    pub ssv_created_at: Option<String>,
 }
 
 /// Arguments of `dvkg definition verify`.
@@ -176,6 +191,28 @@ impl NewConfig {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let ssv = match (args.ssv_owner.as_deref(), args.ssv_nonce) {
+            (Some(owner), Some(nonce)) => {
+                let owner: ExecutionAddress = parse_flag("--ssv-owner", owner, str::parse)
+                    .map_err(|err| err.with_hint(address_hint))?;
+                let created_at = match args.ssv_created_at.as_deref() {
+                    Some(text) => {
+                        parse_flag("--ssv-created-at", text, CreatedAt::parse).map_err(|err| {
+                            err.with_hint(
+                                "write an RFC 3339 time, for example 2026-12-01T12:00:00Z",
+                            )
+                        })?
+                    }
+                    None => CreatedAt::now(),
+                };
+                Some(NewSsv {
+                    owner,
+                    nonce,
+                    created_at,
+                })
+            }
+            _ => None,
+        };
         let operators = args
             .operators
             .iter()
@@ -193,6 +230,7 @@ impl NewConfig {
                 withdrawal_address,
                 fee_recipient,
                 amounts,
+                ssv,
             },
             out: args.out,
         })
@@ -219,6 +257,9 @@ fn definition_hint(err: &DefinitionError, operators: usize) -> Option<String> {
             source: ParamsError::Validators(_),
             ..
         } => format!("pass --validators V with 1 <= V <= {MAX_VALIDATORS}"),
+        DefinitionError::DuplicateOperator { field, .. } if field.starts_with("ssv") => {
+            "each SSV operator has its own id and key: check the --ssv-operator-id and --ssv-operator-key each operator gave to `dvkg identity new`".to_owned()
+        }
         DefinitionError::DuplicateOperator { .. } => {
             "each --operator must be a different operator's record; was one given twice?"
                 .to_owned()
@@ -228,6 +269,19 @@ fn definition_hint(err: &DefinitionError, operators: usize) -> Option<String> {
         }
         DefinitionError::Amounts(_) => "each --amount must be at least 1 ETH, and together at most 32 ETH for 0x01 credentials or 2048 ETH for 0x02".to_owned(),
         DefinitionError::Name(_) => "pass another --name".to_owned(),
+        DefinitionError::SsvClusterSize { .. } => {
+            "pass --operator 4, 7, 10 or 13 times, or leave out --ssv-owner for a cluster outside SSV".to_owned()
+        }
+        DefinitionError::SsvThreshold { expected, .. } => {
+            format!("leave out --threshold (or pass --threshold {expected}): SSV fixes it")
+        }
+        DefinitionError::SsvOperatorMissing { index } => format!(
+            "ask operator {index} for a record made with `dvkg identity new --ssv-operator-id ID --ssv-operator-key FILE`"
+        ),
+        DefinitionError::SsvField { field, .. } => match *field {
+            "ssv.nonce" => "pass a smaller --ssv-nonce or fewer --validators".to_owned(),
+            _ => "check --ssv-owner and --ssv-created-at".to_owned(),
+        },
         _ => return None,
     })
 }
@@ -270,6 +324,19 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         if definition.validators == 1 { "" } else { "s" },
         definition.network,
     );
+    if let Some(ssv) = &definition.ssv {
+        let ids: Vec<String> = definition
+            .operators
+            .iter()
+            .filter_map(|o| o.ssv.as_ref().map(|s| s.operator_id.to_string()))
+            .collect();
+        eprintln!(
+            "SSV cluster of owner {} from nonce {}: shares at SSV operator ids {}; the ceremony writes keyshares.json for the owner to register",
+            ssv.owner,
+            ssv.nonce,
+            ids.join(", "),
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -310,9 +377,23 @@ pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinit
         amounts.len(),
         amounts.join(", "),
     );
-    for (position, op) in definition.operators.iter().enumerate() {
+    if let Some(ssv) = &valid.ssv {
+        let last = ssv.first_nonce + valid.params.validators() as u64 - 1;
         text.push_str(&format!(
-            "operator {}:      {} at {} (identity key {})\n",
+            "ssv owner:       {} (nonces {} to {last})\nssv created at:  {}\n",
+            ssv.owner.to_checksum(),
+            ssv.first_nonce,
+            ssv.created_at,
+        ));
+    }
+    for (position, op) in definition.operators.iter().enumerate() {
+        let ssv = op
+            .ssv
+            .as_ref()
+            .map(|s| format!(", SSV operator {}", s.operator_id))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "operator {}:      {} at {} (identity key {}{ssv})\n",
             position + 1,
             op.name,
             op.address,
@@ -362,7 +443,7 @@ fn output_error(err: &std::io::Error) -> CliError {
 /// A user error naming the flag, field or operator at fault.
 pub fn run(command: DefinitionCommand) -> Result<ExitCode, CliError> {
     match command {
-        DefinitionCommand::New(args) => run_new(NewConfig::from_args(args)?),
+        DefinitionCommand::New(args) => run_new(NewConfig::from_args(*args)?),
         DefinitionCommand::Verify(args) => run_verify(args),
     }
 }
@@ -391,7 +472,7 @@ mod tests {
         };
         let cli = Cli::try_parse_from(base.iter().chain(network).chain(extra.iter())).unwrap();
         match cli.command {
-            Command::Definition(DefinitionCommand::New(args)) => args,
+            Command::Definition(DefinitionCommand::New(args)) => *args,
             other => panic!("parsed {other:?}"),
         }
     }

@@ -11,6 +11,7 @@ use clap::Args;
 use rand::rngs::OsRng;
 
 use super::ceremony::{CeremonyConfig, run_operator};
+use crate::ceremony::definition::ssv::{NewSsv, SsvOperator};
 use crate::ceremony::definition::{ClusterDefinition, NewDefinition, OperatorRecord};
 use crate::ceremony::driver::Quiet;
 use crate::ceremony::outputs::KeystoreOptions;
@@ -22,6 +23,7 @@ use crate::eth::network::Network;
 use crate::eth::{ExecutionAddress, Gwei, WithdrawalKind};
 use crate::identity::OperatorIdentity;
 use crate::net::Peer;
+use crate::ssv::{CreatedAt, OperatorPrivateKey};
 use crate::store::{self, sealed};
 
 /// The demo's withdrawal address (a well-known test address; change it with
@@ -52,6 +54,17 @@ pub struct DemoArgs {
     /// Output directory (one subdirectory per operator); must not exist.
     #[arg(long, value_name = "DIR", default_value = "dvkg-demo")]
     pub out: PathBuf,
+    /// Make an SSV cluster: demo SSV operator keys (RSA-2048) and ids,
+    /// shares at those ids, and a keyshares.json at every operator. Needs
+    /// 4, 7, 10 or 13 operators.
+    #[arg(long)]
+    pub ssv: bool,
+    /// The SSV owner address (with --ssv; default: the withdrawal address).
+    #[arg(long, value_name = "ADDRESS", requires = "ssv")]
+    pub ssv_owner: Option<String>,
+    /// The owner's first SSV nonce (with --ssv).
+    #[arg(long, value_name = "N", requires = "ssv", default_value_t = 0)]
+    pub ssv_nonce: u64,
     /// Seconds to wait for any one round.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
@@ -90,9 +103,26 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         args.withdrawal_type.parse().map_err(|reason: String| {
             CliError::user(format!("invalid value for --withdrawal-type: {reason}"))
         })?;
-    let threshold = args
-        .threshold
-        .unwrap_or_else(|| Params::default_threshold(args.operators));
+    let ssv_owner = match &args.ssv_owner {
+        Some(text) => text.parse::<ExecutionAddress>().map_err(|err| {
+            CliError::user(format!("invalid value for --ssv-owner: {text:?}")).with_source(&err)
+        })?,
+        None => withdrawal_address,
+    };
+    let default_threshold = if args.ssv {
+        let n = usize::try_from(args.operators).unwrap_or(usize::MAX);
+        let t = crate::ssv::threshold_for(n).ok_or_else(|| {
+            CliError::user(format!(
+                "invalid value for --operators with --ssv: {}",
+                args.operators
+            ))
+            .with_hint("an SSV cluster has 4, 7, 10 or 13 operators")
+        })?;
+        t as u64
+    } else {
+        Params::default_threshold(args.operators)
+    };
+    let threshold = args.threshold.unwrap_or(default_threshold);
     Params::new(args.operators, threshold, args.validators).map_err(|err| {
         CliError::user("invalid ceremony size")
             .with_source(&err)
@@ -118,6 +148,11 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
 
     // Fresh identities and loopback sockets, then the definition.
     let started = Instant::now();
+    let ssv_operators = if args.ssv {
+        Some(demo_ssv_operators(args.operators as usize)?)
+    } else {
+        None
+    };
     let mut identities = Vec::new();
     let mut sockets = Vec::new();
     let mut records = Vec::new();
@@ -133,6 +168,12 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 .map_err(|e| CliError::internal("age key").with_source(&e))?,
             name: format!("demo-operator-{i}"),
             address: address.to_string(),
+            ssv: ssv_operators.as_ref().and_then(|list| {
+                list.get(i as usize - 1).map(|(id, key)| SsvOperator {
+                    operator_id: *id,
+                    operator_key: key.public_key().registered().to_owned(),
+                })
+            }),
         };
         records.push(identity.record());
         identities.push(identity);
@@ -148,6 +189,11 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         withdrawal_address,
         fee_recipient: None,
         amounts: vec![Gwei(32_000_000_000)],
+        ssv: args.ssv.then(|| NewSsv {
+            owner: ssv_owner,
+            nonce: args.ssv_nonce,
+            created_at: CreatedAt::now(),
+        }),
     })
     .map_err(|err| CliError::user("invalid demo definition").with_source(&err))?;
     let context = definition
@@ -269,6 +315,9 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             if report.ok { "all passed" } else { "FAILED" }
         );
     }
+    if let Some(keys) = &ssv_operators {
+        all_ok &= check_ssv_outputs(&args.out, keys, &ssv_owner, args.ssv_nonce)?;
+    }
     let Some(first) = summaries.first() else {
         return Err(CliError::internal("no operator finished"));
     };
@@ -301,6 +350,25 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         "check them again with: dvkg verify {}",
         args.out.join("operator-1").display()
     );
+    if ssv_operators.is_some() {
+        let file = args
+            .out
+            .join("operator-1")
+            .join(crate::ceremony::keyshares::KEYSHARES_FILE);
+        println!(
+            "SSV: {} is the same file at every operator; the owner {} registers it (nonces from {}) with the SSV web app or SDK, once every operator has checked its slot:\n  dvkg verify --keyshares {} --ssv-owner {} --ssv-nonce {} --ssv-operator-private-key {}",
+            file.display(),
+            ssv_owner.to_checksum(),
+            args.ssv_nonce,
+            file.display(),
+            ssv_owner.to_checksum(),
+            args.ssv_nonce,
+            args.out.join("operator-1").join(SSV_KEY_FILE).display(),
+        );
+        println!(
+            "  (the demo's SSV operator keys in operator-*/{SSV_KEY_FILE} are throwaway keys made for this demo: never register operators with them)"
+        );
+    }
     if all_ok {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -309,6 +377,83 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             "the demo's outputs did not verify",
         ))
     }
+}
+
+/// The demo operator's SSV private key file, in its output directory.
+pub const SSV_KEY_FILE: &str = "ssv-operator-key.pem";
+
+/// `count` demo SSV operators: distinct ids in ascending order, spread out
+/// as on the SSV network, and fresh RSA-2048 keys (generated in parallel;
+/// about a second each).
+fn demo_ssv_operators(count: usize) -> Result<Vec<(u64, OperatorPrivateKey)>, CliError> {
+    use rand::Rng as _;
+    use rayon::prelude::*;
+    eprintln!("dvkg demo: generating {count} demo SSV operator keys (RSA-2048)");
+    let mut ids = std::collections::BTreeSet::new();
+    while ids.len() < count {
+        ids.insert(OsRng.gen_range(1..=2000u64));
+    }
+    let keys: Vec<OperatorPrivateKey> = (0..count)
+        .into_par_iter()
+        .map(|_| OperatorPrivateKey::generate(&mut OsRng))
+        .collect::<Result<_, _>>()
+        .map_err(|e| CliError::internal("RSA key generation failed").with_source(&e))?;
+    Ok(ids.into_iter().zip(keys).collect())
+}
+
+/// Writes each demo operator's SSV private key beside its outputs (0600),
+/// and checks with it that its slot of every validator in its
+/// `keyshares.json` decrypts to its share, and that every operator wrote
+/// the same file.
+fn check_ssv_outputs(
+    out: &std::path::Path,
+    keys: &[(u64, OperatorPrivateKey)],
+    owner: &ExecutionAddress,
+    nonce: u64,
+) -> Result<bool, CliError> {
+    let mut all_ok = true;
+    let mut first: Option<String> = None;
+    for (position, (id, key)) in keys.iter().enumerate() {
+        let dir = out.join(format!("operator-{}", position + 1));
+        let pem = key
+            .to_pkcs1_pem()
+            .map_err(|e| CliError::internal("cannot encode the demo SSV key").with_source(&e))?;
+        let path = dir.join(SSV_KEY_FILE);
+        store::write_new_file(&path, pem.as_bytes(), 0o600).map_err(|e| {
+            CliError::user(format!("cannot write {}", path.display())).with_source(&e)
+        })?;
+        let file = dir.join(crate::ceremony::keyshares::KEYSHARES_FILE);
+        let text = store::read_text(&file, store::MAX_INPUT_FILE_BYTES).map_err(|e| {
+            CliError::user(format!("cannot read {}", file.display())).with_source(&e)
+        })?;
+        let checks = crate::ssv::verify_keyshares(&text, owner, nonce, Some(key));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok())
+            .map(|c| format!("{}: {}", c.name(), c.detail()))
+            .collect();
+        let same = first.get_or_insert_with(|| text.clone()) == &text;
+        eprintln!(
+            "dvkg demo: SSV operator {id}: {} checks of {} with its own key, {}{}",
+            checks.len(),
+            file.display(),
+            if failed.is_empty() {
+                "its slot of every validator decrypts to its share"
+            } else {
+                "FAILED"
+            },
+            if same {
+                ""
+            } else {
+                "; NOT the same file as operator 1's"
+            }
+        );
+        for line in &failed {
+            eprintln!("  {line}");
+        }
+        all_ok &= failed.is_empty() && same;
+    }
+    Ok(all_ok)
 }
 
 /// Reports every operator's failure, and returns the one the demo exits

@@ -11,9 +11,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::ceremony::definition::ssv::SsvOperator;
 use crate::ceremony::definition::{self, OperatorRecord};
 use crate::error::CliError;
 use crate::identity::{self as store_identity, IdentityError, Passphrase};
+use crate::ssv::OperatorKey;
 
 /// `dvkg identity` subcommands.
 #[derive(Debug, Subcommand)]
@@ -43,6 +45,15 @@ pub struct NewArgs {
     /// The HOST:PORT other operators reach this one at (required).
     #[arg(long, value_name = "HOST:PORT")]
     pub address: Option<String>,
+    /// This operator's SSV operator id, for SSV clusters (with
+    /// --ssv-operator-key).
+    #[arg(long, value_name = "ID", requires = "ssv_operator_key")]
+    pub ssv_operator_id: Option<u64>,
+    /// This operator's registered SSV public key: a file holding the base64
+    /// string SSV publishes (kept verbatim) or a PEM, or that base64 string
+    /// itself. Only the public key: dvkg never needs the SSV private key.
+    #[arg(long, value_name = "FILE", requires = "ssv_operator_id")]
+    pub ssv_operator_key: Option<String>,
 }
 
 /// Arguments of `dvkg identity show`.
@@ -71,6 +82,8 @@ pub struct NewConfig {
     pub address: String,
     /// The passphrase to seal the secret file with.
     pub passphrase: Option<Passphrase>,
+    /// The SSV registration.
+    pub ssv: Option<SsvOperator>,
 }
 
 /// `ShowArgs`, validated.
@@ -139,13 +152,49 @@ impl NewConfig {
             }
             None => default_name(),
         };
+        let ssv = match (args.ssv_operator_id, args.ssv_operator_key) {
+            (Some(id), Some(key)) => Some(ssv_operator(id, &key)?),
+            _ => None,
+        };
         Ok(Self {
             dir: args.dir,
             name,
             address,
             passphrase: passphrase_from(args.passphrase_file.as_deref())?,
+            ssv,
         })
     }
+}
+
+/// The SSV registration of `--ssv-operator-id` and `--ssv-operator-key`:
+/// the key is a file (base64 or PEM) or the base64 string itself.
+fn ssv_operator(id: u64, key: &str) -> Result<SsvOperator, CliError> {
+    if id == 0 {
+        return Err(CliError::user("invalid value for --ssv-operator-id: 0")
+            .with_hint("SSV operator ids start at 1: pass the id SSV assigned when the operator registered"));
+    }
+    let path = Path::new(key);
+    let (text, source) = if path.is_file() {
+        let text = crate::store::read_text(path, 64 * 1024).map_err(|err| {
+            CliError::user(format!(
+                "failed to read --ssv-operator-key {}",
+                path.display()
+            ))
+            .with_source(&err)
+        })?;
+        (text, format!("--ssv-operator-key {}", path.display()))
+    } else {
+        (key.to_owned(), "--ssv-operator-key".to_owned())
+    };
+    let parsed = OperatorKey::parse(&text).map_err(|err| {
+        CliError::user(format!("invalid value for {source}"))
+            .with_source(&err)
+            .with_hint("give the operator's public key as SSV publishes it (base64, starting LS0tLS1CRUdJTi), or a PEM file of it; SSV operator keys are RSA-2048")
+    })?;
+    Ok(SsvOperator {
+        operator_id: id,
+        operator_key: parsed.registered().to_owned(),
+    })
 }
 
 impl ShowConfig {
@@ -209,6 +258,7 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         &config.dir,
         &config.name,
         &config.address,
+        config.ssv.clone(),
         config.passphrase.as_ref().map(Passphrase::expose_secret),
         &mut rand::rngs::OsRng,
     )
@@ -301,8 +351,19 @@ fn run_show(config: ShowConfig) -> Result<ExitCode, CliError> {
             }
             (false, _) => "not encrypted",
         };
+        let ssv = match &record.ssv {
+            Some(ssv) => {
+                let start: String = ssv.operator_key.chars().take(24).collect();
+                format!(
+                    "ssv operator:  id {} (key {start}…, {} characters)\n",
+                    ssv.operator_id,
+                    ssv.operator_key.len()
+                )
+            }
+            None => String::new(),
+        };
         format!(
-            "name:          {}\naddress:       {}\nidentity key:  {}\nage recipient: {}\nsecret key:    {} ({secret_note})\n",
+            "name:          {}\naddress:       {}\nidentity key:  {}\nage recipient: {}\n{ssv}secret key:    {} ({secret_note})\n",
             record.name,
             record.address,
             record.identity_key,

@@ -100,6 +100,7 @@ fn output_paths(args: &VerifyArgs) -> Result<Option<OutputPaths>, CliError> {
             deposit_files: Vec::new(),
             keystores,
             confirmation: None,
+            keyshares: None,
         },
     };
     if paths.lock.is_none() && paths.transcript.is_none() {

@@ -13,7 +13,7 @@ use super::messages::{
     Ack, AnySigned, DealBundle, Finalize, MessageKind, PartialSignatures, Receipt, ShareBundle,
     Signed,
 };
-use super::plan::{PlanError, StatementKind};
+use super::plan::{AttachmentKind, PlanError, StatementKind};
 use crate::ceremony::OperatorId;
 use crate::crypto::BlsError;
 
@@ -120,6 +120,13 @@ pub enum Counted {
         /// The validator (0-based).
         validator: usize,
     },
+    /// Attachments to partial signatures (one per validator).
+    Attachments,
+    /// Bytes of one validator's attachment.
+    AttachmentBytes {
+        /// The validator (0-based).
+        validator: usize,
+    },
 }
 
 impl std::fmt::Display for Counted {
@@ -133,6 +140,10 @@ impl std::fmt::Display for Counted {
             Self::PartialRows => f.write_str("validator rows of partial signatures"),
             Self::Partials { validator } => {
                 write!(f, "partial signatures for validator {validator}")
+            }
+            Self::Attachments => f.write_str("attachments to its partial signatures"),
+            Self::AttachmentBytes { validator } => {
+                write!(f, "bytes in its attachment for validator {validator}")
             }
         }
     }
@@ -258,6 +269,15 @@ pub enum LocalError {
     /// A complaint's evidence is not the deal the complainer acknowledged.
     #[error("the deal offered as evidence is not the one operator {0} acknowledged")]
     EvidenceNotAcknowledged(OperatorId),
+    /// The layer above could not make this holder's attachment, or made
+    /// one of another length than the plan's.
+    #[error("cannot make the {kind} attachments: {reason}")]
+    Attachment {
+        /// What the attachment is.
+        kind: AttachmentKind,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A failure of the protocol.

@@ -47,6 +47,38 @@ pub(crate) fn parse_partials(
             evidence: evidence(),
         });
     }
+    // Round 4, Step 2
+    // > First each holder's message is parsed: as many attachments as the
+    // > plan asks for (V or none), each of the plan's length, otherwise
+    // > `WrongCount`; what they contain no other participant can check
+    // > (§2.7).
+    let (attached, length) = match plan.attachments() {
+        Some(a) => (validators, a.bytes as usize),
+        None => (0, 0),
+    };
+    let attachments = &message.body.attachments;
+    if attachments.len() != attached {
+        return Err(DkgError::WrongCount {
+            culprit: signer,
+            what: Counted::Attachments,
+            expected: attached,
+            got: attachments.len(),
+            evidence: evidence(),
+        });
+    }
+    if let Some((v, a)) = attachments
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.0.len() != length)
+    {
+        return Err(DkgError::WrongCount {
+            culprit: signer,
+            what: Counted::AttachmentBytes { validator: v },
+            expected: length,
+            got: a.0.len(),
+            evidence: evidence(),
+        });
+    }
     // Decoded on every core (a subgroup check each); the first failure in
     // validator order is the one named, whatever the cores. The parallel
     // part reports failures in a few bytes: the evidence (a copy of every

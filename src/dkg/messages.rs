@@ -14,7 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::{IdentityKey, IdentityPublicKey, IdentitySignature};
-use crate::wire::{self, Bytes};
+use crate::wire::{self, Bytes, VarBytes};
 
 /// The protocol version carried in every header and hello.
 pub const PROTOCOL_VERSION: u16 = 2;
@@ -341,6 +341,9 @@ pub struct PartialSignatures {
     pub acks: Vec<Receipt>,
     /// Uncompressed G2 partial signatures (192 bytes each).
     pub signatures: Vec<Vec<Bytes<192>>>,
+    /// The plan's attachments, one per validator, each of the plan's
+    /// length; empty when the plan has none.
+    pub attachments: Vec<VarBytes>,
 }
 
 impl Body for PartialSignatures {

@@ -213,6 +213,46 @@ pub struct Statement {
     pub params: VarBytes,
 }
 
+/// What the layer above makes each holder attach to its partial
+/// signatures, per validator. The core carries the attachments into the
+/// transcript and checks only their number and length: what they contain
+/// (for SSV, the holder's share encrypted to its own operator key) no
+/// other participant can check (protocol.md §2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    /// The holder's share of the validator key, RSA-encrypted to its SSV
+    /// operator key (the ciphertext of its slot in `sharesData`).
+    SsvShare,
+}
+
+impl fmt::Display for AttachmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SsvShare => "encrypted SSV share",
+        })
+    }
+}
+
+/// The attachments of a plan: their kind, their exact length, and each
+/// holder's parameters (opaque to the core, read by the layer that makes
+/// them: for SSV, the holder's registered operator key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachments {
+    /// What they are.
+    pub kind: AttachmentKind,
+    /// The length of every attachment, in bytes: 1 to
+    /// [`MAX_ATTACHMENT_BYTES`].
+    pub bytes: u32,
+    /// Each holder's parameters, in holder order.
+    pub params: Vec<VarBytes>,
+}
+
+/// The longest attachment a plan may ask for (an RSA-4096 ciphertext is 512
+/// bytes).
+pub const MAX_ATTACHMENT_BYTES: u32 = 1024;
+
 /// The plan of one ceremony: valid by construction, including through
 /// serde (every check of [`Plan::new`] runs on deserialization).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +286,8 @@ pub struct RawPlan {
     pub combine: Combine,
     /// What each validator's key signs, in order.
     pub statements: Vec<Statement>,
+    /// What each holder attaches to its partial signatures, if anything.
+    pub attachments: Option<Attachments>,
 }
 
 /// Why a plan was refused.
@@ -289,6 +331,21 @@ pub enum PlanError {
     /// Nothing to sign.
     #[error("no statement to sign")]
     NoStatement,
+    /// Attachments of no length, too long, or not one entry of parameters
+    /// per holder.
+    #[error(
+        "attachments: {rule} (got {bytes} bytes each and parameters for {params} of {holders} holders)"
+    )]
+    Attachments {
+        /// The rule broken.
+        rule: &'static str,
+        /// The length asked for.
+        bytes: u32,
+        /// Parameter entries given.
+        params: usize,
+        /// Holders in the plan.
+        holders: usize,
+    },
 }
 
 impl Plan {
@@ -401,6 +458,20 @@ impl Plan {
         if raw.statements.is_empty() {
             return Err(PlanError::NoStatement);
         }
+        if let Some(a) = &raw.attachments {
+            let fault = |rule| PlanError::Attachments {
+                rule,
+                bytes: a.bytes,
+                params: a.params.len(),
+                holders: holding.len(),
+            };
+            if a.bytes == 0 || a.bytes > MAX_ATTACHMENT_BYTES {
+                return Err(fault("each is 1 to 1024 bytes long"));
+            }
+            if a.params.len() != holding.len() {
+                return Err(fault("every holder has its parameters"));
+            }
+        }
         let (holders, indices) = holding.into_iter().unzip();
         Ok(Self {
             raw,
@@ -452,7 +523,36 @@ impl Plan {
             validators,
             combine: Combine::Fresh,
             statements,
+            attachments: None,
         })
+    }
+
+    /// The same plan, with every holder attaching `attachments` to its
+    /// partial signatures.
+    ///
+    /// # Errors
+    ///
+    /// As [`Plan::new`].
+    pub fn with_attachments(self, attachments: Attachments) -> Result<Self, PlanError> {
+        let mut raw = self.raw;
+        raw.attachments = Some(attachments);
+        Self::new(raw)
+    }
+
+    /// What each holder attaches to its partial signatures, if anything.
+    pub fn attachments(&self) -> Option<&Attachments> {
+        self.raw.attachments.as_ref()
+    }
+
+    /// The parameters of `slot`'s attachments, if the plan has attachments
+    /// and `slot` holds shares.
+    pub fn attachment_params(&self, slot: OperatorId) -> Option<(&Attachments, &[u8])> {
+        let attachments = self.attachments()?;
+        let position = self.holder_position(slot)?;
+        attachments
+            .params
+            .get(position)
+            .map(|p| (attachments, p.0.as_slice()))
     }
 
     /// The plan as serialized.
@@ -712,6 +812,7 @@ mod tests {
                 validators: 1,
                 combine: Combine::Split { group_keys },
                 statements: possession(),
+                attachments: None,
             })
         };
         let plan = split(participants(Some(4)), vec![Bytes([1; 48])]).unwrap();
@@ -733,7 +834,37 @@ mod tests {
             validators: 1,
             combine: Combine::Fresh,
             statements: possession(),
+            attachments: None,
         });
         assert!(matches!(mixed, Err(PlanError::Roles { .. })));
+    }
+
+    #[test]
+    fn attachments_have_a_length_and_one_entry_per_holder() {
+        let plan = Plan::dkg(&roster(4), None, 3, 2, possession()).unwrap();
+        let slot = OperatorId::try_from(2u8).unwrap();
+        assert!(plan.attachment_params(slot).is_none());
+        let attachments = |bytes, count: usize| Attachments {
+            kind: AttachmentKind::SsvShare,
+            bytes,
+            params: (0..count).map(|i| VarBytes(vec![i as u8])).collect(),
+        };
+        let with = plan.clone().with_attachments(attachments(256, 4)).unwrap();
+        let (spec, params) = with.attachment_params(slot).unwrap();
+        assert_eq!((spec.bytes, params), (256, &[1u8][..]));
+        for (bytes, count) in [(0, 4), (1025, 4), (256, 3), (256, 5)] {
+            assert!(
+                matches!(
+                    plan.clone().with_attachments(attachments(bytes, count)),
+                    Err(PlanError::Attachments { .. })
+                ),
+                "{bytes} bytes, {count} entries"
+            );
+        }
+        // Through serde, the same checks.
+        let json = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), with);
+        let broken = json.replace("\"bytes\":256", "\"bytes\":0");
+        assert!(serde_json::from_str::<Plan>(&broken).is_err());
     }
 }

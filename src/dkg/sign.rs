@@ -16,7 +16,7 @@ use super::vss;
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::{G1Point, G2Point, Scalar};
-use crate::wire::Bytes;
+use crate::wire::{Bytes, VarBytes};
 
 /// Round 3 (protocol.md, Round 3): check the acks (echoes and complaints),
 /// derive the group keys and public shares, and, for a holder,
@@ -46,7 +46,6 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
     } = state;
     let plan = &context.plan;
     let params = plan.params();
-    let _ = rng;
     // Round 3, Step 1
     // > Check every ack's header and signature.
     // Round 3, Step 2
@@ -122,6 +121,42 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
         .zip(&secret_shares)
         .map(|(messages, x)| messages.iter().map(|h| h.mul(x)).collect())
         .collect();
+    // > A holder of a plan with attachments makes one per validator from
+    // > its own share (§2.7) and sends them with its signatures.
+    let attachments = match plan.attachment_params(me) {
+        Some((spec, params)) => {
+            let mut rng = &mut *rng;
+            let fail = |reason| LocalError::Attachment {
+                kind: spec.kind,
+                reason,
+            };
+            let made = statements
+                .attach(spec.kind, params, &secret_shares, &mut rng)
+                .map_err(fail)?;
+            if made.len() != secret_shares.len() {
+                return Err(fail(format!(
+                    "{} made for {} validators",
+                    made.len(),
+                    secret_shares.len()
+                ))
+                .into());
+            }
+            if let Some((v, bytes)) = made
+                .iter()
+                .enumerate()
+                .find(|(_, b)| b.len() != spec.bytes as usize)
+            {
+                return Err(fail(format!(
+                    "validator {v}: {} bytes made, the plan asks for {}",
+                    bytes.len(),
+                    spec.bytes
+                ))
+                .into());
+            }
+            made.into_iter().map(VarBytes).collect()
+        }
+        None => Vec::new(),
+    };
     let partials = holds.then(|| {
         let body = PartialSignatures {
             acks: acks.iter().map(Receipt::of).collect(),
@@ -129,6 +164,7 @@ pub fn part3<R: RngCore + CryptoRng + ?Sized>(
                 .iter()
                 .map(|row| row.iter().map(|s| Bytes(s.to_uncompressed())).collect())
                 .collect(),
+            attachments,
         };
         Signed::sign(identity, session, me, body)
     });

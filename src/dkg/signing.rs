@@ -5,10 +5,11 @@
 //! Spec: `ceremony-specs/protocol.md`, "Round 3" and "Round 4".
 
 use rand::{CryptoRng, RngCore};
+use rand_core::CryptoRngCore;
 use rayon::prelude::*;
 
 use super::error::{LocalError, StatementLabel};
-use super::plan::{Plan, ShareIndex, Statement, StatementKind};
+use super::plan::{AttachmentKind, Plan, ShareIndex, Statement, StatementKind};
 use crate::ceremony::Params;
 use crate::crypto::group::{self, G1Sum, G2Sum};
 use crate::crypto::{G1Point, G2Point, Scalar};
@@ -31,6 +32,26 @@ pub trait Statements: Sync {
         statement: &Statement,
         group_key: &[u8; 48],
     ) -> Result<Vec<u8>, String>;
+
+    /// What a holder attaches to its partial signatures (the plan's
+    /// [`super::plan::Attachments`]): one attachment per validator, made
+    /// from its own share `shares[v]` of validator `v`'s key and its
+    /// parameters in the plan. Asked only when the plan has attachments;
+    /// the core checks their number and length.
+    ///
+    /// # Errors
+    ///
+    /// Why they cannot be made (a local error). The default makes none.
+    fn attach(
+        &self,
+        kind: AttachmentKind,
+        params: &[u8],
+        shares: &[Scalar],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let _ = (params, shares, rng);
+        Err(format!("no layer makes the {kind}"))
+    }
 }
 
 /// Statements for a plan that signs only possession messages: no layer

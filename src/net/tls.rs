@@ -209,7 +209,7 @@ impl ClientCertVerifier for RosterClients {
     }
 }
 
-/// The server side: TLS 1.3, ALPN `dvkg/1`, client certificates required
+/// The server side: TLS 1.3, ALPN `dvkg/2`, client certificates required
 /// and pinned to the roster.
 ///
 /// # Errors

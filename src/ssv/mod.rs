@@ -2,7 +2,7 @@
 //! validator with SSV, the operators' RSA keys, and the encrypted operator
 //! key file SSV nodes keep.
 //!
-//! Spec: `ceremony-specs/ssv.md` (to be merged into `formats.md`), which
+//! Spec: `ceremony-specs/formats.md` §14, which
 //! cites the SSV code each rule was checked against.
 //!
 //! The pieces, each usable on its own:

@@ -379,6 +379,16 @@ pub enum PlaintextForm {
 pub struct OperatorPrivateKey(RsaPrivateKey);
 
 impl OperatorPrivateKey {
+    /// A fresh RSA-2048 key (for `dvkg demo --ssv`: an SSV node makes its
+    /// own with `ssv-node generate-operator-keys`).
+    ///
+    /// # Errors
+    ///
+    /// The `rsa` crate's error if prime generation fails.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Result<Self, rsa::Error> {
+        RsaPrivateKey::new(rng, RSA_MODULUS_BITS).map(Self)
+    }
+
     /// Reads a PEM: `RSA PRIVATE KEY` (PKCS#1, what SSV writes) or
     /// `PRIVATE KEY` (PKCS#8), or base64 of such a PEM (the SSV node's
     /// `OperatorPrivateKey` setting).

@@ -14,6 +14,7 @@ use crate::store;
 
 pub mod abort;
 pub mod deposits;
+pub mod keyshares;
 pub mod outputs;
 
 pub use outputs::{OutputPaths, check_outputs};

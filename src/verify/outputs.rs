@@ -28,6 +28,9 @@ pub struct OutputPaths {
     pub keystores: Option<(PathBuf, PathBuf)>,
     /// The confirmation record of an output directory.
     pub confirmation: Option<PathBuf>,
+    /// The `keyshares.json` of an output directory (checked when the lock
+    /// is an SSV cluster's).
+    pub keyshares: Option<PathBuf>,
 }
 
 /// Why an output directory cannot be checked at all.
@@ -84,6 +87,7 @@ impl OutputPaths {
             deposit_files,
             keystores: None,
             confirmation: Some(dir.join(outputs::CONFIRMATION_FILE)),
+            keyshares: Some(dir.join(crate::ceremony::keyshares::KEYSHARES_FILE)),
         })
     }
 }
@@ -175,6 +179,8 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
     });
     let mut lock_entries: Vec<DepositEntry> = Vec::new();
     let mut lock_verified = false;
+    // The transcript, once it verified and is the lock's.
+    let mut lock_transcript: Option<&Transcript> = None;
     if let Some(lock) = &lock {
         let definition = &lock.definition;
         let valid = definition.validate();
@@ -211,9 +217,13 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                     Err(e) => Err(e.to_string()),
                 },
             );
+            let same = lock.transcript_hash.0 == transcript.hash();
+            if same {
+                lock_transcript = Some(transcript);
+            }
             checks.add(
                 "lock: transcript hash",
-                if lock.transcript_hash.0 == transcript.hash() {
+                if same {
                     Ok(hex::encode(lock.transcript_hash.0))
                 } else {
                     Err("the lock names another transcript".into())
@@ -237,7 +247,8 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                     Ok(rebuilt)
                         if rebuilt.validators == lock.validators
                             && rebuilt.share_indices == lock.share_indices
-                            && rebuilt.kind == lock.kind =>
+                            && rebuilt.kind == lock.kind
+                            && rebuilt.ssv == lock.ssv =>
                     {
                         Ok(format!("{} validators", lock.validators.len()))
                     }
@@ -366,6 +377,9 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             "deposit data files",
             Err("no deposit_data-*.json next to the lock".into()),
         );
+    }
+    if let (Some(path), Some(lock)) = (&paths.keyshares, &lock) {
+        super::keyshares::check(&mut checks, path, lock, lock_transcript);
     }
     if let Some(path) = &paths.confirmation {
         checks.add(

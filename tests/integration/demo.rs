@@ -192,3 +192,37 @@ fn demo_fault_flag_values_are_checked() {
         .assert_mentions("operator 9 is not one of the 4 operators");
     assert!(!dir.path().join("a").exists() && !dir.path().join("c").exists());
 }
+
+#[test]
+fn ssv_demo_writes_keyshares_and_each_operators_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(dir.path(), "ssv", &["--ssv"]);
+    out.assert_code(0)
+        .assert_mentions("generating 4 demo SSV operator keys")
+        .assert_mentions("its slot of every validator decrypts to its share")
+        .assert_mentions("register")
+        .assert_mentions("--ssv-operator-private-key");
+    let first = std::fs::read(dir.path().join("ssv/operator-1/keyshares.json")).unwrap();
+    for i in 1..=4 {
+        let op = dir.path().join(format!("ssv/operator-{i}"));
+        assert_eq!(std::fs::read(op.join("keyshares.json")).unwrap(), first);
+        let mode = std::fs::metadata(op.join("ssv-operator-key.pem")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+    }
+    let keyshares: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(keyshares["shares"].as_array().unwrap().len(), 2);
+    // The owner defaults to the withdrawal address, the nonce to 0.
+    assert_eq!(keyshares["shares"][1]["data"]["ownerNonce"], 1);
+    dvkg(dir.path(), &["verify", "ssv/operator-2"])
+        .assert_code(0)
+        .assert_mentions("keyshares.json: built from the lock and transcript");
+
+    // SSV's cluster sizes only, checked before anything is made.
+    demo(dir.path(), "five", &["--ssv", "--operators", "5"])
+        .assert_code(1)
+        .assert_mentions("4, 7, 10 or 13 operators");
+    assert!(!dir.path().join("five").exists());
+}

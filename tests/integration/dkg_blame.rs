@@ -7,10 +7,11 @@ use std::cell::RefCell;
 use dvkg::ceremony::OperatorId;
 use dvkg::crypto::{BlsError, G1Point, G2Point};
 use dvkg::dkg::DkgError;
-use dvkg::dkg::error::StatementLabel;
+use dvkg::dkg::error::{Counted, StatementLabel};
 use dvkg::dkg::evidence::verify_evidence;
 use dvkg::dkg::messages::{Body, Complaint, MessageKind, Receipt, ShareBundle, Signed};
 use dvkg::dkg::plan::StatementKind;
+use dvkg::eth::statements::EthStatements;
 use dvkg::wire::Bytes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -739,4 +740,157 @@ fn deferred_subgroup_check_names_the_dealer() {
     .unwrap();
     assert_eq!(verdict.culprit, id(CULPRIT));
     assert!(verdict.proven);
+}
+
+/// An SSV cluster of 4 at ids 11, 27, 103, 404 (whose holders attach their
+/// encrypted shares).
+fn ssv(seed: u64) -> Cluster {
+    crate::dkg_harness::ssv_cluster(&[11, 27, 103, 404], 3, 2, &mut StdRng::seed_from_u64(seed))
+}
+
+#[test]
+fn missing_attachment() {
+    let cluster = ssv(40);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.attachments.pop();
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 40);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::WrongCount {
+                what: Counted::Attachments,
+                expected: 2,
+                got: 1,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn attachment_of_the_wrong_length() {
+    let cluster = ssv(41);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.attachments[1].0.truncate(255);
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 41);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::WrongCount {
+                what: Counted::AttachmentBytes { validator: 1 },
+                expected: 256,
+                got: 255,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn attachments_in_a_plan_without_them() {
+    let cluster = cluster(42);
+    let hooks = Hooks {
+        partials: Some(Box::new(|c: &Cluster, views: &mut Views<_>| {
+            to_others(c, views, |m| {
+                m.body.attachments.push(dvkg::wire::VarBytes(vec![0; 256]));
+                resign(c, m);
+            })
+        })),
+        ..Hooks::default()
+    };
+    let run = run(&cluster, hooks, 42);
+    assert_blamed(&cluster, &run, CULPRIT, true, |e| {
+        matches!(
+            e,
+            DkgError::WrongCount {
+                what: Counted::Attachments,
+                expected: 0,
+                ..
+            }
+        )
+    });
+}
+
+/// The Ethereum layer, except that the holder whose operator key is
+/// `liar` encrypts validator 0's share in place of every other's.
+struct Lying {
+    liar: Vec<u8>,
+}
+
+impl dvkg::dkg::signing::Statements for Lying {
+    fn message(
+        &self,
+        validator: usize,
+        statement: &dvkg::dkg::plan::Statement,
+        group_key: &[u8; 48],
+    ) -> Result<Vec<u8>, String> {
+        EthStatements.message(validator, statement, group_key)
+    }
+
+    fn attach(
+        &self,
+        kind: dvkg::dkg::plan::AttachmentKind,
+        params: &[u8],
+        shares: &[dvkg::crypto::Scalar],
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let mut made = EthStatements.attach(kind, params, shares, rng)?;
+        if params == self.liar.as_slice() {
+            let first = made[0].clone();
+            for other in made.iter_mut().skip(1) {
+                other.clone_from(&first);
+            }
+        }
+        Ok(made)
+    }
+}
+
+/// What no peer can check (protocol.md §2.7): a holder that encrypts
+/// something else than its share, in ciphertexts of the right length. The
+/// ceremony completes; only the operator's own key shows it, which is what
+/// `dvkg verify --keyshares … --ssv-operator-private-key` is for.
+#[test]
+fn a_wrong_ciphertext_is_seen_only_with_its_operators_key() {
+    use dvkg::ssv::Ciphertext;
+    use dvkg::ssv::dealer::test_operator_key;
+
+    let culprit = usize::from(CULPRIT) - 1;
+    let key = test_operator_key(culprit).unwrap();
+    let liar = key.public_key().registered().as_bytes().to_vec();
+    let cluster = crate::dkg_harness::ssv_cluster_with(
+        &[11, 27, 103, 404],
+        3,
+        2,
+        &mut StdRng::seed_from_u64(43),
+        std::sync::Arc::new(Lying { liar }),
+    );
+    let run = run(&cluster, Hooks::default(), 43);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let output = &run.outputs[&id(1)];
+    let partials = &output.transcript.partials[culprit];
+    let own = &run.outputs[&id(CULPRIT)];
+    for v in 0..2 {
+        let ciphertext = Ciphertext::from_slice(&partials.body.attachments[v].0).unwrap();
+        let (share, _) = key.decrypt_share(&ciphertext).unwrap();
+        let expected = own.secret_shares[v].to_bytes_be();
+        assert_eq!(
+            share.to_bytes().expose_secret() == expected.expose_secret(),
+            v == 0,
+            "validator {v}"
+        );
+    }
 }

@@ -57,3 +57,62 @@ pub fn dkg_cluster_at(
         rng,
     )
 }
+
+/// The SSV owner of [`ssv_cluster`].
+pub const SSV_OWNER: [u8; 20] = [0x38; 20];
+
+/// An SSV cluster's plan at operator ids `ids`: deposits, the ownership
+/// message from nonce 8, and every holder's shares encrypted to its test
+/// operator key (`dvkg::ssv::dealer`).
+pub fn ssv_cluster(ids: &[u64], t: u64, v: u64, rng: &mut StdRng) -> Cluster {
+    ssv_cluster_with(ids, t, v, rng, Arc::new(EthStatements))
+}
+
+/// The same, with another statements layer (to make one holder lie).
+pub fn ssv_cluster_with(
+    ids: &[u64],
+    t: u64,
+    v: u64,
+    rng: &mut StdRng,
+    layer: Arc<dyn dvkg::dkg::signing::Statements + Send>,
+) -> Cluster {
+    use dvkg::eth::statements::{OwnershipParams, ssv_attachments};
+    use dvkg::ssv::dealer::test_operator_key;
+    use dvkg::wire::Bytes;
+
+    let indices: Vec<ShareIndex> = ids
+        .iter()
+        .map(|&i| ShareIndex::try_from(i).unwrap())
+        .collect();
+    let mut statements = hoodi_plan().statements();
+    statements.push(
+        OwnershipParams {
+            owner: Bytes(SSV_OWNER),
+            first_nonce: 8,
+        }
+        .statement(),
+    );
+    let base = Cluster::dkg(
+        ids.len() as u64,
+        t,
+        v,
+        Some(&indices),
+        statements,
+        Arc::new(EthStatements),
+        rng,
+    );
+    let keys: Vec<_> = (0..ids.len())
+        .map(|i| test_operator_key(i).unwrap().public_key())
+        .collect();
+    let mut context = base.context.clone();
+    context.plan = context
+        .plan
+        .with_attachments(ssv_attachments(&keys))
+        .unwrap();
+    let identities = base
+        .ids()
+        .iter()
+        .map(|&o| dvkg::crypto::identity::IdentityKey::from_seed(&base.identity(o).to_seed()))
+        .collect();
+    Cluster::new(context, identities, layer)
+}

@@ -82,7 +82,7 @@ fn identity_new_then_show_round_trips() {
         .assert_mentions(".dvkg/identity.json")
         .assert_mentions("NOT encrypted");
     let record: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(record["version"], 1);
+    assert_eq!(record["version"], 2);
     assert_eq!(record["name"], "alice");
     assert_eq!(record["address"], "[::1]:9000");
     assert_eq!(record["identity_key"].as_str().unwrap().len(), 64);
@@ -102,7 +102,7 @@ fn identity_new_then_show_round_trips() {
     );
     let secret_json: Value =
         serde_json::from_str(&std::fs::read_to_string(&secret).unwrap()).unwrap();
-    assert_eq!(secret_json["version"], 1);
+    assert_eq!(secret_json["version"], 2);
     assert!(
         secret_json["age_identity"]
             .as_str()
@@ -238,7 +238,7 @@ fn definition_new_then_verify() {
 
     let file = dir.path().join("cluster-definition.json");
     let definition: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(definition["version"], 1);
+    assert_eq!(definition["version"], 2);
     assert_eq!(definition["threshold"], 3);
     assert_eq!(definition["validators"], 1);
     assert_eq!(definition["network"], "hoodi");
@@ -420,13 +420,13 @@ fn definition_verify_refuses_edited_files() {
     );
     check(
         "unknown.json",
-        original.replace("\"version\": 1,", "\"version\": 1, \"extra\": true,"),
+        original.replace("\"version\": 2,", "\"version\": 2, \"extra\": true,"),
         &["unknown field `extra`"],
     );
     check(
         "version.json",
-        original.replace("\"version\": 1,", "\"version\": 2,"),
-        &["unsupported cluster definition version 2"],
+        original.replace("\"version\": 2,", "\"version\": 1,"),
+        &["unsupported cluster definition version 1"],
     );
     check(
         "type.json",

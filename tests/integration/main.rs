@@ -18,4 +18,5 @@ mod outcomes;
 mod secrets;
 mod slashing;
 mod ssv;
+mod ssv_ceremony;
 mod vectors;

@@ -18,7 +18,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dvkg::ceremony::definition::ssv::{NewSsv, SsvOperator};
 use dvkg::ceremony::definition::{ClusterDefinition, NewDefinition};
+use dvkg::ceremony::keyshares;
 use dvkg::ceremony::lock::ClusterLock;
 use dvkg::crypto::identity::IdentityKey;
 use dvkg::crypto::{G1Point, G2Point, Scalar, SecretBytes, SecretKey};
@@ -30,6 +32,8 @@ use dvkg::dkg::vss;
 use dvkg::eth::statements::EthStatements;
 use dvkg::eth::{ExecutionAddress, Gwei, WithdrawalKind};
 use dvkg::identity::OperatorIdentity;
+use dvkg::ssv::dealer::test_operator_key;
+use dvkg::ssv::{Ciphertext, CreatedAt, verify_keyshares};
 use dvkg::store::sealed;
 use dvkg::wire;
 use rand::SeedableRng;
@@ -45,13 +49,19 @@ fn hex32(scalar: &Scalar) -> String {
     hex::encode(scalar.to_bytes_be().expose_secret())
 }
 
+/// The SSV owner of the SSV vector.
+const OWNER: &str = "0x382f6FF5B9a29FcF1Dd2bf8B86C3234Dc7ed2Df6";
+/// Its first nonce.
+const FIRST_NONCE: u64 = 8;
+
 /// A deterministic ceremony: identities, dealer constants and the runner
-/// all from fixed seeds. With `indices`, shares sit at those indices and
-/// no definition (so no lock) is made.
+/// all from fixed seeds. With `ssv_ids`, an SSV cluster of operators with
+/// those ids and dvkg's test operator keys, whose outputs include
+/// `keyshares.json`.
 #[allow(clippy::needless_range_loop)]
-fn generate(seed: u64, indices: Option<&[u64]>) -> Value {
+fn generate(seed: u64, ssv_ids: Option<&[u64]>) -> Value {
     let mut rng = StdRng::seed_from_u64(seed);
-    let n = indices.map_or(4, <[u64]>::len);
+    let n = ssv_ids.map_or(4, <[u64]>::len);
     let t = n - (n - 1) / 3;
     let identities: Vec<OperatorIdentity> = (1..=n)
         .map(|i| OperatorIdentity {
@@ -59,6 +69,14 @@ fn generate(seed: u64, indices: Option<&[u64]>) -> Value {
             age: sealed::generate_identity(&mut rng).unwrap(),
             name: format!("vector-{i}"),
             address: format!("127.0.0.1:{}", 9000 + i),
+            ssv: ssv_ids.map(|ids| SsvOperator {
+                operator_id: ids[i - 1],
+                operator_key: test_operator_key(i - 1)
+                    .unwrap()
+                    .public_key()
+                    .registered()
+                    .to_owned(),
+            }),
         })
         .collect();
     let definition = ClusterDefinition::create(NewDefinition {
@@ -71,24 +89,14 @@ fn generate(seed: u64, indices: Option<&[u64]>) -> Value {
         withdrawal_address: ExecutionAddress::from_bytes([0x42; 20]),
         fee_recipient: None,
         amounts: vec![Gwei(32_000_000_000)],
+        ssv: ssv_ids.map(|_| NewSsv {
+            owner: OWNER.parse().unwrap(),
+            nonce: FIRST_NONCE,
+            created_at: CreatedAt::parse("2026-12-01T00:00:00Z").unwrap(),
+        }),
     })
     .unwrap();
-    let mut context = definition.to_context().unwrap();
-    if let Some(indices) = indices {
-        let shares: Vec<ShareIndex> = indices
-            .iter()
-            .map(|&i| ShareIndex::try_from(i).unwrap())
-            .collect();
-        let roster: Vec<_> = identities.iter().map(|i| i.key.public()).collect();
-        context.plan = dvkg::dkg::Plan::dkg(
-            &roster,
-            Some(&shares),
-            t as u8,
-            VALIDATORS as u32,
-            context.plan.statements().to_vec(),
-        )
-        .unwrap();
-    }
+    let context = definition.to_context().unwrap();
     let seeds: Vec<String> = identities
         .iter()
         .map(|i| hex::encode(i.key.to_seed().expose_secret()))
@@ -211,10 +219,12 @@ fn generate(seed: u64, indices: Option<&[u64]>) -> Value {
             "transcript_encoding_bytes": encoded.len(),
         },
     });
-    if indices.is_none() {
-        let lock = ClusterLock::new(&definition, transcript).unwrap();
-        vector["outputs"]["lock_hash"] = json!(hex::encode(lock.lock_hash.0));
-        vector["outputs"]["lock"] = serde_json::to_value(&lock).unwrap();
+    let lock = ClusterLock::new(&definition, transcript).unwrap();
+    vector["outputs"]["lock_hash"] = json!(hex::encode(lock.lock_hash.0));
+    vector["outputs"]["lock"] = serde_json::to_value(&lock).unwrap();
+    if ssv_ids.is_some() {
+        let text = keyshares::file_text(&lock, transcript).unwrap().unwrap();
+        vector["outputs"]["keyshares_json"] = json!(text);
     }
     vector
 }
@@ -412,6 +422,32 @@ fn check(vector: &Value) {
             assert_eq!(G2Point::hash(message).mul(&secret).to_bytes(), signature.0);
         }
     }
+    // Each holder's attachments (an SSV cluster's) decrypt, under its test
+    // operator key, to its own secret shares.
+    if plan.attachments().is_some() {
+        for m in vector["messages"].as_array().unwrap() {
+            if m["kind"] != MessageKind::Partials.to_string() {
+                continue;
+            }
+            let AnySigned::Partials(p) =
+                AnySigned::decode(MessageKind::Partials, &decode(&m["bytes"]), u64::MAX).unwrap()
+            else {
+                unreachable!()
+            };
+            let slot = p.header.sender;
+            let private = test_operator_key(slot.position()).unwrap();
+            assert_eq!(p.body.attachments.len(), VALIDATORS as usize);
+            for (v, attachment) in p.body.attachments.iter().enumerate() {
+                let ciphertext = Ciphertext::from_slice(&attachment.0).unwrap();
+                let (share, _) = private.decrypt_share(&ciphertext).unwrap();
+                let expected = scalar(&outputs["secret_shares"][slot.get().to_string()][v]);
+                assert_eq!(
+                    share.to_bytes().expose_secret(),
+                    expected.to_bytes_be().expose_secret()
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -433,4 +469,30 @@ fn dkg_at_ssv_operator_ids_is_frozen() {
         &generate(2027, Some(&[11, 27, 103, 404])),
     );
     check(&vector);
+    // The keyshares.json in the vector passes every check SSV's tools make.
+    let text = vector["outputs"]["keyshares_json"].as_str().unwrap();
+    let owner = OWNER.parse().unwrap();
+    for (position, id) in [11u64, 27, 103, 404].iter().enumerate() {
+        let private = test_operator_key(position).unwrap();
+        let checks = verify_keyshares(text, &owner, FIRST_NONCE, Some(&private));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok())
+            .map(|c| c.detail())
+            .collect();
+        assert!(failed.is_empty(), "operator {id}: {failed:?}");
+    }
+    // And it is the file the lock and transcript build.
+    let lock: ClusterLock = serde_json::from_value(vector["outputs"]["lock"].clone()).unwrap();
+    assert_eq!(
+        lock.share_indices
+            .iter()
+            .map(|i| i.get())
+            .collect::<Vec<_>>(),
+        [11, 27, 103, 404]
+    );
+    assert_eq!(
+        hex::encode(lock.compute_hash()),
+        vector["outputs"]["lock_hash"]
+    );
 }
