@@ -10,7 +10,8 @@
 //!
 //! Run: `taskset -c 0 cargo bench --bench dkg` (V = 1,000;
 //! `DVKG_BENCH_VALIDATORS=N` to change it, `DVKG_BENCH_SIZES=4` for n = 4
-//! only). All operators run in this one process, one after another, so total
+//! only, `DVKG_BENCH_SIZES=ssv` for an SSV cluster against a plain DKG of the
+//! same size). All operators run in this one process, one after another, so total
 //! time / n is one operator's time. blst spreads large multi-scalar
 //! multiplications over every core the process may use: `taskset -c 0`
 //! pins it to one, for the per-core figures (the bench says how many it
@@ -58,6 +59,85 @@ fn ceremony(n: u64, t: u64, v: u64, rng: &mut StdRng) -> [Duration; 6] {
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     assert_eq!(run.outputs.len(), n as usize);
     run.times
+}
+
+/// The same ceremony for an SSV cluster of 4 at ids 11, 27, 103, 404: one
+/// more statement (the ownership message) and, per holder, one RSA-2048
+/// encryption of its share per validator (dvkg's test operator keys).
+fn ssv_ceremony(v: u64, rng: &mut StdRng) -> [Duration; 6] {
+    use dvkg::dkg::Context;
+    use dvkg::dkg::plan::Plan;
+    use dvkg::eth::statements::{OwnershipParams, ssv_attachments};
+    use dvkg::wire::Bytes;
+
+    let base = Cluster::dkg(
+        4,
+        3,
+        v,
+        None,
+        plan().statements(),
+        Arc::new(EthStatements),
+        rng,
+    );
+    let roster: Vec<_> = base
+        .context
+        .plan
+        .participants()
+        .iter()
+        .map(|p| p.identity)
+        .collect();
+    let ids: Vec<ShareIndex> = [11u64, 27, 103, 404]
+        .iter()
+        .map(|&i| ShareIndex::try_from(i).expect("index"))
+        .collect();
+    let mut statements = plan().statements();
+    statements.push(
+        OwnershipParams {
+            owner: Bytes([0x38; 20]),
+            first_nonce: 0,
+        }
+        .statement(),
+    );
+    let keys: Vec<_> = (0..4)
+        .map(|i| {
+            dvkg::ssv::dealer::test_operator_key(i)
+                .expect("a test key")
+                .public_key()
+        })
+        .collect();
+    let plan = Plan::dkg(&roster, Some(&ids), 3, v as u32, statements)
+        .and_then(|p| p.with_attachments(ssv_attachments(&keys)))
+        .expect("an SSV plan");
+    let identities = base
+        .identities
+        .iter()
+        .map(|k| dvkg::crypto::identity::IdentityKey::from_seed(&k.to_seed()))
+        .collect();
+    let cluster = Cluster::new(
+        Context {
+            plan,
+            definition_hash: base.context.definition_hash,
+        },
+        identities,
+        Arc::new(EthStatements),
+    );
+    let run = runner::run(&cluster, Hooks::default(), rng.next_u64());
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    run.times
+}
+
+/// One RSA-2048 PKCS#1 v1.5 encryption of a share, as an SSV holder makes
+/// per validator.
+fn rsa_encryption(samples: usize, rng: &mut StdRng) -> Duration {
+    let key = dvkg::ssv::dealer::test_operator_key(0)
+        .expect("a test key")
+        .public_key();
+    let share = Scalar::random(rng).to_secret_key().expect("a key");
+    let start = Instant::now();
+    for _ in 0..samples {
+        let _ = key.encrypt_share(&share, rng).expect("encrypts");
+    }
+    start.elapsed() / samples as u32
 }
 
 /// The floor per validator: `t` G1 multiplications (the commitments), one
@@ -264,6 +344,56 @@ fn main() {
         }
     );
     let sizes = std::env::var("DVKG_BENCH_SIZES").unwrap_or_default();
+    if sizes.split(',').any(|s| s.trim() == "ssv") {
+        // The plain DKG and the SSV cluster of the same size, back to back.
+        let plain_times = ceremony(4, 3, v, &mut rng);
+        let ids: Vec<ShareIndex> = [11u64, 27, 103, 404]
+            .iter()
+            .map(|&i| ShareIndex::try_from(i).expect("index"))
+            .collect();
+        let at_ids = Cluster::dkg(
+            4,
+            3,
+            v,
+            Some(&ids),
+            plan().statements(),
+            Arc::new(EthStatements),
+            &mut rng,
+        );
+        let at_ids_times = runner::run(&at_ids, Hooks::default(), rng.next_u64()).times;
+        let ssv_times = ssv_ceremony(v, &mut rng);
+        let steps = |times: &[Duration; 6]| {
+            times
+                .iter()
+                .map(|d| format!("{:.2}s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "        plain DKG, rounds 0..4 + finish:    {}",
+            steps(&plain_times)
+        );
+        println!(
+            "        DKG at the SSV ids:                 {}",
+            steps(&at_ids_times)
+        );
+        println!(
+            "        SSV cluster:                        {}",
+            steps(&ssv_times)
+        );
+        let plain: Duration = plain_times.iter().sum();
+        let ssv: Duration = ssv_times.iter().sum();
+        let per = |d: Duration| d.as_secs_f64() * 1e3 / (4.0 * v as f64);
+        let rsa = ms(rsa_encryption(if smoke { 2 } else { 500 }, &mut rng));
+        println!(
+            "n= 4 t=3 SSV (ids 11, 27, 103, 404; ownership statement; RSA-encrypted shares): {:.3} ms per validator per operator, plain DKG {:.3} ms -> SSV = {:.2}x plain; one RSA-2048 share encryption {:.3} ms",
+            per(ssv),
+            per(plain),
+            per(ssv) / per(plain),
+            rsa
+        );
+        return;
+    }
     for (n, t) in [(4u64, 3u64), (10, 7)] {
         if !sizes.is_empty() && !sizes.split(',').any(|s| s.trim() == n.to_string()) {
             continue;
