@@ -309,6 +309,79 @@ fn ssv_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     out.push(("keyshares", "keyshares".into(), text.into_bytes()));
 }
 
+/// A split (3 operators and a dealer, 2 existing keys) run in memory: its
+/// definition, transcript and lock as seeds, so that the readers are
+/// fuzzed from the split's own fields (`kind`, `dealer`,
+/// `validator_keys`, a share-less participant, the split combination).
+fn split_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
+    use crate::ceremony::definition::NewSplit;
+    use crate::crypto::{G1Point, Scalar};
+    let mut rng = StdRng::seed_from_u64(2337);
+    let identities: Vec<OperatorIdentity> = (0..4)
+        .map(|i| OperatorIdentity {
+            key: IdentityKey::generate(&mut rng),
+            age: sealed::generate_identity(&mut rng).expect("age identity"),
+            name: if i == 3 {
+                "split-fuzz-dealer".to_owned()
+            } else {
+                format!("split-fuzz-{i}")
+            },
+            address: format!("127.0.0.1:{}", 9200 + i),
+            ssv: None,
+        })
+        .collect();
+    let secrets: Vec<Scalar> = (0..2).map(|_| Scalar::random(&mut rng)).collect();
+    let definition = ClusterDefinition::create_split(NewSplit {
+        name: "fuzz split fixture".into(),
+        operators: identities[..3]
+            .iter()
+            .map(OperatorIdentity::record)
+            .collect(),
+        dealer: identities[3].record(),
+        threshold: None,
+        validator_keys: secrets
+            .iter()
+            .map(|s| wire::Bytes(G1Point::mul_generator(s).to_bytes()))
+            .collect(),
+        network: "hoodi".parse().expect("hoodi"),
+        fee_recipient: None,
+        ssv: None,
+    })
+    .expect("split fixture definition");
+    let context = definition.to_context().expect("split fixture context");
+    let dealer = *context.plan.dealers().last().expect("a dealer");
+    let cluster = Cluster::new(
+        context,
+        identities
+            .iter()
+            .map(|i| IdentityKey::from_seed(&i.key.to_seed()))
+            .collect(),
+        Arc::new(EthStatements),
+    );
+    let hooks = Hooks {
+        known: std::collections::BTreeMap::from([(dealer, secrets)]),
+        ..Hooks::default()
+    };
+    let run = runner::run(&cluster, hooks, 3078);
+    let output = run.outputs.values().next().expect("a completed split");
+    let lock = ClusterLock::new(&definition, &output.transcript).expect("split lock");
+    out.push((
+        "definition",
+        "split-definition".into(),
+        definition.to_json_pretty().expect("json").into_bytes(),
+    ));
+    out.push((
+        "transcript",
+        "split-transcript".into(),
+        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
+    ));
+    out.push((
+        "lock",
+        "split-lock".into(),
+        serde_json::to_vec_pretty(&lock).expect("lock json"),
+    ));
+}
+
 /// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with
 /// its operators' identity keys.
 pub struct Fixture {
@@ -490,6 +563,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         serde_json::to_vec_pretty(&report).expect("report json"),
     ));
     ssv_seeds(&mut out);
+    split_seeds(&mut out);
     // A slashing-protection interchange file with a block and an
     // attestation.
     use crate::slashing::interchange::{Interchange, SignedAttestation, SignedBlock};

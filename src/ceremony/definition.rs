@@ -63,7 +63,10 @@ use sha2::{Digest, Sha256};
 use super::{OperatorId, Params, ParamsError};
 use crate::crypto::identity::IdentityPublicKey;
 use crate::dkg::Context;
-use crate::dkg::plan::{Plan, PlanError, ShareIndex};
+use crate::dkg::plan::{
+    CeremonyKind, Combine, Participant, Plan, PlanError, RawPlan, ShareIndex, Statement,
+    StatementKind,
+};
 use crate::eth::amount::{self, AmountError};
 use crate::eth::credentials::AddressError;
 use crate::eth::network::NetworkError;
@@ -72,7 +75,7 @@ use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalCredentials, Withdra
 use crate::ssv::operator_key::OperatorKeyError;
 use crate::store::sealed::{self, AgeRecipient, SealError};
 use crate::store::{self, StoreError};
-use crate::wire::Bytes;
+use crate::wire::{Bytes, VarBytes};
 
 /// The definition format this version reads and writes.
 pub const DEFINITION_VERSION: u64 = 2;
@@ -92,12 +95,15 @@ pub const MAX_OPERATOR_FILE_BYTES: u64 = 64 * 1024;
 const MAX_ADDRESS_CHARS: usize = 260;
 
 /// The top-level fields of a version-2 definition, in order.
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 15] = [
     "version",
+    "kind",
     "name",
     "operators",
+    "dealer",
     "threshold",
     "validators",
+    "validator_keys",
     "network",
     "withdrawal_type",
     "withdrawal_address",
@@ -382,24 +388,39 @@ impl OperatorRecord {
 pub struct ClusterDefinition {
     /// Format version: [`DEFINITION_VERSION`].
     pub version: u64,
+    /// The ceremony: `dkg` (new keys) or `split` (existing keys, dealt by
+    /// one dealer).
+    pub kind: CeremonyKind,
     /// A name for humans.
     pub name: String,
-    /// The operators, in operator order (index = position + 1).
+    /// The operators, in operator order (index = position + 1): the holders
+    /// of the shares.
     pub operators: Vec<OperatorRecord>,
+    /// A split's dealer: the party that holds the existing keys and deals
+    /// them, holding no share (participant n + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealer: Option<OperatorRecord>,
     /// Operators needed to sign: `n/2 < t <= n`.
     pub threshold: u64,
-    /// Validators to create: 1 to 65,536.
+    /// Validators: 1 to 65,536.
     pub validators: u64,
+    /// A split's validator public keys, in validator order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator_keys: Option<Vec<Bytes<48>>>,
     /// The network, as [`Network`] parses and prints it.
     pub network: String,
-    /// `0x01` or `0x02`.
-    pub withdrawal_type: String,
-    /// The execution address withdrawals go to, EIP-55 checksummed.
-    pub withdrawal_address: String,
+    /// A DKG's withdrawal credential type: `0x01` or `0x02`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawal_type: Option<String>,
+    /// A DKG's withdrawal address, EIP-55 checksummed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawal_address: Option<String>,
     /// The execution address of the validators' fee recipient, if set.
     pub fee_recipient: Option<String>,
-    /// The deposits each validator receives, in Gwei (deposit units).
-    pub amounts_gwei: Vec<u64>,
+    /// The deposits each new validator of a DKG receives, in Gwei (deposit
+    /// units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amounts_gwei: Option<Vec<u64>>,
     /// The SSV registration, for an SSV cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssv: Option<ssv::SsvCluster>,
@@ -411,15 +432,23 @@ pub struct ClusterDefinition {
 #[derive(Serialize)]
 struct HashedFields<'a> {
     version: u64,
+    kind: CeremonyKind,
     name: &'a str,
     operators: &'a [OperatorRecord],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dealer: Option<&'a OperatorRecord>,
     threshold: u64,
     validators: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validator_keys: Option<&'a [Bytes<48>]>,
     network: &'a str,
-    withdrawal_type: &'a str,
-    withdrawal_address: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withdrawal_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withdrawal_address: Option<&'a str>,
     fee_recipient: Option<&'a str>,
-    amounts_gwei: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amounts_gwei: Option<&'a [u64]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssv: Option<&'a ssv::SsvCluster>,
 }
@@ -450,23 +479,51 @@ pub struct NewDefinition {
     pub ssv: Option<ssv::NewSsv>,
 }
 
+/// What `dvkg definition split` is given: a split of existing validator
+/// keys, by one dealer, to the operators.
+#[derive(Debug, Clone)]
+pub struct NewSplit {
+    /// The cluster's name.
+    pub name: String,
+    /// The operators, who receive the shares.
+    pub operators: Vec<OperatorRecord>,
+    /// The dealer, who holds the keys.
+    pub dealer: OperatorRecord,
+    /// The threshold; `None` for the default (SSV's for an SSV cluster).
+    pub threshold: Option<u64>,
+    /// The validators' public keys, in validator order.
+    pub validator_keys: Vec<Bytes<48>>,
+    /// The network the validators are on.
+    pub network: Network,
+    /// The fee recipient.
+    pub fee_recipient: Option<ExecutionAddress>,
+    /// The SSV registration, for an SSV cluster.
+    pub ssv: Option<ssv::NewSsv>,
+}
+
 /// A definition's contents, checked and typed.
 #[derive(Debug, Clone)]
 pub struct ValidDefinition {
-    /// `n`, `t`, `V`.
+    /// The ceremony.
+    pub kind: CeremonyKind,
+    /// `n` (the operators, who hold shares), `t`, `V`.
     pub params: Params,
     /// The network.
     pub network: Network,
-    /// Every validator's withdrawal credentials.
-    pub credentials: WithdrawalCredentials,
-    /// Deposits per validator.
+    /// A DKG's withdrawal credentials (none for a split: its validators
+    /// already deposited).
+    pub credentials: Option<WithdrawalCredentials>,
+    /// A DKG's deposits per validator (empty for a split).
     pub amounts: Vec<Gwei>,
     /// The fee recipient, if set.
     pub fee_recipient: Option<ExecutionAddress>,
-    /// Each operator's identity key, in operator order.
+    /// Every participant's identity key, in slot order: the operators, then
+    /// a split's dealer.
     pub roster: Vec<IdentityPublicKey>,
     /// Each operator's age recipient, in operator order.
     pub recipients: Vec<AgeRecipient>,
+    /// A split's validator keys, in validator order (empty for a DKG).
+    pub validator_keys: Vec<Bytes<48>>,
     /// The definition hash (checked against the contents).
     pub definition_hash: Bytes<32>,
     /// The SSV registration, for an SSV cluster.
@@ -474,20 +531,24 @@ pub struct ValidDefinition {
 }
 
 impl ValidDefinition {
-    /// What every validator deposits.
-    pub fn deposit_plan(&self) -> DepositPlan {
-        DepositPlan::new(
-            self.network.genesis_fork_version(),
-            self.credentials,
-            &self.amounts,
-        )
+    /// What every new validator of a DKG deposits; `None` for a split.
+    pub fn deposit_plan(&self) -> Option<DepositPlan> {
+        self.credentials.map(|credentials| {
+            DepositPlan::new(
+                self.network.genesis_fork_version(),
+                credentials,
+                &self.amounts,
+            )
+        })
     }
 
-    /// The protocol's view of the definition: a DKG of every operator at
-    /// its slot, signing the deposits. For an SSV cluster the shares sit at
-    /// the SSV operator ids, every validator also signs its ownership
-    /// message, and every holder attaches its shares encrypted to its own
-    /// operator key.
+    /// The protocol's view of the definition (formats.md §7.5). A DKG: every
+    /// operator deals and holds a share at its slot, and the keys sign the
+    /// deposits. A split: the operators hold shares, the dealer (the last
+    /// participant) deals the known keys and holds none, and the keys sign
+    /// a possession message. For an SSV cluster the shares sit at the SSV
+    /// operator ids, every validator also signs its ownership message, and
+    /// every holder attaches its shares encrypted to its own operator key.
     ///
     /// # Errors
     ///
@@ -499,8 +560,15 @@ impl ValidDefinition {
                 operators: self.params.operators() as u64,
             })
         })?;
-        let mut statements = self.deposit_plan().statements();
-        let indices = match &self.ssv {
+        let mut statements = match self.deposit_plan() {
+            Some(deposits) => deposits.statements(),
+            None => vec![Statement {
+                kind: StatementKind::Possession,
+                params: VarBytes(Vec::new()),
+            }],
+        };
+        let n = self.params.operators();
+        let indices: Vec<ShareIndex> = match &self.ssv {
             Some(ssv) => {
                 statements.push(
                     OwnershipParams {
@@ -509,22 +577,64 @@ impl ValidDefinition {
                     }
                     .statement(),
                 );
-                let indices = ssv
-                    .ids()
+                ssv.ids()
                     .into_iter()
                     .map(|id| ShareIndex::try_from(id).map_err(|_| PlanError::Participants(0)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(indices)
+                    .collect::<Result<_, _>>()?
             }
-            None => None,
+            None => (0..n)
+                .map(|p| {
+                    OperatorId::from_position(p)
+                        .map(ShareIndex::of_slot)
+                        .map_err(|_| PlanError::Participants(n))
+                })
+                .collect::<Result<_, _>>()?,
         };
-        let mut plan = Plan::dkg(
-            &self.roster,
-            indices.as_deref(),
-            threshold,
-            self.params.validators() as u32,
-            statements,
-        )?;
+        let mut plan = match self.kind {
+            CeremonyKind::Dkg => Plan::dkg(
+                &self.roster,
+                Some(&indices),
+                threshold,
+                self.params.validators() as u32,
+                statements,
+            )?,
+            CeremonyKind::Reshare => {
+                return Err(PlanError::Roles {
+                    kind: CeremonyKind::Reshare,
+                    rule: "is not made from a definition by this dvkg",
+                });
+            }
+            CeremonyKind::Split => {
+                let mut participants: Vec<Participant> = self
+                    .roster
+                    .iter()
+                    .zip(&indices)
+                    .map(|(&identity, &share)| Participant {
+                        identity,
+                        deals: false,
+                        share: Some(share),
+                    })
+                    .collect();
+                if let Some(&dealer) = self.roster.get(n) {
+                    participants.push(Participant {
+                        identity: dealer,
+                        deals: true,
+                        share: None,
+                    });
+                }
+                Plan::new(RawPlan {
+                    kind: CeremonyKind::Split,
+                    participants,
+                    threshold,
+                    validators: self.params.validators() as u32,
+                    combine: Combine::Split {
+                        group_keys: self.validator_keys.clone(),
+                    },
+                    statements,
+                    attachments: None,
+                })?
+            }
+        };
         if let Some(ssv) = &self.ssv {
             let keys: Vec<_> = ssv.operators.iter().map(|(_, k)| k.clone()).collect();
             plan = plan.with_attachments(statements::ssv_attachments(&keys))?;
@@ -678,6 +788,67 @@ pub enum DefinitionError {
         #[source]
         source: PlanError,
     },
+    /// A field the kind needs is missing, or one it does not have is there.
+    #[error("{}", kind_field_message(*.kind, .field, *.present))]
+    KindField {
+        /// The definition's kind.
+        kind: CeremonyKind,
+        /// The field.
+        field: &'static str,
+        /// Whether it is there.
+        present: bool,
+    },
+    /// A kind this dvkg makes no definition for.
+    #[error(
+        "kind {kind}: this dvkg runs dkg and split ceremonies from a definition, not {kind} yet"
+    )]
+    UnsupportedKind {
+        /// The kind.
+        kind: CeremonyKind,
+    },
+    /// The dealer's record is invalid.
+    #[error("dealer: {source}")]
+    Dealer {
+        /// What is wrong.
+        #[source]
+        source: RecordError,
+    },
+    /// The dealer shares a field with an operator.
+    #[error(
+        "the dealer and operator {operator} have the same {field} {value}: the dealer is a party of its own (an operator who also holds the keys deals with a second identity)"
+    )]
+    DealerIsOperator {
+        /// The shared field.
+        field: &'static str,
+        /// The operator.
+        operator: usize,
+        /// The shared value.
+        value: String,
+    },
+    /// Not one validator key per validator.
+    #[error("validator_keys: {got} keys for {expected} validators")]
+    ValidatorKeys {
+        /// Keys given.
+        got: usize,
+        /// `validators`.
+        expected: u64,
+    },
+    /// A validator key that is not a BLS public key.
+    #[error("validator_keys[{index}] is not a valid BLS public key: {reason}")]
+    ValidatorKey {
+        /// Its position.
+        index: usize,
+        /// Why.
+        reason: crate::crypto::BlsError,
+    },
+    /// The same validator key twice.
+    #[error("validator_keys[{first}] and validator_keys[{second}] are the same key")]
+    RepeatedValidatorKey {
+        /// The first position.
+        first: usize,
+        /// The second.
+        second: usize,
+    },
     /// An SSV cluster of a size SSV does not accept.
     #[error("invalid operators: an SSV cluster has 4, 7, 10 or 13 operators, not {operators}")]
     SsvClusterSize {
@@ -726,6 +897,14 @@ pub enum DefinitionError {
     },
 }
 
+fn kind_field_message(kind: CeremonyKind, field: &str, present: bool) -> String {
+    if present {
+        format!("field `{field}` is not part of a {kind} definition")
+    } else {
+        format!("missing field `{field}`: a {kind} definition needs it")
+    }
+}
+
 fn take_field<T: DeserializeOwned>(
     map: &mut serde_json::Map<String, Value>,
     field: &'static str,
@@ -734,6 +913,19 @@ fn take_field<T: DeserializeOwned>(
         .remove(field)
         .ok_or(DefinitionError::MissingField { field })?;
     serde_json::from_value(value).map_err(|source| DefinitionError::FieldType { field, source })
+}
+
+/// An optional field: absent or `null` is `None`.
+fn take_optional<T: DeserializeOwned>(
+    map: &mut serde_json::Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<T>, DefinitionError> {
+    match map.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(|source| DefinitionError::FieldType { field, source }),
+    }
 }
 
 fn params_field(err: &ParamsError) -> &'static str {
@@ -759,6 +951,71 @@ fn parse_address(field: &'static str, text: &str) -> Result<ExecutionAddress, De
     Ok(address)
 }
 
+/// A DKG's deposit fields: the credentials and the amounts.
+fn check_deposits(
+    withdrawal_type: &str,
+    withdrawal_address: &str,
+    amounts_gwei: &[u64],
+) -> Result<(WithdrawalCredentials, Vec<Gwei>), DefinitionError> {
+    let kind: WithdrawalKind =
+        withdrawal_type
+            .parse()
+            .map_err(|reason| DefinitionError::WithdrawalType {
+                value: withdrawal_type.to_owned(),
+                reason,
+            })?;
+    if kind.label() != withdrawal_type {
+        return Err(DefinitionError::NonCanonical {
+            field: "withdrawal_type",
+            given: withdrawal_type.to_owned(),
+            canonical: kind.label().to_owned(),
+        });
+    }
+    let address = parse_address("withdrawal_address", withdrawal_address)?;
+    let credentials = WithdrawalCredentials::for_address(kind, address).ok_or_else(|| {
+        DefinitionError::WithdrawalType {
+            value: withdrawal_type.to_owned(),
+            reason: "0x00 withdrawal credentials are never generated".to_owned(),
+        }
+    })?;
+    let amounts: Vec<Gwei> = amounts_gwei.iter().copied().map(Gwei).collect();
+    amount::check_deposits(&amounts, kind).map_err(DefinitionError::Amounts)?;
+    let mut distinct = amounts_gwei.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != amounts_gwei.len() {
+        return Err(DefinitionError::RepeatedAmount);
+    }
+    Ok((credentials, amounts))
+}
+
+/// A split's validator keys: one per validator, each a valid BLS public
+/// key, no two the same.
+fn check_validator_keys(
+    keys: &[Bytes<48>],
+    validators: u64,
+) -> Result<Vec<Bytes<48>>, DefinitionError> {
+    if keys.len() as u64 != validators {
+        return Err(DefinitionError::ValidatorKeys {
+            got: keys.len(),
+            expected: validators,
+        });
+    }
+    let mut seen: HashMap<[u8; 48], usize> = HashMap::new();
+    for (index, key) in keys.iter().enumerate() {
+        crate::crypto::PublicKey::from_bytes(&key.0)
+            .map_err(|reason| DefinitionError::ValidatorKey { index, reason })?;
+        if let Some(&first) = seen.get(&key.0) {
+            return Err(DefinitionError::RepeatedValidatorKey {
+                first,
+                second: index,
+            });
+        }
+        seen.insert(key.0, index);
+    }
+    Ok(keys.to_vec())
+}
+
 impl ClusterDefinition {
     /// Builds a definition: canonical forms, default threshold, hash; then
     /// validates it.
@@ -767,36 +1024,75 @@ impl ClusterDefinition {
     ///
     /// [`DefinitionError`] naming the field (and operator) at fault.
     pub fn create(new: NewDefinition) -> Result<Self, DefinitionError> {
-        let count = new.operators.len();
-        let operators = u64::try_from(count).unwrap_or(u64::MAX);
-        let mut records = new.operators;
-        let default_threshold = match &new.ssv {
-            Some(_) => {
-                // SSV's slot order; a record without an id is refused by
-                // validation below, wherever it sorts.
-                records.sort_by_key(|r| r.ssv.as_ref().map(|s| s.operator_id));
-                crate::ssv::threshold_for(count).map_or(0, |t| t as u64)
-            }
-            None => Params::default_threshold(operators),
-        };
-        let mut definition = Self {
+        let (operators, threshold) = Self::ordered(new.operators, new.threshold, new.ssv.is_some());
+        Self::finish(Self {
             version: DEFINITION_VERSION,
+            kind: CeremonyKind::Dkg,
             name: new.name,
-            operators: records,
-            threshold: new.threshold.unwrap_or(default_threshold),
+            operators,
+            dealer: None,
+            threshold,
             validators: new.validators,
+            validator_keys: None,
             network: new.network.to_string(),
-            withdrawal_type: new.withdrawal_kind.label().to_owned(),
-            withdrawal_address: new.withdrawal_address.to_checksum(),
+            withdrawal_type: Some(new.withdrawal_kind.label().to_owned()),
+            withdrawal_address: Some(new.withdrawal_address.to_checksum()),
             fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
-            amounts_gwei: new.amounts.iter().map(|a| a.0).collect(),
-            ssv: new.ssv.map(|s| ssv::SsvCluster {
-                owner: s.owner.to_checksum(),
-                nonce: s.nonce,
-                created_at: s.created_at.to_string(),
-            }),
+            amounts_gwei: Some(new.amounts.iter().map(|a| a.0).collect()),
+            ssv: new.ssv.map(ssv::NewSsv::to_cluster),
             definition_hash: Bytes([0; 32]),
+        })
+    }
+
+    /// Builds a split's definition, as [`ClusterDefinition::create`] does a
+    /// DKG's.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError`] naming the field (and operator) at fault.
+    pub fn create_split(new: NewSplit) -> Result<Self, DefinitionError> {
+        let (operators, threshold) = Self::ordered(new.operators, new.threshold, new.ssv.is_some());
+        Self::finish(Self {
+            version: DEFINITION_VERSION,
+            kind: CeremonyKind::Split,
+            name: new.name,
+            operators,
+            dealer: Some(new.dealer),
+            threshold,
+            validators: u64::try_from(new.validator_keys.len()).unwrap_or(u64::MAX),
+            validator_keys: Some(new.validator_keys),
+            network: new.network.to_string(),
+            withdrawal_type: None,
+            withdrawal_address: None,
+            fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
+            amounts_gwei: None,
+            ssv: new.ssv.map(ssv::NewSsv::to_cluster),
+            definition_hash: Bytes([0; 32]),
+        })
+    }
+
+    /// The operators in their order (an SSV cluster's sorted by SSV id) and
+    /// the threshold (the default when none is given: SSV's, or
+    /// [`Params::default_threshold`]).
+    fn ordered(
+        mut records: Vec<OperatorRecord>,
+        threshold: Option<u64>,
+        ssv: bool,
+    ) -> (Vec<OperatorRecord>, u64) {
+        let count = records.len();
+        let default = if ssv {
+            // SSV's slot order; a record without an id is refused by
+            // validation, wherever it sorts.
+            records.sort_by_key(|r| r.ssv.as_ref().map(|s| s.operator_id));
+            crate::ssv::threshold_for(count).map_or(0, |t| t as u64)
+        } else {
+            Params::default_threshold(u64::try_from(count).unwrap_or(u64::MAX))
         };
+        (records, threshold.unwrap_or(default))
+    }
+
+    /// Hashes and validates a new definition.
+    fn finish(mut definition: Self) -> Result<Self, DefinitionError> {
         definition.definition_hash = definition.compute_hash()?;
         definition.validate()?;
         Ok(definition)
@@ -858,35 +1154,29 @@ impl ClusterDefinition {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let fee_recipient = match map.remove("fee_recipient") {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(serde_json::from_value::<String>(value).map_err(|source| {
-                DefinitionError::FieldType {
-                    field: "fee_recipient",
-                    source,
-                }
-            })?),
+        let dealer = match map.remove("dealer") {
+            None => None,
+            Some(value) => Some(serde_json::from_value::<OperatorRecord>(value).map_err(
+                |source| DefinitionError::Dealer {
+                    source: RecordError::Malformed(source),
+                },
+            )?),
         };
         let definition = Self {
             version: take_field(&mut map, "version")?,
+            kind: take_field(&mut map, "kind")?,
             name: take_field(&mut map, "name")?,
             operators,
+            dealer,
             threshold: take_field(&mut map, "threshold")?,
             validators: take_field(&mut map, "validators")?,
+            validator_keys: take_optional(&mut map, "validator_keys")?,
             network: take_field(&mut map, "network")?,
-            withdrawal_type: take_field(&mut map, "withdrawal_type")?,
-            withdrawal_address: take_field(&mut map, "withdrawal_address")?,
-            fee_recipient,
-            amounts_gwei: take_field(&mut map, "amounts_gwei")?,
-            ssv: match map.remove("ssv") {
-                None => None,
-                Some(value) => Some(serde_json::from_value(value).map_err(|source| {
-                    DefinitionError::FieldType {
-                        field: "ssv",
-                        source,
-                    }
-                })?),
-            },
+            withdrawal_type: take_optional(&mut map, "withdrawal_type")?,
+            withdrawal_address: take_optional(&mut map, "withdrawal_address")?,
+            fee_recipient: take_optional(&mut map, "fee_recipient")?,
+            amounts_gwei: take_optional(&mut map, "amounts_gwei")?,
+            ssv: take_optional(&mut map, "ssv")?,
             definition_hash: take_field(&mut map, "definition_hash")?,
         };
         // The field-by-field pass above cannot see a key given twice (the
@@ -916,15 +1206,18 @@ impl ClusterDefinition {
     pub fn compute_hash(&self) -> Result<Bytes<32>, DefinitionError> {
         let fields = HashedFields {
             version: self.version,
+            kind: self.kind,
             name: &self.name,
             operators: &self.operators,
+            dealer: self.dealer.as_ref(),
             threshold: self.threshold,
             validators: self.validators,
+            validator_keys: self.validator_keys.as_deref(),
             network: &self.network,
-            withdrawal_type: &self.withdrawal_type,
-            withdrawal_address: &self.withdrawal_address,
+            withdrawal_type: self.withdrawal_type.as_deref(),
+            withdrawal_address: self.withdrawal_address.as_deref(),
             fee_recipient: self.fee_recipient.as_deref(),
-            amounts_gwei: &self.amounts_gwei,
+            amounts_gwei: self.amounts_gwei.as_deref(),
             ssv: self.ssv.as_ref(),
         };
         let encoded = serde_json::to_vec(&fields).map_err(DefinitionError::Json)?;
@@ -956,6 +1249,7 @@ impl ClusterDefinition {
             return Err(DefinitionError::Name(self.name.clone()));
         }
 
+        self.check_kind_fields()?;
         if self.ssv.is_some() {
             ssv::check_size(self)?;
         }
@@ -979,6 +1273,11 @@ impl ClusterDefinition {
                     .map_err(|source| DefinitionError::Operator { index, source })?,
             );
         }
+        if let Some(dealer) = &self.dealer {
+            dealer
+                .validate()
+                .map_err(|source| DefinitionError::Dealer { source })?;
+        }
         self.check_duplicates()?;
 
         let network: Network = self
@@ -992,41 +1291,27 @@ impl ClusterDefinition {
                 canonical: network.to_string(),
             });
         }
-        let kind: WithdrawalKind =
-            self.withdrawal_type
-                .parse()
-                .map_err(|reason| DefinitionError::WithdrawalType {
-                    value: self.withdrawal_type.clone(),
-                    reason,
-                })?;
-        if kind.label() != self.withdrawal_type {
-            return Err(DefinitionError::NonCanonical {
-                field: "withdrawal_type",
-                given: self.withdrawal_type.clone(),
-                canonical: kind.label().to_owned(),
-            });
-        }
-        let withdrawal_address = parse_address("withdrawal_address", &self.withdrawal_address)?;
-        let credentials =
-            WithdrawalCredentials::for_address(kind, withdrawal_address).ok_or_else(|| {
-                DefinitionError::WithdrawalType {
-                    value: self.withdrawal_type.clone(),
-                    reason: "0x00 withdrawal credentials are never generated".to_owned(),
-                }
-            })?;
+        let (credentials, amounts) = match (
+            &self.withdrawal_type,
+            &self.withdrawal_address,
+            &self.amounts_gwei,
+        ) {
+            (Some(withdrawal_type), Some(withdrawal_address), Some(amounts_gwei)) => {
+                let (credentials, amounts) =
+                    check_deposits(withdrawal_type, withdrawal_address, amounts_gwei)?;
+                (Some(credentials), amounts)
+            }
+            _ => (None, Vec::new()),
+        };
         let fee_recipient = self
             .fee_recipient
             .as_deref()
             .map(|text| parse_address("fee_recipient", text))
             .transpose()?;
-        let amounts: Vec<Gwei> = self.amounts_gwei.iter().copied().map(Gwei).collect();
-        amount::check_deposits(&amounts, kind).map_err(DefinitionError::Amounts)?;
-        let mut distinct = self.amounts_gwei.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() != self.amounts_gwei.len() {
-            return Err(DefinitionError::RepeatedAmount);
-        }
+        let validator_keys = match &self.validator_keys {
+            Some(keys) => check_validator_keys(keys, self.validators)?,
+            None => Vec::new(),
+        };
 
         let ssv = self
             .ssv
@@ -1035,16 +1320,52 @@ impl ClusterDefinition {
             .transpose()?;
 
         Ok(ValidDefinition {
+            kind: self.kind,
             params,
             network,
             credentials,
             amounts,
             fee_recipient,
-            roster: self.operators.iter().map(|o| o.identity_key).collect(),
+            roster: self.participants().map(|o| o.identity_key).collect(),
             recipients,
+            validator_keys,
             definition_hash: self.definition_hash,
             ssv,
         })
+    }
+
+    /// Which fields the kind needs and which it must not have.
+    fn check_kind_fields(&self) -> Result<(), DefinitionError> {
+        let kind = self.kind;
+        let fields: [(&'static str, bool); 5] = [
+            ("dealer", self.dealer.is_some()),
+            ("validator_keys", self.validator_keys.is_some()),
+            ("withdrawal_type", self.withdrawal_type.is_some()),
+            ("withdrawal_address", self.withdrawal_address.is_some()),
+            ("amounts_gwei", self.amounts_gwei.is_some()),
+        ];
+        let needed: &[&str] = match kind {
+            CeremonyKind::Dkg => &["withdrawal_type", "withdrawal_address", "amounts_gwei"],
+            CeremonyKind::Split => &["dealer", "validator_keys"],
+            CeremonyKind::Reshare => return Err(DefinitionError::UnsupportedKind { kind }),
+        };
+        for (field, present) in fields {
+            let wanted = needed.contains(&field);
+            if wanted != present {
+                return Err(DefinitionError::KindField {
+                    kind,
+                    field,
+                    present,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every participant in slot order: the operators, then a split's
+    /// dealer.
+    pub fn participants(&self) -> impl Iterator<Item = &OperatorRecord> {
+        self.operators.iter().chain(self.dealer.as_ref())
     }
 
     fn check_duplicates(&self) -> Result<(), DefinitionError> {
@@ -1056,11 +1377,19 @@ impl ClusterDefinition {
             ("address", |o| o.address.to_ascii_lowercase()),
             ("age_recipient", |o| o.age_recipient.clone()),
         ];
+        let n = self.operators.len();
         for (field, key) in keys {
             let mut seen: HashMap<String, usize> = HashMap::new();
-            for (position, record) in self.operators.iter().enumerate() {
+            for (position, record) in self.participants().enumerate() {
                 let value = key(record);
                 if let Some(&first) = seen.get(&value) {
+                    if position == n {
+                        return Err(DefinitionError::DealerIsOperator {
+                            field,
+                            operator: first,
+                            value,
+                        });
+                    }
                     return Err(DefinitionError::DuplicateOperator {
                         field,
                         first,
@@ -1085,10 +1414,19 @@ impl ClusterDefinition {
             .map_err(|source| DefinitionError::Plan { source })
     }
 
-    /// The index of the operator with identity key `key`.
+    /// The index of the operator (a holder of shares) with identity key
+    /// `key`.
     pub fn operator_index(&self, key: &IdentityPublicKey) -> Option<OperatorId> {
         self.operators
             .iter()
+            .position(|o| &o.identity_key == key)
+            .and_then(|position| OperatorId::from_position(position).ok())
+    }
+
+    /// The slot of the participant (an operator, or a split's dealer) with
+    /// identity key `key`.
+    pub fn participant_index(&self, key: &IdentityPublicKey) -> Option<OperatorId> {
+        self.participants()
             .position(|o| &o.identity_key == key)
             .and_then(|position| OperatorId::from_position(position).ok())
     }

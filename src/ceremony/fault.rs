@@ -70,10 +70,14 @@ pub enum FaultKind {
     /// Round 5, the write: 5 ms pass after every output file, so that a
     /// test can kill the operator at a random moment of its write.
     SlowWrite,
+    /// Round 1, a split's dealer: it deals validator 0's secret plus one,
+    /// consistently (commitments, proof and shares agree), so that only the
+    /// constant differs from the validator's key.
+    WrongConstant,
 }
 
 impl FaultKind {
-    const ALL: [(Self, &'static str); 15] = [
+    const ALL: [(Self, &'static str); 16] = [
         (Self::BadShare, "bad-share"),
         (Self::IdentityCommitment, "identity-commitment"),
         (Self::NonSubgroupCommitment, "non-subgroup-commitment"),
@@ -89,6 +93,7 @@ impl FaultKind {
         (Self::Exit, "exit"),
         (Self::Mute, "mute"),
         (Self::SlowWrite, "slow-write"),
+        (Self::WrongConstant, "wrong-constant"),
     ];
 
     /// The command-line name.
@@ -106,7 +111,8 @@ impl FaultKind {
             | Self::IdentityCommitment
             | Self::NonSubgroupCommitment
             | Self::BadProof
-            | Self::Equivocate => (1..=1, 1),
+            | Self::Equivocate
+            | Self::WrongConstant => (1..=1, 1),
             Self::LyingComplaint => (2..=2, 2),
             Self::BadPartial => (3..=3, 3),
             Self::BadFinalize => (4..=4, 4),
@@ -277,6 +283,18 @@ impl Injector {
         (self.fault.kind == FaultKind::SlowWrite).then(|| std::time::Duration::from_millis(5))
     }
 
+    /// A split dealer's secrets as this fault deals them: for
+    /// `wrong-constant`, validator 0's plus one.
+    pub fn known_secrets(&self, known: crate::dkg::KnownSecrets) -> crate::dkg::KnownSecrets {
+        let mut known = known;
+        if self.fault.kind == FaultKind::WrongConstant
+            && let Some(first) = known.0.first_mut()
+        {
+            *first = first.add(&crate::crypto::Scalar::ONE);
+        }
+        known
+    }
+
     /// What to do at the start of `round`.
     pub fn before_round(&self, round: u8) -> Action {
         if self.at(FaultKind::Stall, round) {
@@ -425,9 +443,13 @@ impl Injector {
                     resign(key, finalize, body).into_any(),
                 )]))
             }
-            FaultKind::Stall | FaultKind::Exit | FaultKind::Mute | FaultKind::SlowWrite => {
-                Outgoing::Honest
-            }
+            // The wrong constant is dealt, not tampered with: see
+            // `Injector::known_secrets`.
+            FaultKind::Stall
+            | FaultKind::Exit
+            | FaultKind::Mute
+            | FaultKind::SlowWrite
+            | FaultKind::WrongConstant => Outgoing::Honest,
         }
     }
 
@@ -436,7 +458,7 @@ impl Injector {
     fn consistent_ack(&self, ack: &Signed<Ack>, key: &IdentityKey) -> Option<Signed<Ack>> {
         let receipt = self.tampered_deal.lock().ok().and_then(|r| *r)?;
         let mut body = ack.body.clone();
-        let slot = body.deals.get_mut(self.me.position())?;
+        let slot = body.deals.iter_mut().find(|r| r.operator == self.me)?;
         *slot = receipt;
         Some(resign(key, ack, body))
     }

@@ -165,15 +165,18 @@ struct Hashed<'a> {
 #[derive(Serialize)]
 struct HashedDefinition<'a> {
     version: u64,
+    kind: CeremonyKind,
     name: &'a str,
     operators: Vec<HashedRecord<'a>>,
+    dealer: Option<HashedRecord<'a>>,
     threshold: u64,
     validators: u64,
+    validator_keys: Option<&'a [Bytes<48>]>,
     network: &'a str,
-    withdrawal_type: &'a str,
-    withdrawal_address: &'a str,
+    withdrawal_type: Option<&'a str>,
+    withdrawal_address: Option<&'a str>,
     fee_recipient: Option<&'a str>,
-    amounts_gwei: &'a [u64],
+    amounts_gwei: Option<&'a [u64]>,
     ssv: Option<&'a SsvCluster>,
     definition_hash: &'a Bytes<32>,
 }
@@ -188,29 +191,34 @@ struct HashedRecord<'a> {
     ssv: Option<&'a SsvOperator>,
 }
 
+impl<'a> HashedRecord<'a> {
+    fn of(o: &'a super::definition::OperatorRecord) -> Self {
+        Self {
+            name: &o.name,
+            identity_key: &o.identity_key,
+            age_recipient: &o.age_recipient,
+            address: &o.address,
+            ssv: o.ssv.as_ref(),
+        }
+    }
+}
+
 impl<'a> HashedDefinition<'a> {
     fn of(d: &'a ClusterDefinition) -> Self {
         Self {
             version: d.version,
+            kind: d.kind,
             name: &d.name,
-            operators: d
-                .operators
-                .iter()
-                .map(|o| HashedRecord {
-                    name: &o.name,
-                    identity_key: &o.identity_key,
-                    age_recipient: &o.age_recipient,
-                    address: &o.address,
-                    ssv: o.ssv.as_ref(),
-                })
-                .collect(),
+            operators: d.operators.iter().map(HashedRecord::of).collect(),
+            dealer: d.dealer.as_ref().map(HashedRecord::of),
             threshold: d.threshold,
             validators: d.validators,
+            validator_keys: d.validator_keys.as_deref(),
             network: &d.network,
-            withdrawal_type: &d.withdrawal_type,
-            withdrawal_address: &d.withdrawal_address,
+            withdrawal_type: d.withdrawal_type.as_deref(),
+            withdrawal_address: d.withdrawal_address.as_deref(),
             fee_recipient: d.fee_recipient.as_deref(),
-            amounts_gwei: &d.amounts_gwei,
+            amounts_gwei: d.amounts_gwei.as_deref(),
             ssv: d.ssv.as_ref(),
             definition_hash: &d.definition_hash,
         }
@@ -338,7 +346,13 @@ impl ClusterLock {
     /// [`LockError`] if the definition or transcript is unusable.
     pub fn new(definition: &ClusterDefinition, transcript: &Transcript) -> Result<Self, LockError> {
         let valid = definition.validate()?;
-        let entries = deposit_entries(transcript, &valid.network)?;
+        // A split's validators are live: they deposit nothing new.
+        let entries = match valid.kind {
+            CeremonyKind::Split => vec![Vec::new(); transcript.validators.len()],
+            CeremonyKind::Dkg | CeremonyKind::Reshare => {
+                deposit_entries(transcript, &valid.network)?
+            }
+        };
         let validators = transcript
             .validators
             .iter()

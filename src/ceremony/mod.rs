@@ -9,6 +9,7 @@ pub mod keyshares;
 pub mod lock;
 pub mod outputs;
 pub mod report;
+pub mod split;
 
 use std::fmt;
 

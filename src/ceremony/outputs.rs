@@ -420,7 +420,9 @@ pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputF
     ))
 }
 
-/// Writes every output file of operator `output.me` into `dir`, one file at
+/// Writes every output file of participant `output.me` into `dir` (a
+/// split's dealer, holding no share, writes the lock, the transcript and
+/// the confirmation record only), one file at
 /// a time (so that at most one file's bytes are in memory beside the
 /// ceremony's own state), recovery material first: the sealed share bundle,
 /// the lock and the password, then the transcript, the deposit data,
@@ -451,15 +453,45 @@ pub fn write<R: RngCore + CryptoRng>(
         reason: e.to_string(),
     };
     let me = output.me;
-    let holder = transcript
+    let mut put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
+    let others: Vec<OperatorId> = transcript
         .context
         .plan
-        .holder_position(me)
-        .ok_or(OutputError::Keystore {
-            validator: 0,
-            reason: "this participant holds no share".into(),
-        })?;
-    let mut put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
+        .slots()
+        .iter()
+        .copied()
+        .filter(|&s| s != me)
+        .collect();
+    let mut lock_json = serde_json::to_string_pretty(&lock).map_err(|e| encode("lock", e))?;
+    lock_json.push('\n');
+    let Some(holder) = transcript.context.plan.holder_position(me) else {
+        // A split's dealer holds no share: the public record only, and no
+        // secret file at all.
+        put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
+        let mut transcript_json =
+            serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
+        transcript_json.push('\n');
+        put(OutputFile::public(
+            TRANSCRIPT_FILE,
+            transcript_json.into_bytes(),
+        ))?;
+        put(OutputFile::public(
+            CONFIRMATION_FILE,
+            ConfirmationRecord::before_exchange(lock.lock_hash.0, me, &others).to_json(),
+        ))?;
+        return Ok(Summary {
+            lock_hash: lock.lock_hash.0,
+            validators: transcript
+                .validators
+                .iter()
+                .map(|r| hex::encode(r.group_key.0))
+                .collect(),
+            deposit_files: Vec::new(),
+            keyshares: None,
+            protocol_time: std::time::Duration::ZERO,
+            output_time: std::time::Duration::ZERO,
+        });
+    };
 
     // Recovery material first: with these three files and the identity,
     // the keystores can be rebuilt (dvkg restore).
@@ -472,8 +504,6 @@ pub fn write<R: RngCore + CryptoRng>(
             recipient,
         )?,
     ))?;
-    let mut lock_json = serde_json::to_string_pretty(&lock).map_err(|e| encode("lock", e))?;
-    lock_json.push('\n');
     put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
     if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
         put(file)?;
@@ -486,7 +516,11 @@ pub fn write<R: RngCore + CryptoRng>(
         TRANSCRIPT_FILE,
         transcript_json.into_bytes(),
     ))?;
-    let deposit_files = deposit_files(&entries, &transcript.hash());
+    let deposit_files = if entries.iter().all(Vec::is_empty) {
+        Vec::new()
+    } else {
+        deposit_files(&entries, &transcript.hash())
+    };
     for (name, content) in &deposit_files {
         put(OutputFile::public(
             name.as_str(),
@@ -535,14 +569,6 @@ pub fn write<R: RngCore + CryptoRng>(
             rng,
         )?)?;
     }
-    let others: Vec<OperatorId> = transcript
-        .context
-        .plan
-        .slots()
-        .iter()
-        .copied()
-        .filter(|&s| s != me)
-        .collect();
     put(OutputFile::public(
         CONFIRMATION_FILE,
         ConfirmationRecord::before_exchange(lock.lock_hash.0, me, &others).to_json(),

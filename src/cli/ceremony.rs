@@ -20,8 +20,9 @@ use crate::ceremony::outputs::{
     self, ConfirmationRecord, ConfirmationState, KeystoreOptions, UnconfirmedOperator,
 };
 use crate::ceremony::report::AbortReport;
+use crate::ceremony::split::Passwords;
 use crate::crypto::Scalar;
-use crate::dkg::{Context, DkgError};
+use crate::dkg::{Context, DkgError, KnownSecrets};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
 use crate::eth::statements::EthStatements;
@@ -73,11 +74,19 @@ pub struct CeremonyArgs {
     /// otherwise).
     #[arg(long)]
     pub remove_stale: bool,
+    /// A split's dealer: the directory of the EIP-2335 keystores of the
+    /// validators the definition splits (matched by public key).
+    #[arg(long, value_name = "DIR")]
+    pub keystores: Option<PathBuf>,
+    /// A split's dealer: the password of every keystore in --keystores
+    /// (without it, each keystore's own keystore-<name>.txt beside it).
+    #[arg(long, value_name = "FILE", requires = "keystores")]
+    pub keystore_password_file: Option<PathBuf>,
     /// Misbehave on purpose, to test the other operators (built with the
     /// `fault-injection` feature only): KIND[@ROUND], KIND one of bad-share,
     /// identity-commitment, non-subgroup-commitment, bad-proof, equivocate,
     /// lying-complaint, bad-partial, bad-finalize, garbage, oversized, replay,
-    /// stall, exit.
+    /// stall, exit, mute, slow-write, wrong-constant (a split's dealer).
     #[cfg(feature = "fault-injection")]
     #[arg(long, value_name = "KIND[@ROUND]")]
     pub fault: Option<crate::ceremony::fault::Fault>,
@@ -109,6 +118,8 @@ pub struct CeremonyConfig {
     pub round_timeout: Duration,
     /// Remove this definition's stale temporary output directories.
     pub remove_stale: bool,
+    /// A split dealer's secrets: the validator keys it deals.
+    pub known: Option<KnownSecrets>,
     /// The fault this operator injects, if any.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<Arc<crate::ceremony::fault::Injector>>,
@@ -216,20 +227,35 @@ impl CeremonyConfig {
                 .with_source(&err)
                 .with_hint("create one with `dvkg identity new`, or pass --identity DIR")
             })?;
-        let me =
-            definition
-                .operator_index(&identity.key.public())
-                .ok_or_else(|| {
-                    CliError::user(format!(
-                "this identity ({}) is not an operator of the cluster definition {}",
-                identity.key.public(),
-                args.definition.display()
+        let me = definition
+            .participant_index(&identity.key.public())
+            .ok_or_else(|| {
+                CliError::user(format!(
+                    "this identity ({}) is not an operator of the cluster definition {}",
+                    identity.key.public(),
+                    args.definition.display()
+                ))
+                .with_hint(
+                    "check --identity, or ask the cluster creator to add this operator's record",
+                )
+            })?;
+        #[cfg(feature = "fault-injection")]
+        if args
+            .fault
+            .as_ref()
+            .is_some_and(|f| f.kind == crate::ceremony::fault::FaultKind::WrongConstant)
+            && !(context.plan.deals(me) && context.plan.known_constant(me).is_some())
+        {
+            return Err(CliError::user(format!(
+                "--fault wrong-constant is for a split's dealer, and this identity is operator {me} of a {} ceremony",
+                context.plan.kind()
             ))
-            .with_hint("check --identity, or ask the cluster creator to add this operator's record")
-                })?;
+            .with_hint("inject it into the dealer's dvkg ceremony"));
+        }
+        let known = dealer_inputs(&definition, &context, me, &args)?;
         let mut peers = Vec::new();
         let mut listen = args.listen;
-        for (position, record) in definition.operators.iter().enumerate() {
+        for (position, record) in definition.participants().enumerate() {
             let id = OperatorId::from_position(position)
                 .map_err(|e| CliError::internal(e.to_string()))?;
             let address = resolve(id, &record.address)?;
@@ -277,12 +303,60 @@ impl CeremonyConfig {
             connect_timeout: Duration::from_secs(args.timeout),
             round_timeout: Duration::from_secs(args.round_timeout),
             remove_stale: args.remove_stale,
+            known,
             #[cfg(feature = "fault-injection")]
             fault: args
                 .fault
                 .map(|fault| Arc::new(crate::ceremony::fault::Injector::new(fault, me, true))),
         })
     }
+}
+
+/// A split dealer's secrets, from `--keystores`, before any connection; and
+/// `--keystores` refused from anyone else.
+fn dealer_inputs(
+    definition: &ClusterDefinition,
+    context: &Context,
+    me: OperatorId,
+    args: &CeremonyArgs,
+) -> Result<Option<KnownSecrets>, CliError> {
+    let deals_known = context.plan.deals(me) && context.plan.known_constant(me).is_some();
+    let Some(dir) = &args.keystores else {
+        if deals_known {
+            return Err(CliError::user(format!(
+                "this identity is the dealer of the split {}, and deals the validators' existing keys: pass --keystores DIR",
+                args.definition.display()
+            ))
+            .with_hint("give the directory of the validators' EIP-2335 keystores, and --keystore-password-file F (or a keystore-<name>.txt beside each)"));
+        }
+        return Ok(None);
+    };
+    if !deals_known {
+        return Err(CliError::user(format!(
+            "--keystores is for a split's dealer, and this identity is operator {me} of a {} ceremony",
+            definition.kind
+        ))
+        .with_hint("leave out --keystores and --keystore-password-file"));
+    }
+    let passwords = match &args.keystore_password_file {
+        Some(path) => Passwords::One(Password::new(&read_secret_file(
+            path,
+            "--keystore-password-file",
+        )?)),
+        None => Passwords::Beside,
+    };
+    let keys = definition.validator_keys.as_deref().unwrap_or_default();
+    eprintln!(
+        "dvkg: the dealer opens {} keystores in {}",
+        keys.len(),
+        dir.display()
+    );
+    let secrets = crate::ceremony::split::dealer_secrets(dir, &passwords, keys).map_err(|err| {
+        CliError::user(format!("cannot deal from --keystores {}", dir.display()))
+            .with_source(&err)
+            .with_hint("the keystores must be exactly the definition's validators, each opening with its password")
+    })?;
+    Ok(Some(secrets))
 }
 
 /// Progress bars on stderr, one per round; hidden when stderr is not a
@@ -645,9 +719,16 @@ pub async fn run_operator(
         connect_timeout,
         round_timeout,
         remove_stale,
+        known,
         #[cfg(feature = "fault-injection")]
         fault,
     } = config;
+    let holds = context.plan.holder_position(me).is_some();
+    #[cfg(feature = "fault-injection")]
+    let known = match (&fault, known) {
+        (Some(injector), Some(known)) => Some(injector.known_secrets(known)),
+        (_, known) => known,
+    };
     let tag = preflight(&out, &context, me, remove_stale)?;
     #[cfg(feature = "fault-injection")]
     let fault_pace = fault.as_ref().and_then(|f| f.write_pace());
@@ -672,11 +753,11 @@ pub async fn run_operator(
             context,
             me,
             statements: Arc::new(EthStatements),
-            known: None,
+            known,
             round_timeout,
             // The closing and confirmation waits never outlast a round.
             closing_timeout: Duration::from_secs(driver::CLOSING_SECS).min(round_timeout),
-            checkpoint: Some(checkpoint),
+            checkpoint: holds.then_some(checkpoint as Arc<dyn Checkpoint>),
             stop: stop.clone(),
             #[cfg(feature = "fault-injection")]
             fault,
@@ -823,6 +904,9 @@ pub async fn run_operator(
     Ok(summary)
 }
 
+/// What a split's dealer is told when its part is done (formats.md §7.7).
+const DEALER_WARNING: &str = "dvkg: the split is done and the keys it dealt are wiped from this process's memory, but a split cannot retire them:\n  this machine saw every key, and every keystore, copy, backup and mnemonic they came from can still sign, get the validators slashed or exit them, alone\n  the transcript proves the split was correct, never that the original keys are gone: destroy them yourself, and never run them beside the cluster";
+
 /// Runs `dvkg ceremony`.
 ///
 /// # Errors
@@ -832,6 +916,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let config = CeremonyConfig::from_args(args)?;
     let out = config.out.clone();
     let me = config.me;
+    let dealer = config.known.is_some();
     eprintln!(
         "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
         config.context.params().operators(),
@@ -855,6 +940,9 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         hex::encode(summary.lock_hash)
     );
     eprintln!("dvkg: outputs in {}", out.display());
+    if dealer {
+        eprintln!("{DEALER_WARNING}");
+    }
     for file in &summary.deposit_files {
         eprintln!("dvkg: deposit data {}", out.join(file).display());
     }

@@ -9,9 +9,11 @@ use clap::{Args, Subcommand};
 
 use crate::ceremony::definition::ssv::NewSsv;
 use crate::ceremony::definition::{
-    self, ClusterDefinition, DefinitionError, NewDefinition, OperatorRecord, ValidDefinition,
+    self, ClusterDefinition, DefinitionError, NewDefinition, NewSplit, OperatorRecord,
+    ValidDefinition,
 };
 use crate::ceremony::{MAX_OPERATORS, MAX_VALIDATORS, Params, ParamsError};
+use crate::dkg::plan::CeremonyKind;
 use crate::error::CliError;
 use crate::eth::amount::MAX_EFFECTIVE_BALANCE_GWEI;
 use crate::eth::{ExecutionAddress, Gwei, Network, WithdrawalKind};
@@ -30,8 +32,54 @@ pub const DEFAULT_CLUSTER_NAME: &str = "cluster";
 pub enum DefinitionCommand {
     /// Build `cluster-definition.json` from operator records and parameters.
     New(Box<NewArgs>),
+    /// Build a split's definition: existing validator keys (read from their
+    /// keystores' public keys, no password needed), a dealer who holds
+    /// them, and the operators who will hold the shares.
+    Split(Box<SplitArgs>),
     /// Check a cluster definition and print its summary and hash.
     Verify(VerifyArgs),
+}
+
+/// Arguments of `dvkg definition split`.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// An operator record (`operator.json`, or its JSON inline), once per
+    /// operator: the operators receive the shares.
+    #[arg(long = "operator", value_name = "FILE", required = true)]
+    pub operators: Vec<PathBuf>,
+    /// The dealer's operator record: the party that holds the keys and
+    /// deals them. It must be an identity of its own; an operator that also
+    /// holds the keys makes a second identity for dealing.
+    #[arg(long, value_name = "FILE")]
+    pub dealer: PathBuf,
+    /// The directory of the validators' EIP-2335 keystores (only their
+    /// public keys are read here).
+    #[arg(long, value_name = "DIR")]
+    pub keystores: PathBuf,
+    /// Operators needed to sign (default ceil(2n/3), or SSV's).
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<u64>,
+    /// The network the validators are on.
+    #[arg(long, value_name = "NAME", default_value = "mainnet")]
+    pub network: String,
+    /// Fee recipient address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub fee_recipient: Option<String>,
+    /// A name for the cluster.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    /// Where to write the definition (never overwritten).
+    #[arg(long, value_name = "FILE", default_value = "cluster-definition.json")]
+    pub out: PathBuf,
+    /// Split into an SSV cluster registered by this owner address.
+    #[arg(long, value_name = "ADDRESS", requires = "ssv_nonce")]
+    pub ssv_owner: Option<String>,
+    /// The owner's next SSV registration nonce: validator v uses N + v.
+    #[arg(long, value_name = "N", requires = "ssv_owner")]
+    pub ssv_nonce: Option<u64>,
+    /// The createdAt written into keyshares.json (RFC 3339; default: now).
+    #[arg(long, value_name = "TIME", requires = "ssv_owner")]
+    pub ssv_created_at: Option<String>,
 }
 
 /// Arguments of `dvkg definition new`.
@@ -150,6 +198,120 @@ fn read_operator(index: usize, value: &Path) -> Result<OperatorRecord, CliError>
     })
 }
 
+const ADDRESS_HINT: &str = "give 0x and 40 hex digits, all lowercase or EIP-55 checksummed";
+
+/// The SSV flags, parsed.
+fn ssv_flags(
+    owner: Option<&str>,
+    nonce: Option<u64>,
+    created_at: Option<&str>,
+) -> Result<Option<NewSsv>, CliError> {
+    let (Some(owner), Some(nonce)) = (owner, nonce) else {
+        return Ok(None);
+    };
+    let owner: ExecutionAddress =
+        parse_flag("--ssv-owner", owner, str::parse).map_err(|err| err.with_hint(ADDRESS_HINT))?;
+    let created_at = match created_at {
+        Some(text) => parse_flag("--ssv-created-at", text, CreatedAt::parse).map_err(|err| {
+            err.with_hint("write an RFC 3339 time, for example 2026-12-01T12:00:00Z")
+        })?,
+        None => CreatedAt::now(),
+    };
+    Ok(Some(NewSsv {
+        owner,
+        nonce,
+        created_at,
+    }))
+}
+
+/// `SplitArgs`, parsed.
+#[derive(Debug)]
+pub struct SplitConfig {
+    /// The definition's contents, not yet checked as a whole.
+    pub definition: NewSplit,
+    /// The keystores the keys came from, for the summary.
+    pub keystores: Vec<(PathBuf, crate::wire::Bytes<48>)>,
+    /// Where to write it.
+    pub out: PathBuf,
+}
+
+impl SplitConfig {
+    /// Parses every flag, reads the records and the keystores' public keys.
+    ///
+    /// # Errors
+    ///
+    /// A user error naming the flag, file (and operator) at fault.
+    pub fn from_args(args: SplitArgs) -> Result<Self, CliError> {
+        let network: Network = parse_flag("--network", &args.network, str::parse)?;
+        let fee_recipient = args
+            .fee_recipient
+            .as_deref()
+            .map(|text| {
+                parse_flag::<ExecutionAddress, _>("--fee-recipient", text, str::parse)
+                    .map_err(|err| err.with_hint(ADDRESS_HINT))
+            })
+            .transpose()?;
+        let ssv = ssv_flags(
+            args.ssv_owner.as_deref(),
+            args.ssv_nonce,
+            args.ssv_created_at.as_deref(),
+        )?;
+        let operators = args
+            .operators
+            .iter()
+            .enumerate()
+            .map(|(position, value)| read_operator(position + 1, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dealer = read_record("--dealer", &args.dealer)?;
+        let found = crate::ceremony::split::find_keystores(&args.keystores).map_err(|err| {
+            CliError::user(format!(
+                "invalid value for --keystores {}",
+                args.keystores.display()
+            ))
+            .with_source(&err)
+            .with_hint("give the directory of the validators' EIP-2335 keystores (keystore-*.json)")
+        })?;
+        let keystores: Vec<(PathBuf, crate::wire::Bytes<48>)> =
+            found.iter().map(|k| (k.path.clone(), k.pubkey())).collect();
+        Ok(Self {
+            definition: NewSplit {
+                name: args.name,
+                operators,
+                dealer,
+                threshold: args.threshold,
+                validator_keys: keystores.iter().map(|(_, k)| *k).collect(),
+                network,
+                fee_recipient,
+                ssv,
+            },
+            keystores,
+            out: args.out,
+        })
+    }
+}
+
+/// Reads the dealer's record, naming the flag.
+fn read_record(flag: &str, value: &Path) -> Result<OperatorRecord, CliError> {
+    let inline = value
+        .to_str()
+        .filter(|text| text.trim_start().starts_with('{'));
+    let text = match inline {
+        Some(text) => text.to_owned(),
+        None => store::read_text(value, definition::MAX_OPERATOR_FILE_BYTES).map_err(|err| {
+            CliError::user(format!("failed to read {flag} {}", value.display()))
+                .with_source(&err)
+                .with_hint("pass the operator.json written by `dvkg identity new` for the dealer")
+        })?,
+    };
+    OperatorRecord::from_file_json(&text).map_err(|err| {
+        CliError::user(format!(
+            "invalid operator record for {flag} {}",
+            value.display()
+        ))
+        .with_source(&err)
+    })
+}
+
 impl NewConfig {
     /// Parses every flag and reads the operator records.
     ///
@@ -164,7 +326,7 @@ impl NewConfig {
                 args.withdrawal_type
             ))
         })?;
-        let address_hint = "give 0x and 40 hex digits, all lowercase or EIP-55 checksummed";
+        let address_hint = ADDRESS_HINT;
         let withdrawal_address: ExecutionAddress =
             parse_flag("--withdrawal-address", &args.withdrawal_address, str::parse)
                 .map_err(|err| err.with_hint(address_hint))?;
@@ -191,28 +353,11 @@ impl NewConfig {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let ssv = match (args.ssv_owner.as_deref(), args.ssv_nonce) {
-            (Some(owner), Some(nonce)) => {
-                let owner: ExecutionAddress = parse_flag("--ssv-owner", owner, str::parse)
-                    .map_err(|err| err.with_hint(address_hint))?;
-                let created_at = match args.ssv_created_at.as_deref() {
-                    Some(text) => {
-                        parse_flag("--ssv-created-at", text, CreatedAt::parse).map_err(|err| {
-                            err.with_hint(
-                                "write an RFC 3339 time, for example 2026-12-01T12:00:00Z",
-                            )
-                        })?
-                    }
-                    None => CreatedAt::now(),
-                };
-                Some(NewSsv {
-                    owner,
-                    nonce,
-                    created_at,
-                })
-            }
-            _ => None,
-        };
+        let ssv = ssv_flags(
+            args.ssv_owner.as_deref(),
+            args.ssv_nonce,
+            args.ssv_created_at.as_deref(),
+        )?;
         let operators = args
             .operators
             .iter()
@@ -287,21 +432,56 @@ fn definition_hint(err: &DefinitionError, operators: usize) -> Option<String> {
 }
 
 fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
-    let out = &config.out;
-    let shown = out.display().to_string();
-    if out.symlink_metadata().is_ok() {
-        return Err(CliError::user(format!("{shown} already exists")).with_hint(
-            "a definition is never overwritten; pass another --out or remove the file",
-        ));
-    }
+    refuse_existing(&config.out)?;
     let operators = config.definition.operators.len();
-    let definition = ClusterDefinition::create(config.definition).map_err(|err| {
-        let report = CliError::user("refusing to create the cluster definition").with_source(&err);
-        match definition_hint(&err, operators) {
-            Some(hint) => report.with_hint(hint),
-            None => report,
-        }
-    })?;
+    let definition = ClusterDefinition::create(config.definition)
+        .map_err(|err| refused_definition(&err, operators))?;
+    write_definition(&config.out, &definition)
+}
+
+fn run_split(config: SplitConfig) -> Result<ExitCode, CliError> {
+    refuse_existing(&config.out)?;
+    let operators = config.definition.operators.len();
+    let definition = ClusterDefinition::create_split(config.definition)
+        .map_err(|err| refused_definition(&err, operators))?;
+    for (v, (path, key)) in config.keystores.iter().enumerate() {
+        eprintln!(
+            "validator {v}: 0x{} from {}",
+            hex::encode(key.0),
+            path.display()
+        );
+    }
+    write_definition(&config.out, &definition)?;
+    eprintln!(
+        "the dealer runs `dvkg ceremony --definition {} --keystores DIR --keystore-password-file F`, the operators `dvkg ceremony --definition {}`\n\
+         a split cannot retire the original keys: whoever held them, and every copy, backup or mnemonic they came from, can still sign, get the validators slashed or exit them, alone",
+        config.out.display(),
+        config.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refuse_existing(out: &Path) -> Result<(), CliError> {
+    if out.symlink_metadata().is_ok() {
+        return Err(
+            CliError::user(format!("{} already exists", out.display())).with_hint(
+                "a definition is never overwritten; pass another --out or remove the file",
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn refused_definition(err: &DefinitionError, operators: usize) -> CliError {
+    let report = CliError::user("refusing to create the cluster definition").with_source(err);
+    match definition_hint(err, operators) {
+        Some(hint) => report.with_hint(hint),
+        None => report,
+    }
+}
+
+fn write_definition(out: &Path, definition: &ClusterDefinition) -> Result<ExitCode, CliError> {
+    let shown = out.display().to_string();
     let text = definition.to_json_pretty().map_err(|err| {
         CliError::internal("failed to encode the cluster definition").with_source(&err)
     })?;
@@ -317,7 +497,11 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
     let hash = hex::encode(definition.definition_hash.0);
     writeln!(std::io::stdout().lock(), "{hash}").map_err(|err| output_error(&err))?;
     eprintln!(
-        "wrote {shown}: {} operators, threshold {}, {} validator{} on {}\nsend it to every operator; each checks it with `dvkg definition verify {shown}` and compares the hash {hash}",
+        "wrote {shown}: {}{} operators, threshold {}, {} validator{} on {}\nsend it to every operator; each checks it with `dvkg definition verify {shown}` and compares the hash {hash}",
+        match definition.kind {
+            CeremonyKind::Split => "a split, ",
+            CeremonyKind::Dkg | CeremonyKind::Reshare => "",
+        },
         definition.operators.len(),
         definition.threshold,
         definition.validators,
@@ -343,40 +527,51 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
 /// The human-readable summary printed by `verify`.
 pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinition) -> String {
     let network = &valid.network;
-    let amounts: Vec<String> = valid
-        .amounts
-        .iter()
-        .map(|a| format!("{} ({} Gwei)", a.display_in(network), a.0))
-        .collect();
-    let address = valid
-        .credentials
-        .address()
-        .map(|a| a.to_checksum())
-        .unwrap_or_default();
     let mut text = format!(
         "cluster definition {}: ok\n\
+         kind:            {}\n\
          name:            {}\n\
          operators:       {} (threshold {})\n\
          validators:      {}\n\
-         network:         {} (fork version 0x{})\n\
-         withdrawal:      {} credentials to {address}\n\
-         fee recipient:   {}\n\
-         deposits:        {} per validator: {}\n",
+         network:         {} (fork version 0x{})\n",
         path.display(),
+        match valid.kind {
+            CeremonyKind::Dkg => "dkg (new validator keys)",
+            CeremonyKind::Split => "split (existing validator keys, dealt by the dealer)",
+            CeremonyKind::Reshare => "reshare",
+        },
         definition.name,
         valid.params.operators(),
         valid.params.threshold(),
         valid.params.validators(),
         network.name(),
         hex::encode(network.genesis_fork_version()),
-        valid.credentials.kind().label(),
+    );
+    if let Some(credentials) = valid.credentials {
+        let amounts: Vec<String> = valid
+            .amounts
+            .iter()
+            .map(|a| format!("{} ({} Gwei)", a.display_in(network), a.0))
+            .collect();
+        let address = credentials
+            .address()
+            .map(|a| a.to_checksum())
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "withdrawal:      {} credentials to {address}\n\
+             deposits:        {} per validator: {}\n",
+            credentials.kind().label(),
+            amounts.len(),
+            amounts.join(", "),
+        ));
+    }
+    text.push_str(&format!(
+        "fee recipient:   {}\n",
         valid
             .fee_recipient
             .map(|a| a.to_checksum())
-            .unwrap_or_else(|| "not set".to_owned()),
-        amounts.len(),
-        amounts.join(", "),
-    );
+            .unwrap_or_else(|| "not set".to_owned())
+    ));
     if let Some(ssv) = &valid.ssv {
         let last = ssv.first_nonce + valid.params.validators() as u64 - 1;
         text.push_str(&format!(
@@ -399,6 +594,15 @@ pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinit
             op.address,
             op.identity_key
         ));
+    }
+    if let Some(dealer) = &definition.dealer {
+        text.push_str(&format!(
+            "dealer:          {} at {} (identity key {})\n",
+            dealer.name, dealer.address, dealer.identity_key
+        ));
+    }
+    for (v, key) in valid.validator_keys.iter().enumerate() {
+        text.push_str(&format!("validator {v}:     0x{}\n", hex::encode(key.0)));
     }
     text.push_str(&format!(
         "definition hash: {}\n",
@@ -444,6 +648,7 @@ fn output_error(err: &std::io::Error) -> CliError {
 pub fn run(command: DefinitionCommand) -> Result<ExitCode, CliError> {
     match command {
         DefinitionCommand::New(args) => run_new(NewConfig::from_args(*args)?),
+        DefinitionCommand::Split(args) => run_split(SplitConfig::from_args(*args)?),
         DefinitionCommand::Verify(args) => run_verify(args),
     }
 }

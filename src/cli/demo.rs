@@ -12,7 +12,7 @@ use rand::rngs::OsRng;
 
 use super::ceremony::{CeremonyConfig, run_operator};
 use crate::ceremony::definition::ssv::{NewSsv, SsvOperator};
-use crate::ceremony::definition::{ClusterDefinition, NewDefinition, OperatorRecord};
+use crate::ceremony::definition::{ClusterDefinition, NewDefinition, NewSplit, OperatorRecord};
 use crate::ceremony::driver::Quiet;
 use crate::ceremony::outputs::KeystoreOptions;
 use crate::ceremony::{OperatorId, Params};
@@ -65,6 +65,15 @@ pub struct DemoArgs {
     /// The owner's first SSV nonce (with --ssv).
     #[arg(long, value_name = "N", requires = "ssv", default_value_t = 0)]
     pub ssv_nonce: u64,
+    /// Split these existing validator keys (a directory of EIP-2335
+    /// keystores) instead of making new ones: a dealer deals them to the
+    /// operators, and `--validators` is the number of keystores.
+    #[arg(long, value_name = "DIR")]
+    pub split_keystores: Option<PathBuf>,
+    /// The password of every keystore in --split-keystores (without it,
+    /// each keystore's keystore-<name>.txt beside it).
+    #[arg(long, value_name = "FILE", requires = "split_keystores")]
+    pub keystore_password_file: Option<PathBuf>,
     /// Seconds to wait for any one round.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
@@ -153,10 +162,44 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
     } else {
         None
     };
+    // A split: the keystores' keys, and the dealer's secrets, checked
+    // before anything else is made.
+    let split = match &args.split_keystores {
+        Some(dir) => {
+            let found = crate::ceremony::split::find_keystores(dir).map_err(|err| {
+                CliError::user(format!(
+                    "invalid value for --split-keystores {}",
+                    dir.display()
+                ))
+                .with_source(&err)
+            })?;
+            let keys: Vec<crate::wire::Bytes<48>> = found.iter().map(|k| k.pubkey()).collect();
+            let passwords = match &args.keystore_password_file {
+                Some(path) => {
+                    crate::ceremony::split::Passwords::One(crate::eth::keystore::Password::new(
+                        &super::ceremony::read_secret_file(path, "--keystore-password-file")?,
+                    ))
+                }
+                None => crate::ceremony::split::Passwords::Beside,
+            };
+            let secrets =
+                crate::ceremony::split::dealer_secrets(dir, &passwords, &keys).map_err(|err| {
+                    CliError::user(format!(
+                        "cannot deal from --split-keystores {}",
+                        dir.display()
+                    ))
+                    .with_source(&err)
+                })?;
+            Some((keys, secrets))
+        }
+        None => None,
+    };
     let mut identities = Vec::new();
     let mut sockets = Vec::new();
     let mut records = Vec::new();
-    for i in 1..=args.operators {
+    let participants = args.operators + u64::from(split.is_some());
+    for i in 1..=participants {
+        let dealer = i > args.operators;
         let socket = UdpSocket::bind("127.0.0.1:0")
             .map_err(|e| CliError::user("cannot bind a loopback socket").with_source(&e))?;
         let address = socket
@@ -166,9 +209,13 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             key: IdentityKey::generate(&mut OsRng),
             age: sealed::generate_identity(&mut OsRng)
                 .map_err(|e| CliError::internal("age key").with_source(&e))?,
-            name: format!("demo-operator-{i}"),
+            name: if dealer {
+                "demo-dealer".to_owned()
+            } else {
+                format!("demo-operator-{i}")
+            },
             address: address.to_string(),
-            ssv: ssv_operators.as_ref().and_then(|list| {
+            ssv: ssv_operators.as_ref().filter(|_| !dealer).and_then(|list| {
                 list.get(i as usize - 1).map(|(id, key)| SsvOperator {
                     operator_id: *id,
                     operator_key: key.public_key().registered().to_owned(),
@@ -179,23 +226,48 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         identities.push(identity);
         sockets.push(socket);
     }
-    let definition = ClusterDefinition::create(NewDefinition {
-        name: "dvkg demo".into(),
-        operators: records.clone(),
-        threshold: Some(threshold),
-        validators: args.validators,
-        network,
-        withdrawal_kind,
-        withdrawal_address,
-        fee_recipient: None,
-        amounts: vec![Gwei(32_000_000_000)],
-        ssv: args.ssv.then(|| NewSsv {
-            owner: ssv_owner,
-            nonce: args.ssv_nonce,
-            created_at: CreatedAt::now(),
-        }),
-    })
-    .map_err(|err| CliError::user("invalid demo definition").with_source(&err))?;
+    let new_ssv = args.ssv.then(|| NewSsv {
+        owner: ssv_owner,
+        nonce: args.ssv_nonce,
+        created_at: CreatedAt::now(),
+    });
+    let (known, definition) = match split {
+        Some((validator_keys, secrets)) => {
+            let mut operators = records.clone();
+            let dealer = operators
+                .pop()
+                .ok_or_else(|| CliError::internal("no dealer record"))?;
+            let definition = ClusterDefinition::create_split(NewSplit {
+                name: "dvkg demo split".into(),
+                operators,
+                dealer,
+                threshold: Some(threshold),
+                validator_keys,
+                network,
+                fee_recipient: None,
+                ssv: new_ssv,
+            });
+            (Some(secrets), definition)
+        }
+        None => (
+            None,
+            ClusterDefinition::create(NewDefinition {
+                name: "dvkg demo".into(),
+                operators: records.clone(),
+                threshold: Some(threshold),
+                validators: args.validators,
+                network,
+                withdrawal_kind,
+                withdrawal_address,
+                fee_recipient: None,
+                amounts: vec![Gwei(32_000_000_000)],
+                ssv: new_ssv,
+            }),
+        ),
+    };
+    let definition =
+        definition.map_err(|err| CliError::user("invalid demo definition").with_source(&err))?;
+    let mut known = known;
     let context = definition
         .to_context()
         .map_err(|err| CliError::user("invalid demo definition").with_source(&err))?;
@@ -210,9 +282,26 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         CliError::user(format!("cannot write {}", definition_path.display())).with_source(&e)
     })?;
     eprintln!(
-        "dvkg demo: {} operators (threshold {threshold}), {} validator(s) on {}, each operator on its own loopback QUIC endpoint",
-        args.operators, args.validators, definition.network
+        "dvkg demo: {}{} operators (threshold {threshold}), {} validator(s) on {}, each on its own loopback QUIC endpoint",
+        if known.is_some() {
+            "a split of existing keys by a dealer to "
+        } else {
+            ""
+        },
+        args.operators,
+        definition.validators,
+        definition.network
     );
+    let dealer_slot = known
+        .as_ref()
+        .and_then(|_| OperatorId::from_position(args.operators as usize).ok());
+    let dir_of = move |me: OperatorId| -> String {
+        if Some(me) == dealer_slot {
+            "dealer".to_owned()
+        } else {
+            format!("operator-{me}")
+        }
+    };
 
     let configs: Vec<CeremonyConfig> = identities
         .into_iter()
@@ -248,7 +337,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 listen,
                 socket: Some(socket),
                 peers,
-                out: args.out.join(format!("operator-{}", me)),
+                out: args.out.join(dir_of(me)),
                 keystores: KeystoreOptions {
                     password: None,
                     kdf: KdfParams::scrypt_default(),
@@ -257,6 +346,11 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 connect_timeout: Duration::from_secs(30),
                 round_timeout: Duration::from_secs(args.round_timeout),
                 remove_stale: false,
+                known: if Some(me) == dealer_slot {
+                    known.take()
+                } else {
+                    None
+                },
                 #[cfg(feature = "fault-injection")]
                 fault: args.fault.filter(|f| f.operator == me).map(|f| {
                     std::sync::Arc::new(crate::ceremony::fault::Injector::new(f.fault, me, false))
@@ -304,8 +398,12 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
 
     // Verify every operator's outputs as CI would.
     let mut all_ok = true;
-    for position in 0..summaries.len() {
-        let dir = args.out.join(format!("operator-{}", position + 1));
+    let dirs: Vec<String> = (0..summaries.len())
+        .filter_map(|p| OperatorId::from_position(p).ok())
+        .map(dir_of)
+        .collect();
+    for name in &dirs {
+        let dir = args.out.join(name);
         let report = super::verify::check_dir(&dir, &Default::default())?;
         all_ok &= report.ok;
         eprintln!(
@@ -337,14 +435,24 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         "  {}  (the definition every operator ran)",
         definition_path.display()
     );
-    for position in 0..summaries.len() {
-        println!(
-            "  {}/  (operator {}'s lock, transcript, deposit data, keystores, sealed share backup)",
-            args.out
-                .join(format!("operator-{}", position + 1))
-                .display(),
-            position + 1
-        );
+    for (position, name) in dirs.iter().enumerate() {
+        if name == "dealer" {
+            println!(
+                "  {}/  (the dealer's lock and transcript: it writes no secret; the keystores it split still can sign, alone)",
+                args.out.join(name).display()
+            );
+        } else {
+            println!(
+                "  {}/  (operator {}'s lock, transcript, {}keystores, sealed share backup)",
+                args.out.join(name).display(),
+                position + 1,
+                if dealer_slot.is_some() {
+                    ""
+                } else {
+                    "deposit data, "
+                }
+            );
+        }
     }
     println!(
         "check them again with: dvkg verify {}",

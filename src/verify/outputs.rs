@@ -264,8 +264,15 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         if let Ok(valid) = &valid {
             expect.network.get_or_insert(valid.network.clone());
             if expect.withdrawal_address.is_none() {
-                expect.withdrawal_address = valid.credentials.address();
+                expect.withdrawal_address = valid.credentials.and_then(|c| c.address());
             }
+        }
+        let split = lock.kind == crate::dkg::plan::CeremonyKind::Split;
+        if split {
+            checks.add(
+                "split: the keys dealt are the definition's validator keys",
+                check_split(lock, verified.as_ref().and(transcript.as_ref())),
+            );
         }
         let failures: Vec<String> = deposit::verify_entries(&lock_entries, &expect, &mut rng)
             .into_iter()
@@ -279,7 +286,11 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         lock_verified = failures.is_empty() && !lock_entries.is_empty();
         checks.add(
             "lock: every deposit verifies",
-            if failures.is_empty() && !lock_entries.is_empty() {
+            if split && lock_entries.is_empty() {
+                Ok("a split: its validators are live, and deposit nothing new".into())
+            } else if split {
+                Err("a split's lock holds deposit data".into())
+            } else if failures.is_empty() && !lock_entries.is_empty() {
                 Ok(format!(
                     "{} deposits: roots, signatures, network, credentials, amounts",
                     lock_entries.len()
@@ -368,7 +379,9 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             },
         );
     }
-    if lock.is_some()
+    if lock
+        .as_ref()
+        .is_some_and(|l| l.kind != crate::dkg::plan::CeremonyKind::Split)
         && paths.lock.as_ref().and_then(|p| p.parent()).is_some()
         && paths.deposit_files.is_empty()
         && paths.transcript.is_some()
@@ -394,6 +407,57 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         checks.add(format!("keystores in {}", dir.display()), result);
     }
     checks.into_report()
+}
+
+/// A split's keys: the lock's validator keys are the definition's, one by
+/// one, and (with a verified transcript) the dealer's constant commitments
+/// gave exactly those keys.
+fn check_split(lock: &ClusterLock, transcript: Option<&Transcript>) -> Result<String, String> {
+    let keys = lock
+        .definition
+        .validator_keys
+        .as_deref()
+        .ok_or("the lock's definition has no validator_keys")?;
+    if keys.len() != lock.validators.len() {
+        return Err(format!(
+            "the definition splits {} keys, the lock has {} validators",
+            keys.len(),
+            lock.validators.len()
+        ));
+    }
+    if let Some(v) = lock
+        .validators
+        .iter()
+        .zip(keys)
+        .position(|(validator, key)| validator.pubkey != *key)
+    {
+        return Err(format!(
+            "validator {v}: the lock's key is not the definition's validator_keys[{v}]"
+        ));
+    }
+    let dealer = lock
+        .definition
+        .dealer
+        .as_ref()
+        .map_or_else(|| "the dealer".to_owned(), |d| format!("dealer {}", d.name));
+    match transcript {
+        Some(t)
+            if t.validators
+                .iter()
+                .zip(keys)
+                .all(|(r, k)| r.group_key == *k) =>
+        {
+            Ok(format!(
+                "{} validators: {dealer}'s constant commitments are the definition's keys, and every party, {dealer} included, signed the transcript",
+                keys.len()
+            ))
+        }
+        Some(_) => Err("the transcript's keys are not the definition's validator_keys".into()),
+        None => Ok(format!(
+            "{} validators in the lock are the definition's keys (no verified transcript to check the dealing)",
+            keys.len()
+        )),
+    }
 }
 
 /// Reads the confirmation record of an output directory: passes only when

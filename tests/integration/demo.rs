@@ -226,3 +226,73 @@ fn ssv_demo_writes_keyshares_and_each_operators_key() {
         .assert_mentions("4, 7, 10 or 13 operators");
     assert!(!dir.path().join("five").exists());
 }
+
+#[test]
+fn split_demo_deals_the_given_keystores_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = crate::split::keystores(&dir.path().join("keys"), 2, 41);
+    std::fs::write(dir.path().join("password"), "split test password").unwrap();
+    let out = dvkg(
+        dir.path(),
+        &[
+            "demo",
+            "--split-keystores",
+            "keys",
+            "--keystore-password-file",
+            "password",
+            "--out",
+            "split",
+        ],
+    );
+    out.assert_code(0)
+        .assert_mentions("split")
+        .assert_mentions("still can sign, alone");
+    let lock: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("split/dealer/cluster-lock.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lock["kind"], "split");
+    for (v, secret) in secrets.iter().enumerate() {
+        let key = dvkg::crypto::G1Point::mul_generator(secret).to_bytes();
+        assert_eq!(
+            lock["validators"][v]["pubkey"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            hex::encode(key),
+            "validator {v}"
+        );
+    }
+    // The dealer's directory holds no secret file; every directory verifies.
+    let mut dealer: Vec<_> = std::fs::read_dir(dir.path().join("split/dealer"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dealer.sort();
+    assert_eq!(
+        dealer,
+        ["cluster-lock.json", "confirmation.json", "transcript.json"]
+    );
+    for sub in ["dealer", "operator-1", "operator-4"] {
+        dvkg(dir.path(), &["verify", &format!("split/{sub}")])
+            .assert_code(0)
+            .assert_mentions("split: the keys dealt are the definition's validator keys");
+    }
+    // A wrong password is refused before anything is made.
+    std::fs::write(dir.path().join("wrong"), "not the password").unwrap();
+    dvkg(
+        dir.path(),
+        &[
+            "demo",
+            "--split-keystores",
+            "keys",
+            "--keystore-password-file",
+            "wrong",
+            "--out",
+            "bad",
+        ],
+    )
+    .assert_code(1)
+    .assert_mentions("--split-keystores");
+    assert!(!dir.path().join("bad").exists());
+}

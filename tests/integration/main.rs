@@ -17,6 +17,8 @@ mod keystore;
 mod outcomes;
 mod secrets;
 mod slashing;
+mod split;
+mod split_blame;
 mod ssv;
 mod ssv_ceremony;
 mod vectors;

@@ -93,6 +93,17 @@ pub struct NewSsv {
     pub created_at: CreatedAt,
 }
 
+impl NewSsv {
+    /// The definition's `ssv` object.
+    pub fn to_cluster(self) -> SsvCluster {
+        SsvCluster {
+            owner: self.owner.to_checksum(),
+            nonce: self.nonce,
+            created_at: self.created_at.to_string(),
+        }
+    }
+}
+
 /// Checks an SSV definition's size and threshold, before the general rules
 /// (whose messages would not name SSV's).
 pub(super) fn check_size(definition: &ClusterDefinition) -> Result<(), DefinitionError> {

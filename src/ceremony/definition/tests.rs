@@ -46,7 +46,7 @@ fn rehashed(mut definition: ClusterDefinition) -> ClusterDefinition {
 fn create_round_trip_and_context() {
     let definition = ClusterDefinition::create(new_definition(4)).unwrap();
     assert_eq!(definition.threshold, 3);
-    assert_eq!(definition.withdrawal_address, ADDRESS);
+    assert_eq!(definition.withdrawal_address.as_deref(), Some(ADDRESS));
     let text = definition.to_json_pretty().unwrap();
     let parsed = ClusterDefinition::from_json(&text).unwrap();
     assert_eq!(parsed, definition);
@@ -79,7 +79,7 @@ fn the_hash_is_the_documented_one() {
         hex::encode(definition.definition_hash.0)
     );
     let hashed = format!("{}}}", compact.strip_suffix(&tail).unwrap());
-    assert!(hashed.starts_with("{\"version\":2,\"name\":"));
+    assert!(hashed.starts_with("{\"version\":2,\"kind\":\"dkg\",\"name\":"));
     let mut hasher = Sha256::new();
     hasher.update(b"dvkg/2 cluster definition");
     hasher.update(hashed.as_bytes());
@@ -176,26 +176,35 @@ fn parameter_and_operator_refusals() {
         &|d| d.network = "dev:10000910".into(),
         "network \"dev:10000910\" must be written \"dev:0x10000910\"",
     );
-    check(&|d| d.withdrawal_type = "0x00".into(), "withdrawal_type");
-    check(&|d| d.withdrawal_type = "01".into(), "withdrawal_type");
     check(
-        &|d| d.withdrawal_address = ADDRESS.to_lowercase(),
+        &|d| d.withdrawal_type = Some("0x00".into()),
+        "withdrawal_type",
+    );
+    check(
+        &|d| d.withdrawal_type = Some("01".into()),
+        "withdrawal_type",
+    );
+    check(
+        &|d| d.withdrawal_address = Some(ADDRESS.to_lowercase()),
         "withdrawal_address",
     );
     check(
-        &|d| d.withdrawal_address = ADDRESS.replace('a', "A"),
+        &|d| d.withdrawal_address = Some(ADDRESS.replace('a', "A")),
         "invalid withdrawal_address: bad EIP-55 checksum",
     );
     check(
         &|d| d.fee_recipient = Some("0x12".into()),
         "invalid fee_recipient",
     );
-    check(&|d| d.amounts_gwei = vec![500_000_000], "amounts_gwei");
     check(
-        &|d| d.amounts_gwei = vec![32_000_000_000, 1_000_000_000],
+        &|d| d.amounts_gwei = Some(vec![500_000_000]),
         "amounts_gwei",
     );
-    check(&|d| d.amounts_gwei = vec![], "amounts_gwei");
+    check(
+        &|d| d.amounts_gwei = Some(vec![32_000_000_000, 1_000_000_000]),
+        "amounts_gwei",
+    );
+    check(&|d| d.amounts_gwei = Some(vec![]), "amounts_gwei");
     check(&|d| d.name = String::new(), "name");
     check(
         &|d| d.operators[2].address = "10.0.0.9:0".into(),
