@@ -382,6 +382,69 @@ fn split_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     ));
 }
 
+/// A refresh of the fixture cluster's DKG (`run`), run in memory: every
+/// operator deals its shares, weighed over the three dealers, to the same
+/// three operators. Its definition (with the previous lock inside), lock
+/// (with `previous_lock_hash`) and transcript (with the reshare
+/// combination's previous public shares) as seeds.
+fn reshare_seeds(run: &runner::Run, out: &mut Vec<(&'static str, String, Vec<u8>)>) {
+    use crate::ceremony::definition::NewReshare;
+    let f = fixture();
+    let Some(first) = run.outputs.values().next() else {
+        return;
+    };
+    let previous = ClusterLock::new(&f.definition, &first.transcript).expect("fixture lock");
+    let definition = ClusterDefinition::create_reshare(NewReshare {
+        name: "fuzz reshare fixture".into(),
+        previous_lock: previous,
+        operators: f.definition.operators.clone(),
+        dealers: vec![1, 2, 3],
+        threshold: None,
+        validator_indices: None,
+        ssv: None,
+    })
+    .expect("reshare fixture definition");
+    let context = definition.to_context().expect("reshare fixture context");
+    let cluster = Cluster::new(
+        context,
+        f.keys
+            .iter()
+            .map(|k| IdentityKey::from_seed(&k.to_seed()))
+            .collect(),
+        Arc::new(EthStatements),
+    );
+    let hooks = Hooks {
+        known: run
+            .outputs
+            .iter()
+            .map(|(&id, output)| (id, output.secret_shares.clone()))
+            .collect(),
+        ..Hooks::default()
+    };
+    let reshared = runner::run(&cluster, hooks, 3079);
+    let output = reshared
+        .outputs
+        .values()
+        .next()
+        .expect("a completed reshare");
+    let lock = ClusterLock::new(&definition, &output.transcript).expect("reshare lock");
+    out.push((
+        "definition",
+        "reshare-definition".into(),
+        definition.to_json_pretty().expect("json").into_bytes(),
+    ));
+    out.push((
+        "transcript",
+        "reshare-transcript".into(),
+        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
+    ));
+    out.push((
+        "lock",
+        "reshare-lock".into(),
+        serde_json::to_vec_pretty(&lock).expect("lock json"),
+    ));
+}
+
 /// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with
 /// its operators' identity keys.
 pub struct Fixture {
@@ -446,6 +509,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         Arc::new(EthStatements),
     );
     let run = runner::run(&cluster, Hooks::default(), 3076);
+    let mut reshares = Vec::new();
+    reshare_seeds(&run, &mut reshares);
     let ids = cluster.ids();
     let (first, second) = (ids[0], ids[1]);
     let sent = |kind, from, to: Option<_>| -> AnySigned {
@@ -564,6 +629,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ));
     ssv_seeds(&mut out);
     split_seeds(&mut out);
+    out.extend(reshares);
     // A slashing-protection interchange file with a block and an
     // attestation.
     use crate::slashing::interchange::{Interchange, SignedAttestation, SignedBlock};

@@ -50,6 +50,7 @@
 //! as `0x01`/`0x02`, addresses EIP-55 checksummed and age recipients in
 //! lowercase Bech32.
 
+pub mod reshare;
 pub mod ssv;
 
 use std::collections::HashMap;
@@ -64,8 +65,8 @@ use super::{OperatorId, Params, ParamsError};
 use crate::crypto::identity::IdentityPublicKey;
 use crate::dkg::Context;
 use crate::dkg::plan::{
-    CeremonyKind, Combine, Participant, Plan, PlanError, RawPlan, ShareIndex, Statement,
-    StatementKind,
+    CeremonyKind, Combine, Participant, Plan, PlanError, PreviousShares, RawPlan, ShareIndex,
+    Statement, StatementKind,
 };
 use crate::eth::amount::{self, AmountError};
 use crate::eth::credentials::AddressError;
@@ -95,21 +96,24 @@ pub const MAX_OPERATOR_FILE_BYTES: u64 = 64 * 1024;
 const MAX_ADDRESS_CHARS: usize = 260;
 
 /// The top-level fields of a version-2 definition, in order.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 18] = [
     "version",
     "kind",
     "name",
     "operators",
     "dealer",
+    "dealers",
     "threshold",
     "validators",
     "validator_keys",
+    "validator_indices",
     "network",
     "withdrawal_type",
     "withdrawal_address",
     "fee_recipient",
     "amounts_gwei",
     "ssv",
+    "previous_lock",
     "definition_hash",
 ];
 
@@ -383,7 +387,7 @@ impl OperatorRecord {
 /// [`ClusterDefinition::create`]; read one with [`ClusterDefinition::load`].
 /// Both validate; a value built by hand is checked by
 /// [`ClusterDefinition::validate`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterDefinition {
     /// Format version: [`DEFINITION_VERSION`].
@@ -400,6 +404,9 @@ pub struct ClusterDefinition {
     /// them, holding no share (participant n + 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dealer: Option<OperatorRecord>,
+    /// A reshare's dealers: operator indices of the previous lock, ascending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealers: Option<Vec<u64>>,
     /// Operators needed to sign: `n/2 < t <= n`.
     pub threshold: u64,
     /// Validators: 1 to 65,536.
@@ -407,6 +414,10 @@ pub struct ClusterDefinition {
     /// A split's validator public keys, in validator order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator_keys: Option<Vec<Bytes<48>>>,
+    /// A reshare of some of the previous lock's validators: their positions
+    /// in it, ascending (all of them when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator_indices: Option<Vec<u64>>,
     /// The network, as [`Network`] parses and prints it.
     pub network: String,
     /// A DKG's withdrawal credential type: `0x01` or `0x02`.
@@ -424,6 +435,10 @@ pub struct ClusterDefinition {
     /// The SSV registration, for an SSV cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssv: Option<ssv::SsvCluster>,
+    /// A reshare's previous lock, whole: every participant derives the plan
+    /// from it, and the hash commits to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_lock: Option<Box<super::lock::ClusterLock>>,
     /// SHA-256 over the other fields; see the module documentation.
     pub definition_hash: Bytes<32>,
 }
@@ -437,10 +452,14 @@ struct HashedFields<'a> {
     operators: &'a [OperatorRecord],
     #[serde(skip_serializing_if = "Option::is_none")]
     dealer: Option<&'a OperatorRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dealers: Option<&'a [u64]>,
     threshold: u64,
     validators: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     validator_keys: Option<&'a [Bytes<48>]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validator_indices: Option<&'a [u64]>,
     network: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     withdrawal_type: Option<&'a str>,
@@ -451,6 +470,8 @@ struct HashedFields<'a> {
     amounts_gwei: Option<&'a [u64]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssv: Option<&'a ssv::SsvCluster>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_lock: Option<&'a super::lock::ClusterLock>,
 }
 
 /// What a new definition is made of, already parsed.
@@ -501,6 +522,27 @@ pub struct NewSplit {
     pub ssv: Option<ssv::NewSsv>,
 }
 
+/// What `dvkg definition reshare` is given: the previous lock, the new
+/// operators and the dealers among the previous ones.
+#[derive(Debug, Clone)]
+pub struct NewReshare {
+    /// The cluster's name.
+    pub name: String,
+    /// The previous lock (verified by the caller).
+    pub previous_lock: super::lock::ClusterLock,
+    /// The new operators, who receive the shares.
+    pub operators: Vec<OperatorRecord>,
+    /// The dealers: operator indices of the previous lock, ascending.
+    pub dealers: Vec<u64>,
+    /// The threshold; `None` for the default.
+    pub threshold: Option<u64>,
+    /// The validators reshared (positions in the previous lock); `None`
+    /// for all.
+    pub validator_indices: Option<Vec<u64>>,
+    /// The SSV registration, for an SSV cluster.
+    pub ssv: Option<ssv::NewSsv>,
+}
+
 /// A definition's contents, checked and typed.
 #[derive(Debug, Clone)]
 pub struct ValidDefinition {
@@ -528,6 +570,8 @@ pub struct ValidDefinition {
     pub definition_hash: Bytes<32>,
     /// The SSV registration, for an SSV cluster.
     pub ssv: Option<ssv::ValidSsv>,
+    /// A reshare's previous lock, dealers and validators.
+    pub reshare: Option<reshare::ValidReshare>,
 }
 
 impl ValidDefinition {
@@ -599,10 +643,44 @@ impl ValidDefinition {
                 statements,
             )?,
             CeremonyKind::Reshare => {
-                return Err(PlanError::Roles {
+                let reshare = self.reshare.as_ref().ok_or(PlanError::Roles {
                     kind: CeremonyKind::Reshare,
-                    rule: "is not made from a definition by this dvkg",
-                });
+                    rule: "has its previous lock",
+                })?;
+                let participants = self
+                    .roster
+                    .iter()
+                    .enumerate()
+                    .map(|(position, &identity)| Participant {
+                        identity,
+                        deals: reshare
+                            .dealers
+                            .iter()
+                            .any(|d| d.slot.position() == position),
+                        share: indices.get(position).copied(),
+                    })
+                    .collect();
+                let previous = reshare
+                    .dealers
+                    .iter()
+                    .map(|d| PreviousShares {
+                        dealer: d.slot,
+                        index: d.previous_index,
+                        public_shares: reshare.public_shares(d),
+                    })
+                    .collect();
+                Plan::new(RawPlan {
+                    kind: CeremonyKind::Reshare,
+                    participants,
+                    threshold,
+                    validators: self.params.validators() as u32,
+                    combine: Combine::Reshare {
+                        group_keys: self.validator_keys.clone(),
+                        previous,
+                    },
+                    statements,
+                    attachments: None,
+                })?
             }
             CeremonyKind::Split => {
                 let mut participants: Vec<Participant> = self
@@ -798,13 +876,13 @@ pub enum DefinitionError {
         /// Whether it is there.
         present: bool,
     },
-    /// A kind this dvkg makes no definition for.
-    #[error(
-        "kind {kind}: this dvkg runs dkg and split ceremonies from a definition, not {kind} yet"
-    )]
-    UnsupportedKind {
-        /// The kind.
-        kind: CeremonyKind,
+    /// A reshare field that does not hold (formats.md §7.8).
+    #[error("invalid {field}: {reason}")]
+    Reshare {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
     },
     /// The dealer's record is invalid.
     #[error("dealer: {source}")]
@@ -1031,15 +1109,18 @@ impl ClusterDefinition {
             name: new.name,
             operators,
             dealer: None,
+            dealers: None,
             threshold,
             validators: new.validators,
             validator_keys: None,
+            validator_indices: None,
             network: new.network.to_string(),
             withdrawal_type: Some(new.withdrawal_kind.label().to_owned()),
             withdrawal_address: Some(new.withdrawal_address.to_checksum()),
             fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
             amounts_gwei: Some(new.amounts.iter().map(|a| a.0).collect()),
             ssv: new.ssv.map(ssv::NewSsv::to_cluster),
+            previous_lock: None,
             definition_hash: Bytes([0; 32]),
         })
     }
@@ -1058,15 +1139,53 @@ impl ClusterDefinition {
             name: new.name,
             operators,
             dealer: Some(new.dealer),
+            dealers: None,
             threshold,
             validators: u64::try_from(new.validator_keys.len()).unwrap_or(u64::MAX),
             validator_keys: Some(new.validator_keys),
+            validator_indices: None,
             network: new.network.to_string(),
             withdrawal_type: None,
             withdrawal_address: None,
             fee_recipient: new.fee_recipient.map(|a| a.to_checksum()),
             amounts_gwei: None,
             ssv: new.ssv.map(ssv::NewSsv::to_cluster),
+            previous_lock: None,
+            definition_hash: Bytes([0; 32]),
+        })
+    }
+
+    /// Builds a reshare's definition, as [`ClusterDefinition::create`] does
+    /// a DKG's.
+    ///
+    /// # Errors
+    ///
+    /// [`DefinitionError`] naming the field (and operator) at fault.
+    pub fn create_reshare(new: NewReshare) -> Result<Self, DefinitionError> {
+        let (operators, threshold) = Self::ordered(new.operators, new.threshold, new.ssv.is_some());
+        let previous = new.previous_lock;
+        let validators = match &new.validator_indices {
+            Some(list) => u64::try_from(list.len()).unwrap_or(u64::MAX),
+            None => u64::try_from(previous.validators.len()).unwrap_or(u64::MAX),
+        };
+        Self::finish(Self {
+            version: DEFINITION_VERSION,
+            kind: CeremonyKind::Reshare,
+            name: new.name,
+            operators,
+            dealer: None,
+            dealers: Some(new.dealers),
+            threshold,
+            validators,
+            validator_keys: None,
+            validator_indices: new.validator_indices,
+            network: previous.definition.network.clone(),
+            withdrawal_type: None,
+            withdrawal_address: None,
+            fee_recipient: previous.definition.fee_recipient.clone(),
+            amounts_gwei: None,
+            ssv: new.ssv.map(ssv::NewSsv::to_cluster),
+            previous_lock: Some(Box::new(previous)),
             definition_hash: Bytes([0; 32]),
         })
     }
@@ -1168,15 +1287,18 @@ impl ClusterDefinition {
             name: take_field(&mut map, "name")?,
             operators,
             dealer,
+            dealers: take_optional(&mut map, "dealers")?,
             threshold: take_field(&mut map, "threshold")?,
             validators: take_field(&mut map, "validators")?,
             validator_keys: take_optional(&mut map, "validator_keys")?,
+            validator_indices: take_optional(&mut map, "validator_indices")?,
             network: take_field(&mut map, "network")?,
             withdrawal_type: take_optional(&mut map, "withdrawal_type")?,
             withdrawal_address: take_optional(&mut map, "withdrawal_address")?,
             fee_recipient: take_optional(&mut map, "fee_recipient")?,
             amounts_gwei: take_optional(&mut map, "amounts_gwei")?,
             ssv: take_optional(&mut map, "ssv")?,
+            previous_lock: take_optional(&mut map, "previous_lock")?,
             definition_hash: take_field(&mut map, "definition_hash")?,
         };
         // The field-by-field pass above cannot see a key given twice (the
@@ -1210,15 +1332,18 @@ impl ClusterDefinition {
             name: &self.name,
             operators: &self.operators,
             dealer: self.dealer.as_ref(),
+            dealers: self.dealers.as_deref(),
             threshold: self.threshold,
             validators: self.validators,
             validator_keys: self.validator_keys.as_deref(),
+            validator_indices: self.validator_indices.as_deref(),
             network: &self.network,
             withdrawal_type: self.withdrawal_type.as_deref(),
             withdrawal_address: self.withdrawal_address.as_deref(),
             fee_recipient: self.fee_recipient.as_deref(),
             amounts_gwei: self.amounts_gwei.as_deref(),
             ssv: self.ssv.as_ref(),
+            previous_lock: self.previous_lock.as_deref(),
         };
         let encoded = serde_json::to_vec(&fields).map_err(DefinitionError::Json)?;
         let mut hasher = Sha256::new();
@@ -1308,9 +1433,14 @@ impl ClusterDefinition {
             .as_deref()
             .map(|text| parse_address("fee_recipient", text))
             .transpose()?;
-        let validator_keys = match &self.validator_keys {
-            Some(keys) => check_validator_keys(keys, self.validators)?,
-            None => Vec::new(),
+        let reshare = match self.kind {
+            CeremonyKind::Reshare => Some(reshare::validate(self)?),
+            CeremonyKind::Dkg | CeremonyKind::Split => None,
+        };
+        let validator_keys = match (&self.validator_keys, &reshare) {
+            (Some(keys), _) => check_validator_keys(keys, self.validators)?,
+            (None, Some(reshare)) => reshare.group_keys(),
+            (None, None) => Vec::new(),
         };
 
         let ssv = self
@@ -1331,27 +1461,34 @@ impl ClusterDefinition {
             validator_keys,
             definition_hash: self.definition_hash,
             ssv,
+            reshare,
         })
     }
 
     /// Which fields the kind needs and which it must not have.
     fn check_kind_fields(&self) -> Result<(), DefinitionError> {
         let kind = self.kind;
-        let fields: [(&'static str, bool); 5] = [
+        let fields: [(&'static str, bool); 8] = [
             ("dealer", self.dealer.is_some()),
+            ("dealers", self.dealers.is_some()),
             ("validator_keys", self.validator_keys.is_some()),
+            ("validator_indices", self.validator_indices.is_some()),
             ("withdrawal_type", self.withdrawal_type.is_some()),
             ("withdrawal_address", self.withdrawal_address.is_some()),
             ("amounts_gwei", self.amounts_gwei.is_some()),
+            ("previous_lock", self.previous_lock.is_some()),
         ];
-        let needed: &[&str] = match kind {
-            CeremonyKind::Dkg => &["withdrawal_type", "withdrawal_address", "amounts_gwei"],
-            CeremonyKind::Split => &["dealer", "validator_keys"],
-            CeremonyKind::Reshare => return Err(DefinitionError::UnsupportedKind { kind }),
+        let (needed, optional): (&[&str], &[&str]) = match kind {
+            CeremonyKind::Dkg => (
+                &["withdrawal_type", "withdrawal_address", "amounts_gwei"],
+                &[],
+            ),
+            CeremonyKind::Split => (&["dealer", "validator_keys"], &[]),
+            CeremonyKind::Reshare => (&["previous_lock", "dealers"], &["validator_indices"]),
         };
         for (field, present) in fields {
             let wanted = needed.contains(&field);
-            if wanted != present {
+            if wanted != present && !(optional.contains(&field) && present) {
                 return Err(DefinitionError::KindField {
                     kind,
                     field,
@@ -1365,7 +1502,10 @@ impl ClusterDefinition {
     /// Every participant in slot order: the operators, then a split's
     /// dealer.
     pub fn participants(&self) -> impl Iterator<Item = &OperatorRecord> {
-        self.operators.iter().chain(self.dealer.as_ref())
+        self.operators
+            .iter()
+            .chain(self.dealer.as_ref())
+            .chain(reshare::departing_dealers(self))
     }
 
     fn check_duplicates(&self) -> Result<(), DefinitionError> {
@@ -1383,7 +1523,7 @@ impl ClusterDefinition {
             for (position, record) in self.participants().enumerate() {
                 let value = key(record);
                 if let Some(&first) = seen.get(&value) {
-                    if position == n {
+                    if position >= n {
                         return Err(DefinitionError::DealerIsOperator {
                             field,
                             operator: first,

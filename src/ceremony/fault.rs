@@ -74,10 +74,17 @@ pub enum FaultKind {
     /// consistently (commitments, proof and shares agree), so that only the
     /// constant differs from the validator's key.
     WrongConstant,
+    /// Round 1, a reshare's dealer: it deals its previous share as is,
+    /// without its Lagrange coefficient over the dealers.
+    RawShare,
+    /// Round 1, a reshare's dealer: it weighs its previous share with its
+    /// Lagrange coefficient over every previous operator instead of over
+    /// the dealers.
+    WrongLambda,
 }
 
 impl FaultKind {
-    const ALL: [(Self, &'static str); 16] = [
+    const ALL: [(Self, &'static str); 18] = [
         (Self::BadShare, "bad-share"),
         (Self::IdentityCommitment, "identity-commitment"),
         (Self::NonSubgroupCommitment, "non-subgroup-commitment"),
@@ -94,6 +101,8 @@ impl FaultKind {
         (Self::Mute, "mute"),
         (Self::SlowWrite, "slow-write"),
         (Self::WrongConstant, "wrong-constant"),
+        (Self::RawShare, "raw-share"),
+        (Self::WrongLambda, "wrong-lambda"),
     ];
 
     /// The command-line name.
@@ -112,7 +121,9 @@ impl FaultKind {
             | Self::NonSubgroupCommitment
             | Self::BadProof
             | Self::Equivocate
-            | Self::WrongConstant => (1..=1, 1),
+            | Self::WrongConstant
+            | Self::RawShare
+            | Self::WrongLambda => (1..=1, 1),
             Self::LyingComplaint => (2..=2, 2),
             Self::BadPartial => (3..=3, 3),
             Self::BadFinalize => (4..=4, 4),
@@ -283,14 +294,41 @@ impl Injector {
         (self.fault.kind == FaultKind::SlowWrite).then(|| std::time::Duration::from_millis(5))
     }
 
-    /// A split dealer's secrets as this fault deals them: for
-    /// `wrong-constant`, validator 0's plus one.
-    pub fn known_secrets(&self, known: crate::dkg::KnownSecrets) -> crate::dkg::KnownSecrets {
+    /// A dealer's known secrets as this fault deals them: for
+    /// `wrong-constant`, validator 0's plus one; for `raw-share` and
+    /// `wrong-lambda` (a reshare's dealer, whose secrets the core weighs
+    /// with `lambda`, its coefficient over the dealers), every secret times
+    /// `1/lambda` (so that the share is dealt as is) or times
+    /// `wrong/lambda` (`wrong` its coefficient over every previous
+    /// operator).
+    pub fn known_secrets(
+        &self,
+        known: crate::dkg::KnownSecrets,
+        lambda: Option<crate::crypto::Scalar>,
+        wrong: Option<crate::crypto::Scalar>,
+    ) -> crate::dkg::KnownSecrets {
         let mut known = known;
-        if self.fault.kind == FaultKind::WrongConstant
-            && let Some(first) = known.0.first_mut()
-        {
-            *first = first.add(&crate::crypto::Scalar::ONE);
+        let inverse = lambda.and_then(|l| l.invert());
+        match (self.fault.kind, inverse) {
+            (FaultKind::WrongConstant, _) => {
+                if let Some(first) = known.0.first_mut() {
+                    *first = first.add(&crate::crypto::Scalar::ONE);
+                }
+            }
+            (FaultKind::RawShare, Some(inverse)) => {
+                for secret in &mut known.0 {
+                    *secret = secret.mul(&inverse);
+                }
+            }
+            (FaultKind::WrongLambda, Some(inverse)) => {
+                if let Some(wrong) = wrong {
+                    let factor = wrong.mul(&inverse);
+                    for secret in &mut known.0 {
+                        *secret = secret.mul(&factor);
+                    }
+                }
+            }
+            _ => {}
         }
         known
     }
@@ -449,7 +487,9 @@ impl Injector {
             | FaultKind::Exit
             | FaultKind::Mute
             | FaultKind::SlowWrite
-            | FaultKind::WrongConstant => Outgoing::Honest,
+            | FaultKind::WrongConstant
+            | FaultKind::RawShare
+            | FaultKind::WrongLambda => Outgoing::Honest,
         }
     }
 

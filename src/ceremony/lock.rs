@@ -141,6 +141,10 @@ pub struct ClusterLock {
     /// For an SSV cluster: each validator's nonce and ownership signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssv: Option<LockSsv>,
+    /// For a reshare: the lock hash of the previous lock (which the
+    /// definition holds whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_lock_hash: Option<Bytes<32>>,
     /// SHA-256 over [`LOCK_DOMAIN`] and every field above.
     pub lock_hash: Bytes<32>,
     /// Every participant's signed finalize message (over the transcript
@@ -157,6 +161,7 @@ struct Hashed<'a> {
     transcript_hash: &'a Bytes<32>,
     validators: &'a [LockValidator],
     ssv: Option<&'a LockSsv>,
+    previous_lock_hash: Option<&'a Bytes<32>>,
 }
 
 /// The definition as the lock hash encodes it: every optional field an
@@ -169,15 +174,19 @@ struct HashedDefinition<'a> {
     name: &'a str,
     operators: Vec<HashedRecord<'a>>,
     dealer: Option<HashedRecord<'a>>,
+    dealers: Option<&'a [u64]>,
     threshold: u64,
     validators: u64,
     validator_keys: Option<&'a [Bytes<48>]>,
+    validator_indices: Option<&'a [u64]>,
     network: &'a str,
     withdrawal_type: Option<&'a str>,
     withdrawal_address: Option<&'a str>,
     fee_recipient: Option<&'a str>,
     amounts_gwei: Option<&'a [u64]>,
     ssv: Option<&'a SsvCluster>,
+    /// The previous lock, by its hash (which commits to all of it).
+    previous_lock: Option<&'a Bytes<32>>,
     definition_hash: &'a Bytes<32>,
 }
 
@@ -211,15 +220,18 @@ impl<'a> HashedDefinition<'a> {
             name: &d.name,
             operators: d.operators.iter().map(HashedRecord::of).collect(),
             dealer: d.dealer.as_ref().map(HashedRecord::of),
+            dealers: d.dealers.as_deref(),
             threshold: d.threshold,
             validators: d.validators,
             validator_keys: d.validator_keys.as_deref(),
+            validator_indices: d.validator_indices.as_deref(),
             network: &d.network,
             withdrawal_type: d.withdrawal_type.as_deref(),
             withdrawal_address: d.withdrawal_address.as_deref(),
             fee_recipient: d.fee_recipient.as_deref(),
             amounts_gwei: d.amounts_gwei.as_deref(),
             ssv: d.ssv.as_ref(),
+            previous_lock: d.previous_lock.as_ref().map(|l| &l.lock_hash),
             definition_hash: &d.definition_hash,
         }
     }
@@ -346,21 +358,37 @@ impl ClusterLock {
     /// [`LockError`] if the definition or transcript is unusable.
     pub fn new(definition: &ClusterDefinition, transcript: &Transcript) -> Result<Self, LockError> {
         let valid = definition.validate()?;
-        // A split's validators are live: they deposit nothing new.
-        let entries = match valid.kind {
-            CeremonyKind::Split => vec![Vec::new(); transcript.validators.len()],
-            CeremonyKind::Dkg | CeremonyKind::Reshare => {
+        // A split's validators are live: they deposit nothing new. A
+        // reshare's carry the previous lock's deposits over unchanged.
+        let deposits: Vec<Vec<LockDeposit>> = match (&valid.kind, &valid.reshare) {
+            (CeremonyKind::Split, _) => vec![Vec::new(); transcript.validators.len()],
+            (CeremonyKind::Reshare, Some(reshare)) => reshare
+                .subset
+                .iter()
+                .map(|&v| {
+                    reshare
+                        .previous
+                        .validators
+                        .get(v)
+                        .map(|x| x.deposit_data.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
+            (CeremonyKind::Dkg | CeremonyKind::Reshare, _) => {
                 deposit_entries(transcript, &valid.network)?
+                    .iter()
+                    .map(|entries| entries.iter().map(LockDeposit::from).collect())
+                    .collect()
             }
         };
         let validators = transcript
             .validators
             .iter()
-            .zip(entries)
-            .map(|(record, deposits)| LockValidator {
+            .zip(deposits)
+            .map(|(record, deposit_data)| LockValidator {
                 pubkey: record.group_key,
                 public_shares: record.public_shares.clone(),
-                deposit_data: deposits.iter().map(LockDeposit::from).collect(),
+                deposit_data,
             })
             .collect();
         let plan = &transcript.context.plan;
@@ -376,6 +404,7 @@ impl ClusterLock {
             transcript_hash: Bytes(transcript.hash()),
             validators,
             ssv,
+            previous_lock_hash: definition.previous_lock.as_ref().map(|l| l.lock_hash),
             lock_hash: Bytes([0; 32]),
             operator_signatures: transcript.finals.clone(),
         };
@@ -396,6 +425,7 @@ impl ClusterLock {
             transcript_hash: &self.transcript_hash,
             validators: &self.validators,
             ssv: self.ssv.as_ref(),
+            previous_lock_hash: self.previous_lock_hash.as_ref(),
         };
         let mut hasher = Sha256::new();
         hasher.update(LOCK_DOMAIN);

@@ -22,6 +22,7 @@ use crate::ceremony::outputs::{
 use crate::ceremony::report::AbortReport;
 use crate::ceremony::split::Passwords;
 use crate::crypto::Scalar;
+use crate::dkg::plan::CeremonyKind;
 use crate::dkg::{Context, DkgError, KnownSecrets};
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{KdfKind, KdfParams, Password, SaltMode};
@@ -82,6 +83,11 @@ pub struct CeremonyArgs {
     /// (without it, each keystore's own keystore-<name>.txt beside it).
     #[arg(long, value_name = "FILE", requires = "keystores")]
     pub keystore_password_file: Option<PathBuf>,
+    /// A reshare's dealer: its output directory of the previous ceremony
+    /// (the previous lock and its sealed share bundle, opened with
+    /// --identity). Only read, never changed.
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<PathBuf>,
     /// Misbehave on purpose, to test the other operators (built with the
     /// `fault-injection` feature only): KIND[@ROUND], KIND one of bad-share,
     /// identity-commitment, non-subgroup-commitment, bad-proof, equivocate,
@@ -252,7 +258,7 @@ impl CeremonyConfig {
             ))
             .with_hint("inject it into the dealer's dvkg ceremony"));
         }
-        let known = dealer_inputs(&definition, &context, me, &args)?;
+        let known = dealer_inputs(&definition, &context, me, &args, &identity)?;
         let mut peers = Vec::new();
         let mut listen = args.listen;
         for (position, record) in definition.participants().enumerate() {
@@ -319,8 +325,25 @@ fn dealer_inputs(
     context: &Context,
     me: OperatorId,
     args: &CeremonyArgs,
+    identity: &identity::OperatorIdentity,
 ) -> Result<Option<KnownSecrets>, CliError> {
     let deals_known = context.plan.deals(me) && context.plan.known_constant(me).is_some();
+    if definition.kind == CeremonyKind::Reshare {
+        if args.keystores.is_some() {
+            return Err(CliError::user(
+                "--keystores is for a split's dealer; a reshare's dealers pass --previous DIR",
+            ));
+        }
+        return previous_inputs(definition, me, deals_known, args, identity);
+    }
+    if args.previous.is_some() {
+        return Err(CliError::user(format!(
+            "--previous is for a reshare's dealers, and {} is a {} definition",
+            args.definition.display(),
+            definition.kind
+        ))
+        .with_hint("leave out --previous"));
+    }
     let Some(dir) = &args.keystores else {
         if deals_known {
             return Err(CliError::user(format!(
@@ -357,6 +380,96 @@ fn dealer_inputs(
             .with_hint("the keystores must be exactly the definition's validators, each opening with its password")
     })?;
     Ok(Some(secrets))
+}
+
+/// A reshare dealer's secrets: its shares of the validators reshared, from
+/// its previous output directory (`--previous DIR`: the previous lock, which
+/// must be the definition's, and its sealed share bundle), before any
+/// connection. `--previous` is refused from anyone who does not deal.
+fn previous_inputs(
+    definition: &ClusterDefinition,
+    me: OperatorId,
+    deals: bool,
+    args: &CeremonyArgs,
+    identity: &identity::OperatorIdentity,
+) -> Result<Option<KnownSecrets>, CliError> {
+    let Some(dir) = &args.previous else {
+        if deals {
+            return Err(CliError::user(format!(
+                "this identity deals in the reshare {} (participant {me}): pass --previous DIR, its output directory of the previous ceremony",
+                args.definition.display()
+            ))
+            .with_hint("the directory holds the previous cluster-lock.json and this operator's shares-operator-<i>.age; it is only read"));
+        }
+        return Ok(None);
+    };
+    if !deals {
+        return Err(CliError::user(format!(
+            "--previous is for a reshare's dealers, and this identity is participant {me}, which does not deal"
+        ))
+        .with_hint("leave out --previous"));
+    }
+    let valid = definition.validate().map_err(|err| {
+        CliError::internal(format!("a loaded definition does not validate: {err}"))
+    })?;
+    let reshare = valid
+        .reshare
+        .ok_or_else(|| CliError::internal("a reshare definition without its previous lock"))?;
+    let lock_path = dir.join(crate::ceremony::outputs::LOCK_FILE);
+    let text = store::read_text(&lock_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+        CliError::user(format!(
+            "cannot read the previous lock {}",
+            lock_path.display()
+        ))
+        .with_source(&err)
+        .with_hint("--previous names this operator's output directory of the previous ceremony")
+    })?;
+    let lock: crate::ceremony::lock::ClusterLock = serde_json::from_str(&text).map_err(|err| {
+        CliError::user(format!("{} is not a cluster lock", lock_path.display())).with_source(&err)
+    })?;
+    if lock.compute_hash() != lock.lock_hash.0 || lock.lock_hash != reshare.previous.lock_hash {
+        return Err(CliError::user(format!(
+            "{} is not the previous lock the definition names (lock hash {}, the definition's {})",
+            lock_path.display(),
+            hex::encode(lock.lock_hash.0),
+            hex::encode(reshare.previous.lock_hash.0)
+        ))
+        .with_hint("pass the output directory of the ceremony the reshare continues"));
+    }
+    let operator = lock
+        .definition
+        .operator_index(&identity.key.public())
+        .ok_or_else(|| {
+            CliError::internal("a dealer that is not an operator of the previous lock")
+        })?;
+    let bundle = dir.join(crate::ceremony::outputs::share_bundle_file(operator));
+    let shares = super::restore::open_bundle(&lock, operator, &bundle, &identity.age)?;
+    let known: Vec<crate::crypto::Scalar> = reshare
+        .subset
+        .iter()
+        .filter_map(|&v| shares.get(v).cloned())
+        .collect();
+    eprintln!(
+        "dvkg: dealing operator {operator}'s previous shares of {} validators, from {}",
+        known.len(),
+        bundle.display()
+    );
+    Ok(Some(KnownSecrets(known)))
+}
+
+/// For the `wrong-lambda` fault: a reshare dealer's Lagrange coefficient
+/// over every previous operator (the wrong set, unless all of them deal).
+#[cfg(feature = "fault-injection")]
+fn wrong_lambda(definition: &ClusterDefinition, identity: &OperatorIdentity) -> Option<Scalar> {
+    let previous = definition.previous_lock.as_deref()?;
+    let position = previous
+        .definition
+        .operators
+        .iter()
+        .position(|o| o.identity_key == identity.key.public())?;
+    crate::dkg::signing::lagrange_at_zero(&previous.share_indices)
+        .into_iter()
+        .nth(position)
 }
 
 /// Progress bars on stderr, one per round; hidden when stderr is not a
@@ -726,7 +839,10 @@ pub async fn run_operator(
     let holds = context.plan.holder_position(me).is_some();
     #[cfg(feature = "fault-injection")]
     let known = match (&fault, known) {
-        (Some(injector), Some(known)) => Some(injector.known_secrets(known)),
+        (Some(injector), Some(known)) => {
+            let lambda = context.plan.known_constant(me).map(|(lambda, _)| lambda);
+            Some(injector.known_secrets(known, lambda, wrong_lambda(&definition, &identity)))
+        }
         (_, known) => known,
     };
     let tag = preflight(&out, &context, me, remove_stale)?;
@@ -907,6 +1023,9 @@ pub async fn run_operator(
 /// What a split's dealer is told when its part is done (formats.md §7.7).
 const DEALER_WARNING: &str = "dvkg: the split is done and the keys it dealt are wiped from this process's memory, but a split cannot retire them:\n  this machine saw every key, and every keystore, copy, backup and mnemonic they came from can still sign, get the validators slashed or exit them, alone\n  the transcript proves the split was correct, never that the original keys are gone: destroy them yourself, and never run them beside the cluster";
 
+/// What every party of a reshare is told when it is done (formats.md §7.8).
+const RESHARE_WARNING: &str = "dvkg: the reshare is done: the validator keys are unchanged and the new operators hold new shares, but no reshare can revoke the old ones:\n  any previous threshold of previous operators who kept their shares can still sign, alone; once the new lock verifies, each previous operator runs `dvkg retire --previous DIR --confirm-new DIR` (best effort: it cannot reach copies)\n  the only full revocation is a new key and moving the stake";
+
 /// Runs `dvkg ceremony`.
 ///
 /// # Errors
@@ -916,7 +1035,11 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let config = CeremonyConfig::from_args(args)?;
     let out = config.out.clone();
     let me = config.me;
-    let dealer = config.known.is_some();
+    let warning = match config.definition.kind {
+        CeremonyKind::Split if config.known.is_some() => Some(DEALER_WARNING),
+        CeremonyKind::Reshare => Some(RESHARE_WARNING),
+        CeremonyKind::Dkg | CeremonyKind::Split => None,
+    };
     eprintln!(
         "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
         config.context.params().operators(),
@@ -940,8 +1063,8 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         hex::encode(summary.lock_hash)
     );
     eprintln!("dvkg: outputs in {}", out.display());
-    if dealer {
-        eprintln!("{DEALER_WARNING}");
+    if let Some(warning) = warning {
+        eprintln!("{warning}");
     }
     for file in &summary.deposit_files {
         eprintln!("dvkg: deposit data {}", out.join(file).display());

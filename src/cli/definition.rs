@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 
 use crate::ceremony::definition::ssv::NewSsv;
 use crate::ceremony::definition::{
-    self, ClusterDefinition, DefinitionError, NewDefinition, NewSplit, OperatorRecord,
+    self, ClusterDefinition, DefinitionError, NewDefinition, NewReshare, NewSplit, OperatorRecord,
     ValidDefinition,
 };
+use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::{MAX_OPERATORS, MAX_VALIDATORS, Params, ParamsError};
 use crate::dkg::plan::CeremonyKind;
 use crate::error::CliError;
@@ -36,6 +37,10 @@ pub enum DefinitionCommand {
     /// keystores' public keys, no password needed), a dealer who holds
     /// them, and the operators who will hold the shares.
     Split(Box<SplitArgs>),
+    /// Build a reshare's definition: the previous lock's validator keys,
+    /// kept, dealt by previous operators to a new roster (or the same one,
+    /// for fresh shares).
+    Reshare(Box<ReshareArgs>),
     /// Check a cluster definition and print its summary and hash.
     Verify(VerifyArgs),
 }
@@ -80,6 +85,53 @@ pub struct SplitArgs {
     /// The createdAt written into keyshares.json (RFC 3339; default: now).
     #[arg(long, value_name = "TIME", requires = "ssv_owner")]
     pub ssv_created_at: Option<String>,
+}
+
+/// Arguments of `dvkg definition reshare`.
+#[derive(Debug, Args)]
+pub struct ReshareArgs {
+    /// The lock of the ceremony whose shares are reshared (it must verify).
+    #[arg(long, value_name = "FILE")]
+    pub previous_lock: PathBuf,
+    /// The whole new roster, one operator record per flag (instead of
+    /// editing the previous one with --add, --remove, --replace).
+    #[arg(long = "operator", value_name = "FILE", conflicts_with_all = ["add", "remove", "replace"])]
+    pub operators: Vec<PathBuf>,
+    /// Add an operator (its record) to the previous roster.
+    #[arg(long, value_name = "FILE")]
+    pub add: Vec<PathBuf>,
+    /// Remove previous operator I from the roster.
+    #[arg(long, value_name = "I")]
+    pub remove: Vec<u64>,
+    /// Replace previous operator I (lost, or leaving) by the operator of
+    /// record FILE, at the same position.
+    #[arg(long, value_name = "I=FILE")]
+    pub replace: Vec<String>,
+    /// The new threshold (default ceil(2n/3), or SSV's).
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<u64>,
+    /// The previous operators that deal, by previous index, e.g. 1,3,4
+    /// (default: every previous operator still in the roster). At least the
+    /// previous threshold.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub dealers: Vec<u64>,
+    /// Reshare only these validators of the previous lock, by position,
+    /// e.g. 0,2 (default: all).
+    #[arg(long = "validators", value_name = "LIST", value_delimiter = ',')]
+    pub validator_indices: Vec<u64>,
+    /// For an SSV cluster: the owner's next registration nonce, for the new
+    /// keyshares.json (validator v uses N + v).
+    #[arg(long, value_name = "N")]
+    pub ssv_nonce: Option<u64>,
+    /// The createdAt written into keyshares.json (RFC 3339; default: now).
+    #[arg(long, value_name = "TIME", requires = "ssv_nonce")]
+    pub ssv_created_at: Option<String>,
+    /// A name for the new cluster (default: the previous one's).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where to write the definition (never overwritten).
+    #[arg(long, value_name = "FILE", default_value = "cluster-definition.json")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `dvkg definition new`.
@@ -461,6 +513,150 @@ fn run_split(config: SplitConfig) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads and checks a previous lock: intact (its lock hash) and, beside it,
+/// its transcript when present.
+fn read_previous_lock(path: &Path) -> Result<ClusterLock, CliError> {
+    let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+        CliError::user(format!("cannot read --previous-lock {}", path.display())).with_source(&err)
+    })?;
+    let lock: ClusterLock = serde_json::from_str(&text).map_err(|err| {
+        CliError::user(format!(
+            "--previous-lock {} is not a cluster lock",
+            path.display()
+        ))
+        .with_source(&err)
+        .with_hint("pass the cluster-lock.json of the ceremony whose shares are reshared")
+    })?;
+    Ok(lock)
+}
+
+fn run_reshare(args: ReshareArgs) -> Result<ExitCode, CliError> {
+    refuse_existing(&args.out)?;
+    let previous = read_previous_lock(&args.previous_lock)?;
+    let n_old = previous.definition.operators.len() as u64;
+    let index_flag = |flag: &str, i: u64| -> Result<usize, CliError> {
+        if i == 0 || i > n_old {
+            return Err(CliError::user(format!(
+                "invalid value for {flag}: {i} is not an operator of the previous lock (1 to {n_old})"
+            )));
+        }
+        Ok((i - 1) as usize)
+    };
+    // The roster: given whole, or the previous one edited.
+    let mut continuing: Vec<bool> = vec![true; previous.definition.operators.len()];
+    let operators: Vec<OperatorRecord> = if !args.operators.is_empty() {
+        let records = args
+            .operators
+            .iter()
+            .enumerate()
+            .map(|(position, value)| read_operator(position + 1, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (position, old) in previous.definition.operators.iter().enumerate() {
+            if let Some(slot) = continuing.get_mut(position) {
+                *slot = records.iter().any(|r| r.identity_key == old.identity_key);
+            }
+        }
+        records
+    } else {
+        let mut slots: Vec<Option<OperatorRecord>> = previous
+            .definition
+            .operators
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect();
+        for &i in &args.remove {
+            let p = index_flag("--remove", i)?;
+            if let (Some(slot), Some(flag)) = (slots.get_mut(p), continuing.get_mut(p)) {
+                *slot = None;
+                *flag = false;
+            }
+        }
+        for value in &args.replace {
+            let (i, file) = value.split_once('=').ok_or_else(|| {
+                CliError::user(format!("invalid value for --replace: {value}"))
+                    .with_hint("write --replace I=FILE: previous operator I's position goes to the operator of record FILE")
+            })?;
+            let i: u64 = i.trim().parse().map_err(|_| {
+                CliError::user(format!(
+                    "invalid value for --replace: {i} is not an operator index"
+                ))
+            })?;
+            let p = index_flag("--replace", i)?;
+            let record = read_record("--replace", Path::new(file))?;
+            if let (Some(slot), Some(flag)) = (slots.get_mut(p), continuing.get_mut(p)) {
+                *slot = Some(record);
+                *flag = false;
+            }
+        }
+        let mut records: Vec<OperatorRecord> = slots.into_iter().flatten().collect();
+        for value in &args.add {
+            records.push(read_record("--add", value)?);
+        }
+        records
+    };
+    let dealers: Vec<u64> = if args.dealers.is_empty() {
+        (1..=n_old)
+            .filter(|&i| continuing.get((i - 1) as usize).copied().unwrap_or(false))
+            .collect()
+    } else {
+        let mut list = args.dealers.clone();
+        list.sort_unstable();
+        list
+    };
+    let ssv = match (&previous.definition.ssv, args.ssv_nonce) {
+        (Some(old), Some(nonce)) => ssv_flags(
+            Some(old.owner.as_str()),
+            Some(nonce),
+            args.ssv_created_at.as_deref(),
+        )?,
+        (Some(_), None) => {
+            return Err(CliError::user(
+                "the previous lock is an SSV cluster's: pass --ssv-nonce N, the owner's next registration nonce",
+            )
+            .with_hint("the new keyshares.json registers the validators again, at nonces N, N+1, …"));
+        }
+        (None, Some(_)) => {
+            return Err(CliError::user(
+                "--ssv-nonce is for the reshare of an SSV cluster, and the previous lock is not one",
+            ));
+        }
+        (None, None) => None,
+    };
+    let count = operators.len();
+    let definition = ClusterDefinition::create_reshare(NewReshare {
+        name: args
+            .name
+            .unwrap_or_else(|| previous.definition.name.clone()),
+        previous_lock: previous,
+        operators,
+        dealers,
+        threshold: args.threshold,
+        validator_indices: (!args.validator_indices.is_empty())
+            .then(|| args.validator_indices.clone()),
+        ssv,
+    })
+    .map_err(|err| {
+        refused_definition(&err, count).with_hint(format!(
+            "the previous lock is {}: it must be intact and its shares must lie on one polynomial",
+            args.previous_lock.display()
+        ))
+    })?;
+    write_definition(&args.out, &definition)?;
+    eprintln!(
+        "dealers (previous operators): {:?}; each runs `dvkg ceremony --definition {} --previous DIR` with its previous output directory, every other operator `dvkg ceremony --definition {}`
+         no reshare revokes the previous shares: any {} previous operators who keep theirs can still sign; after the new lock verifies, each previous operator runs `dvkg retire`",
+        definition.dealers.as_deref().unwrap_or_default(),
+        args.out.display(),
+        args.out.display(),
+        definition
+            .previous_lock
+            .as_ref()
+            .map_or(0, |l| l.definition.threshold),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn refuse_existing(out: &Path) -> Result<(), CliError> {
     if out.symlink_metadata().is_ok() {
         return Err(
@@ -500,7 +696,8 @@ fn write_definition(out: &Path, definition: &ClusterDefinition) -> Result<ExitCo
         "wrote {shown}: {}{} operators, threshold {}, {} validator{} on {}\nsend it to every operator; each checks it with `dvkg definition verify {shown}` and compares the hash {hash}",
         match definition.kind {
             CeremonyKind::Split => "a split, ",
-            CeremonyKind::Dkg | CeremonyKind::Reshare => "",
+            CeremonyKind::Reshare => "a reshare, ",
+            CeremonyKind::Dkg => "",
         },
         definition.operators.len(),
         definition.threshold,
@@ -538,7 +735,8 @@ pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinit
         match valid.kind {
             CeremonyKind::Dkg => "dkg (new validator keys)",
             CeremonyKind::Split => "split (existing validator keys, dealt by the dealer)",
-            CeremonyKind::Reshare => "reshare",
+            CeremonyKind::Reshare =>
+                "reshare (the previous lock's validator keys, kept; new shares)",
         },
         definition.name,
         valid.params.operators(),
@@ -604,6 +802,23 @@ pub fn summary(path: &Path, definition: &ClusterDefinition, valid: &ValidDefinit
     for (v, key) in valid.validator_keys.iter().enumerate() {
         text.push_str(&format!("validator {v}:     0x{}\n", hex::encode(key.0)));
     }
+    if let Some(reshare) = &valid.reshare {
+        let dealers: Vec<String> = reshare
+            .dealers
+            .iter()
+            .map(|d| format!("{} (previous operator {})", d.slot, d.previous_operator))
+            .collect();
+        text.push_str(&format!(
+            "previous lock:   {} ({} operators, threshold {})\n\
+             dealers:         {}\n\
+             reshared:        previous validators {:?}\n",
+            hex::encode(reshare.previous.lock_hash.0),
+            reshare.previous.definition.operators.len(),
+            reshare.previous.definition.threshold,
+            dealers.join(", "),
+            reshare.subset,
+        ));
+    }
     text.push_str(&format!(
         "definition hash: {}\n",
         hex::encode(valid.definition_hash.0)
@@ -649,6 +864,7 @@ pub fn run(command: DefinitionCommand) -> Result<ExitCode, CliError> {
     match command {
         DefinitionCommand::New(args) => run_new(NewConfig::from_args(*args)?),
         DefinitionCommand::Split(args) => run_split(SplitConfig::from_args(*args)?),
+        DefinitionCommand::Reshare(args) => run_reshare(*args),
         DefinitionCommand::Verify(args) => run_verify(args),
     }
 }

@@ -74,6 +74,15 @@ pub struct DemoArgs {
     /// each keystore's keystore-<name>.txt beside it).
     #[arg(long, value_name = "FILE", requires = "split_keystores")]
     pub keystore_password_file: Option<PathBuf>,
+    /// After the DKG, reshare its keys to this many operators: the first
+    /// old operators continue, new ones join, every old operator deals.
+    /// Writes `dkg/` and `reshare/` under --out and verifies both.
+    #[arg(long, value_name = "N2", conflicts_with = "split_keystores")]
+    pub reshare_to: Option<u64>,
+    /// The reshare's threshold (with --reshare-to; default as for a DKG of
+    /// N2 operators, or SSV's).
+    #[arg(long, value_name = "T2", requires = "reshare_to")]
+    pub reshare_threshold: Option<u64>,
     /// Seconds to wait for any one round.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
@@ -155,6 +164,12 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .with_hint("pass another --out, or remove the old demo")
     })?;
 
+    // With --reshare-to the DKG goes to dkg/, the reshare to reshare/.
+    let root = if args.reshare_to.is_some() {
+        args.out.join("dkg")
+    } else {
+        args.out.clone()
+    };
     // Fresh identities and loopback sockets, then the definition.
     let started = Instant::now();
     let ssv_operators = if args.ssv {
@@ -274,10 +289,9 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let json = definition
         .to_json_pretty()
         .map_err(|err| CliError::internal("definition").with_source(&err))?;
-    std::fs::create_dir_all(&args.out).map_err(|e| {
-        CliError::user(format!("cannot create {}", args.out.display())).with_source(&e)
-    })?;
-    let definition_path = args.out.join("cluster-definition.json");
+    std::fs::create_dir_all(&root)
+        .map_err(|e| CliError::user(format!("cannot create {}", root.display())).with_source(&e))?;
+    let definition_path = root.join("cluster-definition.json");
     std::fs::write(&definition_path, format!("{json}\n")).map_err(|e| {
         CliError::user(format!("cannot write {}", definition_path.display())).with_source(&e)
     })?;
@@ -303,6 +317,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         }
     };
 
+    let kept: Vec<OperatorIdentity> = identities.iter().map(copy_identity).collect();
     let configs: Vec<CeremonyConfig> = identities
         .into_iter()
         .zip(sockets)
@@ -337,7 +352,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 listen,
                 socket: Some(socket),
                 peers,
-                out: args.out.join(dir_of(me)),
+                out: root.join(dir_of(me)),
                 keystores: KeystoreOptions {
                     password: None,
                     kdf: KdfParams::scrypt_default(),
@@ -359,40 +374,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         })
         .collect::<Result<_, CliError>>()?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::internal("failed to start the async runtime").with_source(&e))?;
-    let results = runtime.block_on(async {
-        let stop = super::ceremony::signal_stop()?;
-        let tasks: Vec<_> = configs
-            .into_iter()
-            .map(|config| {
-                let stop = stop.clone();
-                tokio::spawn(async move { run_operator(config, &Quiet, Some(stop)).await })
-            })
-            .collect();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await);
-        }
-        Ok::<_, CliError>(results)
-    })?;
-    let mut summaries = Vec::new();
-    let mut failures = Vec::new();
-    for (position, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(Ok(summary)) => summaries.push(summary),
-            Ok(Err(err)) => failures.push((position + 1, err)),
-            Err(join) => failures.push((
-                position + 1,
-                CliError::internal(format!("operator {} panicked: {join}", position + 1)),
-            )),
-        }
-    }
-    if !failures.is_empty() {
-        return Err(demo_failure(&args, failures));
-    }
+    let summaries = run_all(configs).map_err(|failures| demo_failure(&args, failures))?;
     let elapsed = started.elapsed();
     let _ = quiet;
 
@@ -403,7 +385,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .map(dir_of)
         .collect();
     for name in &dirs {
-        let dir = args.out.join(name);
+        let dir = root.join(name);
         let report = super::verify::check_dir(&dir, &Default::default())?;
         all_ok &= report.ok;
         eprintln!(
@@ -414,7 +396,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         );
     }
     if let Some(keys) = &ssv_operators {
-        all_ok &= check_ssv_outputs(&args.out, keys, &ssv_owner, args.ssv_nonce)?;
+        all_ok &= check_ssv_outputs(&root, keys, &ssv_owner, args.ssv_nonce)?;
     }
     let Some(first) = summaries.first() else {
         return Err(CliError::internal("no operator finished"));
@@ -439,12 +421,12 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         if name == "dealer" {
             println!(
                 "  {}/  (the dealer's lock and transcript: it writes no secret; the keystores it split still can sign, alone)",
-                args.out.join(name).display()
+                root.join(name).display()
             );
         } else {
             println!(
                 "  {}/  (operator {}'s lock, transcript, {}keystores, sealed share backup)",
-                args.out.join(name).display(),
+                root.join(name).display(),
                 position + 1,
                 if dealer_slot.is_some() {
                     ""
@@ -456,11 +438,10 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
     }
     println!(
         "check them again with: dvkg verify {}",
-        args.out.join("operator-1").display()
+        root.join("operator-1").display()
     );
     if ssv_operators.is_some() {
-        let file = args
-            .out
+        let file = root
             .join("operator-1")
             .join(crate::ceremony::keyshares::KEYSHARES_FILE);
         println!(
@@ -471,11 +452,22 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             file.display(),
             ssv_owner.to_checksum(),
             args.ssv_nonce,
-            args.out.join("operator-1").join(SSV_KEY_FILE).display(),
+            root.join("operator-1").join(SSV_KEY_FILE).display(),
         );
         println!(
             "  (the demo's SSV operator keys in operator-*/{SSV_KEY_FILE} are throwaway keys made for this demo: never register operators with them)"
         );
+    }
+    if let Some(n2) = args.reshare_to {
+        let next_nonce = args.ssv_nonce + args.validators;
+        all_ok &= reshare_phase(
+            &args,
+            n2,
+            &root,
+            kept,
+            ssv_operators.as_deref(),
+            (&ssv_owner, next_nonce),
+        )?;
     }
     if all_ok {
         Ok(ExitCode::SUCCESS)
@@ -485,6 +477,288 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             "the demo's outputs did not verify",
         ))
     }
+}
+
+/// A copy of an identity (the demo keeps its operators' for the reshare).
+fn copy_identity(identity: &OperatorIdentity) -> OperatorIdentity {
+    OperatorIdentity {
+        key: IdentityKey::from_seed(&identity.key.to_seed()),
+        age: identity.age.clone(),
+        name: identity.name.clone(),
+        address: identity.address.clone(),
+        ssv: identity.ssv.clone(),
+    }
+}
+
+/// Runs every configured participant's ceremony in this process; the
+/// summaries in slot order, or every failure by slot.
+fn run_all(
+    configs: Vec<CeremonyConfig>,
+) -> Result<Vec<crate::ceremony::outputs::Summary>, Vec<(usize, CliError)>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            vec![(
+                0,
+                CliError::internal("failed to start the async runtime").with_source(&e),
+            )]
+        })?;
+    let results = runtime
+        .block_on(async {
+            let stop = super::ceremony::signal_stop()?;
+            let tasks: Vec<_> = configs
+                .into_iter()
+                .map(|config| {
+                    let stop = stop.clone();
+                    tokio::spawn(async move { run_operator(config, &Quiet, Some(stop)).await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await);
+            }
+            Ok::<_, CliError>(results)
+        })
+        .map_err(|e| vec![(0, e)])?;
+    let mut summaries = Vec::new();
+    let mut failures = Vec::new();
+    for (position, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(Ok(summary)) => summaries.push(summary),
+            Ok(Err(err)) => failures.push((position + 1, err)),
+            Err(join) => failures.push((
+                position + 1,
+                CliError::internal(format!("operator {} panicked: {join}", position + 1)),
+            )),
+        }
+    }
+    if failures.is_empty() {
+        Ok(summaries)
+    } else {
+        Err(failures)
+    }
+}
+
+/// The demo's reshare: the DKG in `root` reshared to `n2` operators. The
+/// first old operators continue (same identity, same address), new ones
+/// join, and every old operator deals from its DKG outputs; old operators
+/// beyond `n2` deal and leave. Writes `reshare/` beside `root` and verifies
+/// every directory.
+fn reshare_phase(
+    args: &DemoArgs,
+    n2: u64,
+    root: &std::path::Path,
+    old: Vec<OperatorIdentity>,
+    old_ssv: Option<&[(u64, OperatorPrivateKey)]>,
+    (owner, nonce): (&ExecutionAddress, u64),
+) -> Result<bool, CliError> {
+    use crate::ceremony::definition::NewReshare;
+    let out = args.out.join("reshare");
+    let previous_path = root
+        .join("operator-1")
+        .join(crate::ceremony::outputs::LOCK_FILE);
+    let text = store::read_text(&previous_path, store::MAX_INPUT_FILE_BYTES)
+        .map_err(|e| CliError::internal("the DKG's lock").with_source(&e))?;
+    let previous: crate::ceremony::lock::ClusterLock = serde_json::from_str(&text)
+        .map_err(|e| CliError::internal("the DKG's lock").with_source(&e))?;
+    let n_old = old.len();
+    let n2 = usize::try_from(n2).unwrap_or(usize::MAX);
+    let continuing = n_old.min(n2);
+    // New operators' SSV registrations, at ids the old ones do not use.
+    let new_count = n2.saturating_sub(n_old);
+    let mut ssv_keys: Option<Vec<(u64, OperatorPrivateKey)>> = None;
+    if let Some(old_keys) = old_ssv {
+        let mut keys: Vec<(u64, OperatorPrivateKey)> =
+            old_keys.iter().take(continuing).cloned().collect();
+        let mut fresh = demo_ssv_operators(new_count)?;
+        let top = old_keys.iter().map(|(id, _)| *id).max().unwrap_or(0);
+        for (k, (id, _)) in fresh.iter_mut().enumerate() {
+            *id = top + 1 + k as u64 + *id % 7;
+        }
+        keys.extend(fresh);
+        ssv_keys = Some(keys);
+    }
+    let mut identities: Vec<OperatorIdentity> = old;
+    for k in 0..new_count {
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .map_err(|e| CliError::user("cannot bind a loopback socket").with_source(&e))?;
+        let address = socket
+            .local_addr()
+            .map_err(|e| CliError::internal("no local address").with_source(&e))?;
+        identities.push(OperatorIdentity {
+            key: IdentityKey::generate(&mut OsRng),
+            age: sealed::generate_identity(&mut OsRng)
+                .map_err(|e| CliError::internal("age key").with_source(&e))?,
+            name: format!("demo-operator-{}", n_old + k + 1),
+            address: address.to_string(),
+            ssv: ssv_keys.as_ref().and_then(|keys| {
+                keys.get(continuing + k).map(|(id, key)| SsvOperator {
+                    operator_id: *id,
+                    operator_key: key.public_key().registered().to_owned(),
+                })
+            }),
+        });
+    }
+    let roster: Vec<OperatorRecord> = previous
+        .definition
+        .operators
+        .iter()
+        .take(continuing)
+        .cloned()
+        .chain(identities.iter().skip(n_old).map(OperatorIdentity::record))
+        .collect();
+    let definition = ClusterDefinition::create_reshare(NewReshare {
+        name: "dvkg demo reshare".into(),
+        previous_lock: previous.clone(),
+        operators: roster,
+        dealers: (1..=n_old as u64).collect(),
+        threshold: args.reshare_threshold,
+        validator_indices: None,
+        ssv: ssv_keys.as_ref().map(|_| NewSsv {
+            owner: *owner,
+            nonce,
+            created_at: CreatedAt::now(),
+        }),
+    })
+    .map_err(|err| CliError::user("invalid demo reshare").with_source(&err))?;
+    let context = definition
+        .to_context()
+        .map_err(|err| CliError::user("invalid demo reshare").with_source(&err))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| CliError::user(format!("cannot create {}", out.display())).with_source(&e))?;
+    let json = definition
+        .to_json_pretty()
+        .map_err(|err| CliError::internal("definition").with_source(&err))?;
+    let definition_path = out.join("cluster-definition.json");
+    std::fs::write(&definition_path, &json).map_err(|e| {
+        CliError::user(format!("cannot write {}", definition_path.display())).with_source(&e)
+    })?;
+    let participants: Vec<OperatorRecord> = definition.participants().cloned().collect();
+    eprintln!(
+        "dvkg demo: resharing to {n2} operators (threshold {}): {continuing} continue, {new_count} join, every one of the {n_old} old operators deals",
+        definition.threshold
+    );
+    let holders = definition.operators.len();
+    let mut configs = Vec::new();
+    let mut dirs = Vec::new();
+    for (position, record) in participants.iter().enumerate() {
+        let me =
+            OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
+        let identity = identities
+            .iter()
+            .find(|i| i.key.public() == record.identity_key)
+            .map(copy_identity)
+            .ok_or_else(|| CliError::internal("a participant without its identity"))?;
+        let previous_operator = previous.definition.operator_index(&record.identity_key);
+        let known = match previous_operator {
+            Some(op) => {
+                let bundle = root
+                    .join(format!("operator-{op}"))
+                    .join(crate::ceremony::outputs::share_bundle_file(op));
+                Some(crate::dkg::KnownSecrets(super::restore::open_bundle(
+                    &previous,
+                    op,
+                    &bundle,
+                    &identity.age,
+                )?))
+            }
+            None => None,
+        };
+        let address: SocketAddr = record
+            .address
+            .parse()
+            .map_err(|e: std::net::AddrParseError| CliError::internal(e.to_string()))?;
+        let socket = UdpSocket::bind(address).map_err(|e| {
+            CliError::user(format!("cannot bind {address} again for the reshare")).with_source(&e)
+        })?;
+        let peers = participants
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| *p != position)
+            .map(|(p, r)| {
+                Ok(Peer {
+                    id: OperatorId::from_position(p)
+                        .map_err(|e| CliError::internal(e.to_string()))?,
+                    key: r.identity_key,
+                    address: r
+                        .address
+                        .parse::<SocketAddr>()
+                        .map_err(|e| CliError::internal(e.to_string()))?,
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        let dir = if position < holders {
+            format!("operator-{me}")
+        } else {
+            format!(
+                "dealer-{}",
+                previous_operator.map_or_else(String::new, |op| op.to_string())
+            )
+        };
+        dirs.push(dir.clone());
+        configs.push(CeremonyConfig {
+            definition: definition.clone(),
+            context: context.clone(),
+            identity,
+            me,
+            listen: address,
+            socket: Some(socket),
+            peers,
+            out: out.join(&dir),
+            keystores: KeystoreOptions {
+                password: None,
+                kdf: KdfParams::scrypt_default(),
+                salt_mode: SaltMode::Shared,
+            },
+            connect_timeout: Duration::from_secs(30),
+            round_timeout: Duration::from_secs(args.round_timeout),
+            remove_stale: false,
+            known,
+            #[cfg(feature = "fault-injection")]
+            fault: None,
+        });
+    }
+    let summaries = run_all(configs).map_err(|failures| demo_failure(args, failures))?;
+    let mut all_ok = true;
+    for name in &dirs {
+        let dir = out.join(name);
+        let report = super::verify::check_dir(&dir, &Default::default())?;
+        all_ok &= report.ok;
+        eprintln!(
+            "dvkg demo: verify {}: {} checks, {}",
+            dir.display(),
+            report.checks.len(),
+            if report.ok { "all passed" } else { "FAILED" }
+        );
+    }
+    if let Some(keys) = &ssv_keys {
+        all_ok &= check_ssv_outputs(&out, keys, owner, nonce)?;
+    }
+    let same_keys = summaries.first().is_some_and(|s| {
+        s.validators
+            == previous
+                .validators
+                .iter()
+                .map(|v| hex::encode(v.pubkey.0))
+                .collect::<Vec<_>>()
+    });
+    all_ok &= same_keys;
+    println!(
+        "reshare complete: {} validator(s) keep their keys ({}), now shared by {n2} operators with threshold {}",
+        previous.validators.len(),
+        if same_keys { "checked" } else { "THEY CHANGED" },
+        definition.threshold
+    );
+    for name in &dirs {
+        println!("  {}/", out.join(name).display());
+    }
+    println!(
+        "no reshare revokes the old shares: any {} of the old operators in {} can still sign; `dvkg retire --previous DIR --confirm-new DIR` erases one operator's copy, best effort",
+        previous.definition.threshold,
+        root.display()
+    );
+    Ok(all_ok)
 }
 
 /// The demo operator's SSV private key file, in its output directory.

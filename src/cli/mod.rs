@@ -13,6 +13,7 @@ pub mod definition;
 pub mod demo;
 pub mod identity;
 pub mod restore;
+pub mod retire;
 pub mod slashing;
 pub mod verify;
 pub mod verify_keyshares;
@@ -59,6 +60,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Rebuild this operator's keystores from its sealed share bundle.
     Restore(restore::RestoreArgs),
+    /// After a reshare: erase this operator's previous keystores and share
+    /// bundle, once the new outputs verify (best effort).
+    Retire(retire::RetireArgs),
     /// Check, with every other operator at the same time, that the cluster
     /// can sign: run it before anyone deposits.
     Check(check::CheckArgs),
@@ -100,6 +104,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Restore(args) => restore::run(args),
+        Command::Retire(args) => retire::run(args),
         Command::Check(args) => check::run(args, cli.quiet),
         Command::Slashing(command) => slashing::run(command),
     }

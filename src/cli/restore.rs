@@ -121,34 +121,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         (None, Some(dir)) => dir.join(outputs::share_bundle_file(operator)),
         (None, None) => return Err(CliError::internal("no share bundle to restore from")),
     };
-    let sealed_bytes =
-        store::read_bytes(&bundle_path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
-            CliError::user(format!("failed to read {}", bundle_path.display())).with_source(&err)
-        })?;
-    let plaintext = sealed::open_with(&me.age, &sealed_bytes).map_err(|err| {
-        CliError::user(format!("cannot open {}", bundle_path.display()))
-            .with_source(&err)
-            .with_hint("the bundle opens only with the identity of the operator that wrote it")
-    })?;
-    let bundle: ShareBundle = serde_json::from_slice(&plaintext).map_err(|err| {
-        CliError::user(format!("{} holds no share bundle", bundle_path.display())).with_source(&err)
-    })?;
-    if bundle.definition_hash != lock.definition.definition_hash || bundle.operator != operator {
-        return Err(CliError::user(format!(
-            "{} is operator {}'s bundle of another ceremony",
-            bundle_path.display(),
-            bundle.operator
-        ))
-        .with_hint("the lock and the bundle must come from the same cluster definition"));
-    }
-    if bundle.shares.len() != lock.validators.len() {
-        return Err(CliError::user(format!(
-            "{} holds {} shares for {} validators",
-            bundle_path.display(),
-            bundle.shares.len(),
-            lock.validators.len()
-        )));
-    }
+    let shares = open_bundle(&lock, operator, &bundle_path, &me.age)?;
 
     let kdf = KdfParams::default_for(if args.kdf == "pbkdf2" {
         KdfKind::Pbkdf2
@@ -168,32 +141,16 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
     .prepare(&mut OsRng)
     .map_err(|err| CliError::user("cannot prepare the keystore encryption").with_source(&err))?;
     let mut files = Vec::new();
-    for (v, (share, validator)) in bundle.shares.iter().zip(&lock.validators).enumerate() {
-        let scalar = Scalar::from_bytes_be(share.expose_secret()).ok_or_else(|| {
-            CliError::user(format!("validator {v}: the bundle's share is not a scalar"))
-        })?;
+    for (v, (scalar, validator)) in shares.iter().zip(&lock.validators).enumerate() {
         let public_share = validator
             .public_shares
             .get(operator.position())
-            .ok_or_else(|| {
-                CliError::user(format!(
-                    "validator {v}: the lock has no public share for operator {operator}"
-                ))
-            })?;
-        // Each share must be this operator's public share in the lock: a
-        // pending file from another run of the same definition is refused
-        // here.
-        if crate::crypto::G1Point::mul_generator(&scalar).to_bytes() != public_share.0 {
-            return Err(CliError::user(format!(
-                "validator {v}: the bundle's share does not match operator {operator}'s public share in the lock"
-            ))
-            .with_hint("the bundle and the lock are of different runs of this definition; use the lock of the run the bundle was kept in"));
-        }
+            .ok_or_else(|| CliError::internal("a checked bundle without its public share"))?;
         let file = outputs::share_keystore(
             &keystores,
             operator,
             v,
-            &scalar,
+            scalar,
             public_share,
             &validator.pubkey,
             "",
@@ -220,4 +177,77 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens operator `operator`'s sealed share bundle at `path` with its age
+/// identity and checks it against `lock`: the same definition, the same
+/// operator, one share per validator, each share the operator's public share
+/// in the lock. Used by `dvkg restore` and by a reshare's dealers
+/// (`dvkg ceremony --previous DIR`).
+///
+/// # Errors
+///
+/// A [`CliError`] naming the file and what does not match.
+pub fn open_bundle(
+    lock: &ClusterLock,
+    operator: crate::ceremony::OperatorId,
+    path: &std::path::Path,
+    age: &crate::store::sealed::AgeIdentity,
+) -> Result<Vec<Scalar>, CliError> {
+    let sealed_bytes = store::read_bytes(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
+        CliError::user(format!("failed to read {}", path.display())).with_source(&err)
+    })?;
+    let plaintext = sealed::open_with(age, &sealed_bytes).map_err(|err| {
+        CliError::user(format!("cannot open {}", path.display()))
+            .with_source(&err)
+            .with_hint("the bundle opens only with the identity of the operator that wrote it")
+    })?;
+    let bundle: ShareBundle = serde_json::from_slice(&plaintext).map_err(|err| {
+        CliError::user(format!("{} holds no share bundle", path.display())).with_source(&err)
+    })?;
+    if bundle.definition_hash != lock.definition.definition_hash || bundle.operator != operator {
+        return Err(CliError::user(format!(
+            "{} is operator {}'s bundle of another ceremony",
+            path.display(),
+            bundle.operator
+        ))
+        .with_hint("the lock and the bundle must come from the same cluster definition"));
+    }
+    if bundle.shares.len() != lock.validators.len() {
+        return Err(CliError::user(format!(
+            "{} holds {} shares for {} validators",
+            path.display(),
+            bundle.shares.len(),
+            lock.validators.len()
+        )));
+    }
+    bundle
+        .shares
+        .iter()
+        .zip(&lock.validators)
+        .enumerate()
+        .map(|(v, (share, validator))| {
+            let scalar = Scalar::from_bytes_be(share.expose_secret()).ok_or_else(|| {
+                CliError::user(format!("validator {v}: the bundle's share is not a scalar"))
+            })?;
+            let public_share = validator
+                .public_shares
+                .get(operator.position())
+                .ok_or_else(|| {
+                    CliError::user(format!(
+                        "validator {v}: the lock has no public share for operator {operator}"
+                    ))
+                })?;
+            // Each share must be this operator's public share in the lock: a
+            // pending file from another run of the same definition is
+            // refused here.
+            if crate::crypto::G1Point::mul_generator(&scalar).to_bytes() != public_share.0 {
+                return Err(CliError::user(format!(
+                    "validator {v}: the bundle's share does not match operator {operator}'s public share in the lock"
+                ))
+                .with_hint("the bundle and the lock are of different runs of this definition; use the lock of the run the bundle was kept in"));
+            }
+            Ok(scalar)
+        })
+        .collect()
 }

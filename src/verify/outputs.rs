@@ -248,7 +248,8 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                         if rebuilt.validators == lock.validators
                             && rebuilt.share_indices == lock.share_indices
                             && rebuilt.kind == lock.kind
-                            && rebuilt.ssv == lock.ssv =>
+                            && rebuilt.ssv == lock.ssv
+                            && rebuilt.previous_lock_hash == lock.previous_lock_hash =>
                     {
                         Ok(format!("{} validators", lock.validators.len()))
                     }
@@ -272,6 +273,13 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             checks.add(
                 "split: the keys dealt are the definition's validator keys",
                 check_split(lock, verified.as_ref().and(transcript.as_ref())),
+            );
+        }
+        if lock.kind == crate::dkg::plan::CeremonyKind::Reshare {
+            check_reshare(
+                &mut checks,
+                lock,
+                verified.as_ref().and(transcript.as_ref()),
             );
         }
         let failures: Vec<String> = deposit::verify_entries(&lock_entries, &expect, &mut rng)
@@ -381,7 +389,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
     }
     if lock
         .as_ref()
-        .is_some_and(|l| l.kind != crate::dkg::plan::CeremonyKind::Split)
+        .is_some_and(|l| l.kind == crate::dkg::plan::CeremonyKind::Dkg)
         && paths.lock.as_ref().and_then(|p| p.parent()).is_some()
         && paths.deposit_files.is_empty()
         && paths.transcript.is_some()
@@ -407,6 +415,92 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         checks.add(format!("keystores in {}", dir.display()), result);
     }
     checks.into_report()
+}
+
+/// A reshare's checks, from the lock alone (its definition holds the
+/// previous lock): the previous lock is the one named and intact, its
+/// public shares lie on one polynomial through each key, and the validator
+/// keys are unchanged. With a verified transcript of this definition, every
+/// dealer's constant commitment was checked to be λ_j·PK_j, and their sum the
+/// key, by the transcript verification itself (the plan carries the
+/// previous public shares).
+fn check_reshare(checks: &mut Checks, lock: &ClusterLock, transcript: Option<&Transcript>) {
+    let Some(previous) = lock.definition.previous_lock.as_deref() else {
+        checks.add(
+            "reshare: the previous lock is the one named",
+            Err("the lock's definition holds no previous lock".into()),
+        );
+        return;
+    };
+    checks.add(
+        "reshare: the previous lock is the one named",
+        if previous.compute_hash() != previous.lock_hash.0 {
+            Err("the embedded previous lock does not match its own lock hash".into())
+        } else if lock.previous_lock_hash != Some(previous.lock_hash) {
+            Err("the lock's previous_lock_hash is not the embedded previous lock's".into())
+        } else {
+            Ok(format!(
+                "previous lock {} ({} operators, threshold {}, kind {})",
+                hex::encode(previous.lock_hash.0),
+                previous.definition.operators.len(),
+                previous.definition.threshold,
+                previous.kind
+            ))
+        },
+    );
+    checks.add(
+        "reshare: the previous public shares lie on one polynomial through each key",
+        crate::ceremony::definition::reshare::check_on_polynomial(previous).map(|()| {
+            format!(
+                "{} validators, degree {}",
+                previous.validators.len(),
+                previous.definition.threshold.saturating_sub(1)
+            )
+        }),
+    );
+    let subset: Vec<usize> = match &lock.definition.validator_indices {
+        Some(list) => list.iter().map(|&v| v as usize).collect(),
+        None => (0..previous.validators.len()).collect(),
+    };
+    let unchanged = if subset.len() != lock.validators.len() {
+        Err(format!(
+            "the definition reshares {} validators, the lock has {}",
+            subset.len(),
+            lock.validators.len()
+        ))
+    } else if let Some((v, (_, old))) =
+        lock.validators
+            .iter()
+            .zip(&subset)
+            .enumerate()
+            .find(|(_, (validator, old))| {
+                previous.validators.get(**old).map(|x| x.pubkey) != Some(validator.pubkey)
+            })
+    {
+        Err(format!(
+            "validator {v}: its key is not previous validator {old}'s: the key changed"
+        ))
+    } else {
+        match transcript {
+            Some(t)
+                if t.validators
+                    .iter()
+                    .zip(&lock.validators)
+                    .all(|(r, l)| r.group_key == l.pubkey) =>
+            {
+                Ok(format!(
+                    "{} validators keep their keys: every dealer's constant commitment is its previous public share times its Lagrange coefficient over the dealers, and they add up to the key",
+                    subset.len()
+                ))
+            }
+            Some(_) => Err("the transcript's keys are not the previous lock's".into()),
+            None => Ok(format!(
+                "{} validators in the lock keep the previous lock's keys (no verified transcript to check the dealing)",
+                subset.len()
+            )),
+        }
+    };
+    checks.add("reshare: the validator keys are unchanged", unchanged);
 }
 
 /// A split's keys: the lock's validator keys are the definition's, one by

@@ -296,3 +296,61 @@ fn split_demo_deals_the_given_keystores_and_verifies() {
     .assert_mentions("--split-keystores");
     assert!(!dir.path().join("bad").exists());
 }
+
+#[test]
+fn reshare_demo_keeps_the_keys_and_verifies_both_ceremonies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(
+        dir.path(),
+        "r",
+        &["--reshare-to", "5", "--reshare-threshold", "4"],
+    );
+    out.assert_code(0)
+        .assert_mentions("keep their keys (checked)")
+        .assert_mentions("can still sign");
+    let dkg: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("r/dkg/operator-1/cluster-lock.json")).unwrap(),
+    )
+    .unwrap();
+    let reshare: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("r/reshare/operator-5/cluster-lock.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reshare["kind"], "reshare");
+    assert_eq!(reshare["previous_lock_hash"], dkg["lock_hash"]);
+    assert_eq!(reshare["definition"]["threshold"], 4);
+    for v in 0..2 {
+        assert_eq!(
+            reshare["validators"][v]["pubkey"],
+            dkg["validators"][v]["pubkey"]
+        );
+    }
+    dvkg(dir.path(), &["verify", "r/reshare/operator-2"])
+        .assert_code(0)
+        .assert_mentions("reshare: the validator keys are unchanged");
+}
+
+#[test]
+fn ssv_reshare_demo_writes_new_keyshares_at_the_next_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(dir.path(), "s", &["--ssv", "--reshare-to", "7"]);
+    out.assert_code(0)
+        .assert_mentions("keep their keys (checked)");
+    let keyshares: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("s/reshare/operator-7/keyshares.json")).unwrap(),
+    )
+    .unwrap();
+    // Two validators registered at nonces 0 and 1 by the DKG: the reshare's
+    // file registers them again from nonce 2, with the 7 new operators.
+    assert_eq!(keyshares["shares"][0]["data"]["ownerNonce"], 2);
+    assert_eq!(
+        keyshares["shares"][0]["data"]["operators"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    dvkg(dir.path(), &["verify", "s/reshare/operator-3"])
+        .assert_code(0)
+        .assert_mentions("keyshares.json: built from the lock and transcript");
+}
