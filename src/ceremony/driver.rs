@@ -285,7 +285,11 @@ pub fn max_frame_bytes(context: &Context) -> u64 {
     // Points travel uncompressed: 96 bytes in G1, 192 in G2, each with an
     // 8-byte length prefix.
     let deal = v * (t * 104 + 176) + n * 120 + 4096;
-    let partials = v * (d * 200 + 16) + n * 120 + 4096;
+    // Partials: per validator d signatures and the plan's attachment (an
+    // SSV share's RSA ciphertext), each with its length prefix. In a DKG
+    // the deals bound it anyway; with a split's one dealer they do not.
+    let attachment = plan.attachments().map_or(0, |a| u64::from(a.bytes) + 16);
+    let partials = v * (d * 200 + 16 + attachment) + n * 120 + 4096;
     (dealers * deal)
         .max(partials)
         .clamp(64 * 1024, wire::MAX_MESSAGE_BYTES)
@@ -1254,6 +1258,69 @@ mod tests {
             message: "operators 3 and 1 signed conflicting hellos\u{1b}[31m".into(),
             evidence: None,
         }
+    }
+
+    #[test]
+    fn the_frame_bound_holds_an_ssv_splits_partials() {
+        use crate::dkg::messages::{AnySigned, PartialSignatures};
+        use crate::dkg::plan::{
+            AttachmentKind, Attachments, CeremonyKind, Combine, Participant, RawPlan, ShareIndex,
+        };
+        // 4 holders and a dealer, 100 validators, possession and ownership,
+        // a 256-byte RSA ciphertext per validator from each holder.
+        let mut rng = StdRng::seed_from_u64(32);
+        let keys: Vec<IdentityKey> = (0..5).map(|_| IdentityKey::generate(&mut rng)).collect();
+        let v = 100;
+        let statement = |kind| Statement {
+            kind,
+            params: VarBytes::default(),
+        };
+        let plan = Plan::new(RawPlan {
+            kind: CeremonyKind::Split,
+            participants: keys
+                .iter()
+                .enumerate()
+                .map(|(p, key)| Participant {
+                    identity: key.public(),
+                    deals: p == 4,
+                    share: (p < 4).then(|| ShareIndex::try_from(p as u64 + 1).unwrap()),
+                })
+                .collect(),
+            threshold: 3,
+            validators: v,
+            combine: Combine::Split {
+                group_keys: vec![Bytes([1; 48]); v as usize],
+            },
+            statements: vec![
+                statement(StatementKind::Possession),
+                statement(StatementKind::Ownership),
+            ],
+            attachments: Some(Attachments {
+                kind: AttachmentKind::SsvShare,
+                bytes: 256,
+                params: (0..4).map(|i| VarBytes(vec![i])).collect(),
+            }),
+        })
+        .unwrap();
+        let context = Context {
+            plan,
+            definition_hash: Bytes([5; 32]),
+        };
+        let body = PartialSignatures {
+            acks: Vec::new(),
+            signatures: vec![vec![Bytes([0; 192]); 2]; v as usize],
+            attachments: vec![VarBytes(vec![0; 256]); v as usize],
+        };
+        let frame = AnySigned::Partials(Signed::sign(&keys[0], [0; 32], id(1), body))
+            .encode()
+            .unwrap();
+        // The 5 acks' receipts it echoes are in the bound's n * 120.
+        assert!(
+            frame.len() as u64 + 5 * 120 <= max_frame_bytes(&context),
+            "{} bytes of partials, bound {}",
+            frame.len(),
+            max_frame_bytes(&context)
+        );
     }
 
     #[test]

@@ -111,6 +111,29 @@ pub fn check_dir(dir: &Path, expect: &Expectations) -> Result<Report, DirError> 
     Ok(check_outputs(&paths, expect, &Preread::default()))
 }
 
+/// Whether `keyshares` is absent because its directory is a split
+/// dealer's: the dealer writes the lock and transcript only, so its
+/// directory holds no share bundle, no keystores and no `keyshares.json`.
+/// An operator's directory that lost its `keyshares.json` still has its
+/// shares, and fails the check.
+fn is_split_dealer_dir(keyshares: &Path, lock: &ClusterLock) -> bool {
+    if lock.kind != crate::dkg::plan::CeremonyKind::Split || keyshares.exists() {
+        return false;
+    }
+    let Some(dir) = keyshares.parent() else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    !entries.filter_map(Result::ok).any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        name == outputs::KEYSTORE_DIR
+            || (name.starts_with("shares-operator-") && name.ends_with(".age"))
+    })
+}
+
 /// Reads a lock, refusing another format version by name (before its
 /// fields, which another version names differently).
 fn read_lock(path: &Path, text: Option<&str>) -> Result<ClusterLock, String> {
@@ -400,7 +423,14 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
         );
     }
     if let (Some(path), Some(lock)) = (&paths.keyshares, &lock) {
-        super::keyshares::check(&mut checks, path, lock, lock_transcript);
+        if is_split_dealer_dir(path, lock) {
+            checks.add(
+                "keyshares.json: none at a split's dealer",
+                Ok("the dealer writes the lock and transcript only, no share; the operators' directories hold keyshares.json".to_owned()),
+            );
+        } else {
+            super::keyshares::check(&mut checks, path, lock, lock_transcript);
+        }
     }
     if let Some(path) = &paths.confirmation {
         checks.add(

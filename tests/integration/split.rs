@@ -502,6 +502,11 @@ fn an_ssv_split_writes_keyshares_that_verify() {
             .assert_mentions("keyshares.json: built from the lock and transcript");
     }
     assert!(!cluster.path("out-dealer/keyshares.json").exists());
+    // The dealer's outputs verify without one (`dvkg demo --split-keystores
+    // --ssv` verifies every directory, the dealer's too).
+    dvkg(cluster.root.path(), &["verify", "out-dealer"])
+        .assert_code(0)
+        .assert_mentions("keyshares.json: none at a split's dealer");
     let private = dvkg::ssv::dealer::test_operator_key(2).unwrap();
     std::fs::write(
         cluster.path("op3.pem"),
