@@ -445,10 +445,11 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode, CliError> {
     for (id, result) in results {
         match result {
             Ok(history) => {
+                let keys = history.data.len();
                 say(&format!(
-                    "ok    {}: verified history of {} keys",
+                    "ok    {}: verified history of {keys} key{}",
                     member.name(id),
-                    history.data.len()
+                    if keys == 1 { "" } else { "s" }
                 ))?;
                 verified.insert(id, history);
             }

@@ -17,6 +17,7 @@ mod keystore;
 mod outcomes;
 mod secrets;
 mod slashing;
+mod slashing_sync;
 mod split;
 mod split_blame;
 mod ssv;
