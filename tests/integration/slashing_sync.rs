@@ -1,7 +1,8 @@
 //! `dvkg slashing serve` and `sync` as operators run them: a real 4-operator
 //! ceremony (separate processes on loopback QUIC) makes the lock and the
-//! identities; each operator's database is filled through
-//! `check-attestation`; serving operators are separate processes.
+//! identities and each operator's `slashing-protection.json`, which starts
+//! its database; the database is then filled through `check-attestation`;
+//! serving operators are separate processes.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -84,11 +85,42 @@ const HISTORIES: History = [
     &[(0, 5, 20), (1, 7, FUTURE)],
 ];
 
-/// Records every operator's history in its own database `dbI`, each signed
-/// with that operator's share.
+/// Hoodi's genesis validators root.
+const HOODI: &str = "0x212f13fc4df078b6cb7db228f1c8307566dcecf900867401a92023d7ba99cb5f";
+
+/// Each operator's database `dbI` starts from the ceremony's
+/// `slashing-protection.json` (an empty history of exactly its share keys
+/// for Hoodi); then its history is recorded, each vote signed with that
+/// operator's share.
 fn record(cluster: &Cluster, shares: &[Vec<String>]) {
     for (i, history) in HISTORIES.iter().enumerate() {
         let db = format!("db{}", i + 1);
+        let file = format!("out{}/slashing-protection.json", i + 1);
+        let text = std::fs::read_to_string(cluster.path(&file)).unwrap();
+        let empty: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(empty["metadata"]["interchange_format_version"], "5");
+        assert_eq!(empty["metadata"]["genesis_validators_root"], HOODI);
+        let data = empty["data"].as_array().unwrap();
+        assert_eq!(data.len(), shares.len());
+        for (record, validator) in data.iter().zip(shares) {
+            assert_eq!(record["pubkey"], validator[i].as_str());
+            assert_eq!(record["signed_blocks"], serde_json::json!([]));
+            assert_eq!(record["signed_attestations"], serde_json::json!([]));
+        }
+        dvkg(
+            cluster.root.path(),
+            &[
+                "slashing",
+                "import",
+                "--db",
+                &db,
+                "--network",
+                "hoodi",
+                &file,
+            ],
+        )
+        .assert_code(0)
+        .assert_mentions("2 keys (2 new)");
         for &(v, s, t) in *history {
             att(cluster.root.path(), &db, &shares[v][i], s, t).assert_code(0);
         }
