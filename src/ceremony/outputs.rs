@@ -1,7 +1,8 @@
 //! What an operator writes after a successful ceremony, built in memory
 //! (then written atomically by `crate::store`): the lock, the transcript,
-//! the deposit data files, the share keystores with their password file, and
-//! the age-sealed share bundle.
+//! the deposit data files, the share keystores with their password file,
+//! `slashing-protection.json` for the new share keys, and the age-sealed
+//! share bundle.
 //!
 //! Formats: `ceremony-specs/formats.md`, "Ceremony outputs".
 
@@ -32,6 +33,11 @@ pub const KEYSTORE_DIR: &str = "validator_keys";
 pub const PASSWORD_FILE: &str = "password.txt";
 /// The share bundle format version.
 pub const SHARE_BUNDLE_VERSION: u32 = 1;
+
+/// The EIP-3076 history of this operator's new share keys: empty, for the
+/// chain of the definition's network, ready to import into a validator
+/// client (`ceremony-specs/slashing.md`, "With the ceremony").
+pub const SLASHING_PROTECTION_FILE: &str = "slashing-protection.json";
 
 /// The confirmation record's file name (formats.md §8.7).
 pub const CONFIRMATION_FILE: &str = "confirmation.json";
@@ -420,14 +426,55 @@ pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputF
     ))
 }
 
+/// `slashing-protection.json`: an EIP-3076 history with one empty record
+/// per validator, keyed by this holder's public share of it, for the chain
+/// of the definition's network. `None` for a custom network, whose genesis
+/// validators root dvkg cannot know (the operator imports none then, or
+/// makes one with `dvkg slashing export` from a database of that chain).
+///
+/// # Errors
+///
+/// [`OutputError::Encode`] if the JSON cannot be rendered (a bug).
+pub fn slashing_protection_file(
+    definition: &ClusterDefinition,
+    lock: &ClusterLock,
+    holder: usize,
+) -> Result<Option<OutputFile>, OutputError> {
+    let Some(root) = definition
+        .network
+        .parse::<crate::eth::network::Network>()
+        .ok()
+        .and_then(|n| n.genesis_validators_root())
+    else {
+        return Ok(None);
+    };
+    let keys = lock
+        .validators
+        .iter()
+        .filter_map(|v| v.public_shares.get(holder))
+        .map(|share| crate::slashing::PublicKeyBytes(share.0));
+    let mut text =
+        crate::slashing::interchange::Interchange::for_new_keys(crate::slashing::Root(root), keys)
+            .to_json()
+            .map_err(|e| OutputError::Encode {
+                what: "slashing-protection.json",
+                reason: e.to_string(),
+            })?;
+    text.push('\n');
+    Ok(Some(OutputFile::public(
+        SLASHING_PROTECTION_FILE,
+        text.into_bytes(),
+    )))
+}
+
 /// Writes every output file of participant `output.me` into `dir` (a
 /// split's dealer, holding no share, writes the lock, the transcript and
 /// the confirmation record only), one file at
 /// a time (so that at most one file's bytes are in memory beside the
 /// ceremony's own state), recovery material first: the sealed share bundle,
 /// the lock and the password, then the transcript, the deposit data,
-/// `keyshares.json` for an SSV cluster, the keystores, and the confirmation
-/// record (unconfirmed until the exchange that follows).
+/// `keyshares.json` for an SSV cluster, the keystores,
+/// `slashing-protection.json`, and the confirmation record (unconfirmed until the exchange that follows).
 ///
 /// # Errors
 ///
@@ -568,6 +615,9 @@ pub fn write<R: RngCore + CryptoRng>(
             KEYSTORE_DIR,
             rng,
         )?)?;
+    }
+    if let Some(file) = slashing_protection_file(definition, &lock, holder)? {
+        put(file)?;
     }
     put(OutputFile::public(
         CONFIRMATION_FILE,

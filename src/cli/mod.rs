@@ -15,6 +15,7 @@ pub mod identity;
 pub mod restore;
 pub mod retire;
 pub mod slashing;
+pub mod slashing_sync;
 pub mod verify;
 pub mod verify_keyshares;
 

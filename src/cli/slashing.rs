@@ -4,7 +4,9 @@
 //! - `check-block` / `check-attestation` record a message that is safe to
 //!   sign (exit 0) or refuse it (exit 5), saying which rule and record;
 //! - `export` writes the history as an interchange file;
-//! - `merge` turns several nodes' histories into one, through the lock.
+//! - `merge` turns several nodes' histories into one, through the lock;
+//! - `serve` and `sync` exchange the operators' histories over QUIC
+//!   (`super::slashing_sync`).
 //!
 //! Rules and formats: `ceremony-specs/slashing.md`.
 
@@ -42,6 +44,14 @@ pub enum SlashingCommand {
     /// Merge several nodes' slashing-protection files into one minified
     /// history, keyed by one operator's share keys or by the validator keys.
     Merge(MergeArgs),
+    /// Serve this operator's history to the other operators of the lock,
+    /// signed with its identity key, until stopped (SIGINT or SIGTERM).
+    Serve(super::slashing_sync::ServeArgs),
+    /// Before signing again: fetch the other operators' signed histories,
+    /// verify and merge them into this operator's database; exit 0 only
+    /// with enough peers (default n - t + 1), else exit 4 naming the
+    /// missing ones.
+    Sync(super::slashing_sync::SyncArgs),
 }
 
 /// The chain a command is for (exactly one of the two).
@@ -271,7 +281,7 @@ impl ChainArgs {
 }
 
 impl MergeChainArgs {
-    fn root(&self) -> Result<Option<Root>, CliError> {
+    pub(crate) fn root(&self) -> Result<Option<Root>, CliError> {
         match (&self.genesis_validators_root, &self.network) {
             (Some(text), _) => parse_root(text, "--genesis-validators-root").map(Some),
             (None, Some(name)) => network_root(name).map(Some),
@@ -397,7 +407,7 @@ impl MergeConfig {
 }
 
 /// A database failure as the user sees it.
-fn db_error(path: &Path, err: DbError) -> CliError {
+pub(crate) fn db_error(path: &Path, err: DbError) -> CliError {
     let shown = path.display();
     match &err {
         DbError::WrongGenesisRoot { stored, .. } => CliError::user(format!(
@@ -431,7 +441,7 @@ fn db_error(path: &Path, err: DbError) -> CliError {
     }
 }
 
-fn open_db(path: &Path, root: Root) -> Result<SlashingDb, CliError> {
+pub(crate) fn open_db(path: &Path, root: Root) -> Result<SlashingDb, CliError> {
     SlashingDb::open(path, root).map_err(|err| db_error(path, err))
 }
 
@@ -469,7 +479,7 @@ fn refuse_existing_output(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn say(line: &str) -> Result<(), CliError> {
+pub(crate) fn say(line: &str) -> Result<(), CliError> {
     writeln!(std::io::stdout().lock(), "{line}")
         .map_err(|err| CliError::user("failed to write to stdout").with_source(&err))
 }
@@ -507,6 +517,8 @@ pub fn run(command: SlashingCommand) -> Result<ExitCode, CliError> {
         }
         SlashingCommand::Export(args) => run_export(ExportConfig::from_args(args)?),
         SlashingCommand::Merge(args) => run_merge(MergeConfig::from_args(args)?),
+        SlashingCommand::Serve(args) => super::slashing_sync::run_serve(args),
+        SlashingCommand::Sync(args) => super::slashing_sync::run_sync(args),
     }
 }
 
@@ -600,7 +612,7 @@ fn run_export(config: ExportConfig) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_lock(path: &Path) -> Result<ClusterLock, CliError> {
+pub(crate) fn read_lock(path: &Path) -> Result<ClusterLock, CliError> {
     let shown = path.display();
     let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
         CliError::user(format!("failed to read the cluster lock {shown}"))
@@ -625,18 +637,11 @@ fn read_lock(path: &Path) -> Result<ClusterLock, CliError> {
     Ok(lock)
 }
 
-fn run_merge(config: MergeConfig) -> Result<ExitCode, CliError> {
-    refuse_existing_output(&config.out)?;
-    let lock = read_lock(&config.lock)?;
-    let keys = KeyMap::from_lock(&lock).map_err(|err| {
-        CliError::user(format!(
-            "the cluster lock {} cannot map keys",
-            config.lock.display()
-        ))
-        .with_source(&err)
-    })?;
-    let root = match config.genesis_validators_root {
-        Some(root) => root,
+/// The chain of a command over a lock: the root given on the command line,
+/// else the root of the lock's network.
+pub(crate) fn lock_root(lock: &ClusterLock, given: Option<Root>) -> Result<Root, CliError> {
+    match given {
+        Some(root) => Ok(root),
         None => lock
             .definition
             .network
@@ -650,8 +655,21 @@ fn run_merge(config: MergeConfig) -> Result<ExitCode, CliError> {
                     lock.definition.network
                 ))
                 .with_hint("pass --genesis-validators-root 0x…")
-            })?,
-    };
+            }),
+    }
+}
+
+fn run_merge(config: MergeConfig) -> Result<ExitCode, CliError> {
+    refuse_existing_output(&config.out)?;
+    let lock = read_lock(&config.lock)?;
+    let keys = KeyMap::from_lock(&lock).map_err(|err| {
+        CliError::user(format!(
+            "the cluster lock {} cannot map keys",
+            config.lock.display()
+        ))
+        .with_source(&err)
+    })?;
+    let root = lock_root(&lock, config.genesis_validators_root)?;
     let names: Vec<String> = config
         .files
         .iter()

@@ -13,6 +13,14 @@
 //! BLS-to-execution changes) and each network's published parameters (for
 //! example the Hoodi README of `eth-clients/hoodi`). A chain's root is fixed
 //! at genesis, so these never change; a custom network has none here.
+//!
+//! Chain clocks (genesis time, `SECONDS_PER_SLOT`, `SLOTS_PER_EPOCH`), used
+//! only to tell whether a slashing-protection history runs beyond the
+//! current epoch: each chain's genesis state `genesis_time` (for Hoodi,
+//! `MIN_GENESIS_TIME` 1742212800 + `GENESIS_DELAY` 600 of its `config.yaml`;
+//! mainnet's as in Lodestar's published network genesis data), 12-second
+//! slots and 32-slot epochs on the Ethereum chains, 5 and 16 on Gnosis and
+//! Chiado.
 
 use std::fmt;
 use std::str::FromStr;
@@ -85,6 +93,25 @@ impl KnownNetwork {
         }
     }
 
+    /// The chain's clock: genesis time (Unix seconds), seconds per slot and
+    /// slots per epoch, which tell the current slot and epoch by the wall
+    /// clock (sources in the module docs).
+    pub fn clock(self) -> ChainClock {
+        let (genesis_time, seconds_per_slot, slots_per_epoch) = match self {
+            Self::Mainnet => (1_606_824_023, 12, 32),
+            Self::Sepolia => (1_655_733_600, 12, 32),
+            Self::Holesky => (1_695_902_400, 12, 32),
+            Self::Hoodi => (1_742_213_400, 12, 32),
+            Self::Gnosis => (1_638_993_340, 5, 16),
+            Self::Chiado => (1_665_396_300, 5, 16),
+        };
+        ChainClock {
+            genesis_time,
+            seconds_per_slot,
+            slots_per_epoch,
+        }
+    }
+
     /// How many deposit units one native coin is worth, over 10^9
     /// (1 for ETH networks; 32 for Gnosis chains, where 1 GNO = 32 * 10^9).
     pub fn amount_multiplier(self) -> u64 {
@@ -119,6 +146,29 @@ const GNOSIS_GENESIS_VALIDATORS_ROOT: [u8; 32] =
     hex_root(b"f5dcb5564e829aab27264b9becd5dfaa017085611224cb3036f573368dbb9d47");
 const CHIADO_GENESIS_VALIDATORS_ROOT: [u8; 32] =
     hex_root(b"9d642dac73058fbf39c0ae41ab1e34e4d889043cb199851ded7095bc99eb4c1e");
+
+/// A chain's slot clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainClock {
+    /// The genesis state's `genesis_time`, in Unix seconds.
+    pub genesis_time: u64,
+    /// `SECONDS_PER_SLOT`.
+    pub seconds_per_slot: u64,
+    /// `SLOTS_PER_EPOCH`.
+    pub slots_per_epoch: u64,
+}
+
+impl ChainClock {
+    /// The slot at Unix time `now` (slot 0 before genesis).
+    pub fn slot_at(&self, now: u64) -> u64 {
+        now.saturating_sub(self.genesis_time) / self.seconds_per_slot.max(1)
+    }
+
+    /// The epoch at Unix time `now` (epoch 0 before genesis).
+    pub fn epoch_at(&self, now: u64) -> u64 {
+        self.slot_at(now) / self.slots_per_epoch.max(1)
+    }
+}
 
 /// Decodes 64 lowercase hex digits at compile time (only the constants
 /// above call it, so a bad digit or index is a build error, not a panic; a
@@ -214,6 +264,15 @@ impl Network {
         }
     }
 
+    /// The chain's clock; `None` for a custom network, whose genesis time
+    /// dvkg cannot know.
+    pub fn clock(&self) -> Option<ChainClock> {
+        match self {
+            Self::Known(known) => Some(known.clock()),
+            Self::Custom { .. } => None,
+        }
+    }
+
     /// Deposit units per native coin over 10^9 (custom networks count in ETH).
     pub fn amount_multiplier(&self) -> u64 {
         match self {
@@ -305,6 +364,18 @@ mod tests {
             assert_eq!(network.amount_multiplier(), multiplier);
             assert_eq!(network.to_string(), name);
         }
+    }
+
+    #[test]
+    fn clocks_count_slots_and_epochs_from_genesis() {
+        let clock = KnownNetwork::Mainnet.clock();
+        assert_eq!(clock.slot_at(0), 0);
+        assert_eq!(clock.slot_at(clock.genesis_time + 11), 0);
+        assert_eq!(clock.slot_at(clock.genesis_time + 12 * 33), 33);
+        assert_eq!(clock.epoch_at(clock.genesis_time + 12 * 33), 1);
+        let gnosis = KnownNetwork::Gnosis.clock();
+        assert_eq!(gnosis.epoch_at(gnosis.genesis_time + 5 * 16 * 7 + 4), 7);
+        assert!(Network::known("hoodi").and_then(|n| n.clock()).is_some());
     }
 
     #[test]

@@ -18,14 +18,16 @@
 //! - [`file`]: reading interchange files and writing them without ever
 //!   replacing an existing file.
 //!
-//! A future `dvkg slashing sync` is a thin layer over these: each peer sends
-//! [`db::SlashingDb::export`], the syncing node verifies it and calls
-//! [`db::SlashingDb::import_mapped`] with the lock's [`merge::KeyMap`].
+//! - [`sync`]: `dvkg slashing serve` and `sync` over the lock's pinned QUIC
+//!   identities: each peer sends its signed export, the syncing operator
+//!   verifies it, maps it through the lock's [`merge::KeyMap`] and imports
+//!   the merge of them all.
 
 pub mod db;
 pub mod file;
 pub mod interchange;
 pub mod merge;
+pub mod sync;
 
 use std::fmt;
 use std::str::FromStr;

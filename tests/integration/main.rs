@@ -18,6 +18,7 @@ mod outcomes;
 mod reshare;
 mod secrets;
 mod slashing;
+mod slashing_sync;
 mod split;
 mod split_blame;
 mod ssv;
