@@ -137,7 +137,8 @@ impl CeremonyError {
                 | TransportError::Timeout { .. }
                 | TransportError::PeerClosed { .. }
                 | TransportError::PeerAborted { .. }
-                | TransportError::Send { .. } => None,
+                | TransportError::Send { .. }
+                | TransportError::SendTimeout { .. } => None,
             },
             Self::PeerAbortProven { culprit, .. } => Some(*culprit),
             // A peer's claim is repeated, never turned against the peer:
@@ -161,7 +162,9 @@ impl CeremonyError {
                 TransportError::Timeout { peer, .. }
                 | TransportError::PeerClosed { peer, .. }
                 | TransportError::Send { peer, .. } => Some(*peer),
-                TransportError::Unreachable { missing } => missing.first().copied(),
+                // Our own uplink is too slow: no peer is missing.
+                TransportError::SendTimeout { .. } => None,
+                TransportError::Unreachable { missing, .. } => missing.first().map(|m| m.peer),
                 TransportError::Endpoint { .. }
                 | TransportError::Tls(_)
                 | TransportError::PeerAborted { .. }
@@ -645,7 +648,9 @@ pub enum Unconfirmed {
     /// It aborted, with this message.
     Aborted(String),
     /// Its connection ended without a confirmation.
-    Gone(String),
+    Gone(net::Closed),
+    /// Something else went wrong waiting for it.
+    Failed(String),
 }
 
 impl std::fmt::Display for Unconfirmed {
@@ -655,6 +660,7 @@ impl std::fmt::Display for Unconfirmed {
             Self::OtherLock(hash) => write!(f, "it holds another lock ({hash})"),
             Self::Aborted(message) => write!(f, "it aborted: {message}"),
             Self::Gone(reason) => write!(f, "its connection ended: {reason}"),
+            Self::Failed(reason) => f.write_str(reason),
         }
     }
 }
@@ -720,7 +726,7 @@ impl<T: Transport> Closing<T> {
                     None => match err {
                         TransportError::Timeout { .. } => Unconfirmed::Silent,
                         TransportError::PeerClosed { reason, .. } => Unconfirmed::Gone(reason),
-                        other => Unconfirmed::Gone(other.to_string()),
+                        other => Unconfirmed::Failed(other.to_string()),
                     },
                 }),
             };
@@ -730,7 +736,7 @@ impl<T: Transport> Closing<T> {
             }
         }
         transport
-            .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
+            .close(net::CLOSE_DONE, net::DONE_REASON, Duration::from_secs(2))
             .await;
         confirmation
     }
@@ -791,6 +797,7 @@ pub async fn run(
         max_frame_bytes: max_frame_bytes(&setup.context),
         messages: &MESSAGE_TAGS,
         connect_deadline: Instant::now() + connect_timeout,
+        round_timeout: setup.round_timeout,
     };
     progress.round(0, "connecting", peers.len());
     let connecting = Mesh::connect(
@@ -800,7 +807,11 @@ pub async fn run(
         socket,
         &peers,
         limits,
-        |_, _| progress.tick(0),
+        |event| {
+            if let net::quic::ConnectEvent::Connected { .. } = event {
+                progress.tick(0);
+            }
+        },
     );
     let mut stop = setup.stop.clone();
     let connected = match stop.as_mut() {
@@ -1176,7 +1187,7 @@ async fn rounds<T: Transport>(
             .await
         {
             Ok(_) => {}
-            Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
+            Err(TransportError::PeerClosed { reason, .. }) if reason.finished() => {}
             Err(err @ TransportError::PeerAborted { .. }) => {
                 return Err(CeremonyError::Transport(err));
             }

@@ -241,6 +241,7 @@ impl CeremonyConfig {
             } else {
                 peers.push(Peer {
                     id,
+                    name: record.name.clone(),
                     key: record.identity_key,
                     address,
                 });
@@ -391,7 +392,8 @@ pub fn ceremony_error_kind(err: &CeremonyError) -> ErrorKind {
             TransportError::Unreachable { .. }
             | TransportError::Timeout { .. }
             | TransportError::PeerClosed { .. }
-            | TransportError::Send { .. } => ErrorKind::PeerTimeout,
+            | TransportError::Send { .. }
+            | TransportError::SendTimeout { .. } => ErrorKind::PeerTimeout,
             TransportError::BadFrame { .. } => ErrorKind::Culprit,
             // A peer with another definition: a coordination mistake; an
             // abort report that was not explained: a claim.

@@ -232,6 +232,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                     Ok(Peer {
                         id: OperatorId::from_position(p)
                             .map_err(|e| CliError::internal(e.to_string()))?,
+                        name: record.name.clone(),
                         key: record.identity_key,
                         address: record
                             .address

@@ -442,7 +442,7 @@ fn an_identity_not_in_the_definition_is_refused_and_its_slot_named() {
         let done = wait(child, started);
         assert_eq!(done.code, 4, "operator {}:\n{}", k + 1, done.stderr);
         assert!(
-            done.stderr.contains("could not connect to operator(s) 4"),
+            done.stderr.contains("could not connect to operator 4"),
             "operator {}:\n{}",
             k + 1,
             done.stderr
