@@ -379,13 +379,17 @@ fn a_wrong_definition_at_one_operator_is_named() {
         let i = k + 1;
         let done = wait(child, started);
         assert_ne!(done.code, 0, "operator {i} succeeded");
+        // Operator 4 too: a coordination mistake, never "operator 1 is at
+        // fault" (issue 17).
+        assert_ne!(done.code, 3, "operator {i}:\n{}", done.stderr);
         if i != 4 {
             // Another definition is a coordination mistake, not a proven
             // fault: exit 6.
             assert_eq!(done.code, 6, "operator {i}:\n{}", done.stderr);
             assert!(
                 done.stderr
-                    .contains("operator 4 is running another ceremony"),
+                    .contains("operator 4 is running another ceremony")
+                    && done.stderr.contains("its definition hash is"),
                 "operator {i}:\n{}",
                 done.stderr
             );
