@@ -67,6 +67,17 @@ pub enum CeremonyError {
         /// What was awaited.
         kind: MessageKind,
     },
+    /// Nothing arrived from any peer before the round deadline: this
+    /// machine lost the network, or every other operator stopped at once.
+    #[error(
+        "no {kind} message from any of the {peers} other operators arrived before the deadline"
+    )]
+    Isolated {
+        /// How many peers there are.
+        peers: usize,
+        /// What was awaited.
+        kind: MessageKind,
+    },
     /// The network failed us: a missing, silent or misbehaving peer.
     #[error(transparent)]
     Transport(TransportError),
@@ -129,21 +140,25 @@ impl CeremonyError {
             Self::Protocol(err) => err.culprit(),
             Self::Malformed { peer, .. } => Some(*peer),
             Self::Transport(err) => match err {
-                TransportError::BadFrame { peer, .. }
-                | TransportError::OtherCeremony { peer, .. } => Some(*peer),
-                TransportError::Endpoint { .. }
+                TransportError::BadFrame { peer, .. } => Some(*peer),
+                // Different definitions are a coordination mistake: each
+                // side sees the other as "another ceremony".
+                TransportError::OtherCeremony { .. }
+                | TransportError::Endpoint { .. }
                 | TransportError::Tls(_)
                 | TransportError::Unreachable { .. }
                 | TransportError::Timeout { .. }
                 | TransportError::PeerClosed { .. }
                 | TransportError::PeerAborted { .. }
-                | TransportError::Send { .. } => None,
+                | TransportError::Send { .. }
+                | TransportError::SendTimeout { .. } => None,
             },
             Self::PeerAbortProven { culprit, .. } => Some(*culprit),
             // A peer's claim is repeated, never turned against the peer:
             // an honest participant reporting a fault without proof (say,
             // conflicting hellos) is not the culprit.
             Self::Silent { .. }
+            | Self::Isolated { .. }
             | Self::PeerAbortClaimed { .. }
             | Self::Internal(_)
             | Self::Stopped { .. }
@@ -161,7 +176,9 @@ impl CeremonyError {
                 TransportError::Timeout { peer, .. }
                 | TransportError::PeerClosed { peer, .. }
                 | TransportError::Send { peer, .. } => Some(*peer),
-                TransportError::Unreachable { missing } => missing.first().copied(),
+                // Our own uplink is too slow: no peer is missing.
+                TransportError::SendTimeout { .. } => None,
+                TransportError::Unreachable { missing, .. } => missing.first().map(|m| m.peer),
                 TransportError::Endpoint { .. }
                 | TransportError::Tls(_)
                 | TransportError::PeerAborted { .. }
@@ -174,9 +191,11 @@ impl CeremonyError {
             // A participant that stops tells its peers it is leaving: it is
             // the one missing.
             Self::Stopped { me, .. } | Self::Checkpoint { me, .. } => Some(*me),
+            // Everyone at once: no peer is singled out.
             Self::Protocol(_)
             | Self::Malformed { .. }
             | Self::PeerAbortProven { .. }
+            | Self::Isolated { .. }
             | Self::Internal(_) => None,
             #[cfg(feature = "fault-injection")]
             Self::Injected(_) => None,
@@ -189,6 +208,7 @@ impl CeremonyError {
             Self::PeerAbortProven { evidence, .. } => Some((**evidence).clone()),
             Self::Malformed { .. }
             | Self::Silent { .. }
+            | Self::Isolated { .. }
             | Self::Transport(_)
             | Self::PeerAbortClaimed { .. }
             | Self::Internal(_)
@@ -209,6 +229,12 @@ pub trait Progress: Send + Sync {
     fn tick(&self, round: u8);
     /// The round is done.
     fn done(&self, round: u8);
+    /// While connecting: `peer` (slot and name) is connected, as `how`
+    /// says (its address, who dialled, the round trip).
+    fn connected(&self, _peer: &str, _how: &str) {}
+    /// About once a second while connecting: the peers still missing (slot
+    /// and name), the time since connecting started and until it gives up.
+    fn waiting(&self, _missing: &[String], _elapsed: Duration, _remaining: Duration) {}
 }
 
 /// Progress that shows nothing.
@@ -421,6 +447,44 @@ impl<T: Transport> Session<'_, T> {
         Ok(())
     }
 
+    /// Who is missing when the round deadline passes, decided from
+    /// everything awaited in the round rather than from the peer the wait
+    /// happened to be on, so that every honest participant names the same
+    /// one (protocol.md, "Who is missing"): the lowest-slot peer with a
+    /// frame of the round still missing, of the earliest kind awaited; if
+    /// no frame at all arrived from any of two or more peers, nobody is
+    /// singled out ([`CeremonyError::Isolated`]).
+    fn silent(&self, expects: &[Expect], waited: MessageKind) -> CeremonyError {
+        let mailbox = self.transport.mailbox();
+        let lacking = expects.iter().find_map(|expect| {
+            expect
+                .from
+                .iter()
+                .copied()
+                .filter(|&peer| !mailbox.arrived(peer, frame_kind(expect.kind)))
+                .min()
+                .map(|peer| (peer, expect.kind))
+        });
+        let peers = self.transport.peers();
+        let heard_from_none = peers.len() >= 2
+            && peers.iter().all(|&peer| {
+                expects
+                    .iter()
+                    .filter(|e| e.from.contains(&peer))
+                    .all(|e| !mailbox.arrived(peer, frame_kind(e.kind)))
+            });
+        match lacking {
+            _ if heard_from_none => CeremonyError::Isolated {
+                peers: peers.len(),
+                kind: waited,
+            },
+            Some((peer, kind)) => CeremonyError::Silent { peer, kind },
+            None => CeremonyError::Internal(format!(
+                "a round-{waited} wait timed out with nothing missing"
+            )),
+        }
+    }
+
     /// Collects every message the machine awaits, keyed by kind and sender.
     async fn collect(&self, machine: &Machine, expects: &[Expect]) -> Result<Inbox, CeremonyError> {
         let deadline = Instant::now() + self.round_timeout;
@@ -436,7 +500,7 @@ impl<T: Transport> Session<'_, T> {
                 let bytes = match received {
                     Ok(bytes) => bytes,
                     Err(TransportError::Timeout { .. }) => {
-                        let err = CeremonyError::Silent { peer, kind };
+                        let err = self.silent(expects, kind);
                         return Err(self.on_failure(machine, &inbox, err).await);
                     }
                     Err(err) => {
@@ -472,6 +536,7 @@ impl<T: Transport> Session<'_, T> {
     ) -> CeremonyError {
         let err = match err {
             CeremonyError::Silent { .. }
+            | CeremonyError::Isolated { .. }
             | CeremonyError::Transport(
                 TransportError::PeerClosed { .. } | TransportError::Send { .. },
             ) => abort_in_flight(&self.transport, err).await,
@@ -627,6 +692,9 @@ pub struct Finished<T: Transport> {
     pub output: Output,
     /// What is left to do with the peers.
     pub closing: Closing<T>,
+    /// How long connecting took (waiting for the others to start), which
+    /// the protocol time does not include.
+    pub connect_time: Duration,
 }
 
 /// The connections of a completed ceremony.
@@ -649,7 +717,9 @@ pub enum Unconfirmed {
     /// It aborted, with this message.
     Aborted(String),
     /// Its connection ended without a confirmation.
-    Gone(String),
+    Gone(net::Closed),
+    /// Something else went wrong waiting for it.
+    Failed(String),
 }
 
 impl std::fmt::Display for Unconfirmed {
@@ -659,6 +729,7 @@ impl std::fmt::Display for Unconfirmed {
             Self::OtherLock(hash) => write!(f, "it holds another lock ({hash})"),
             Self::Aborted(message) => write!(f, "it aborted: {message}"),
             Self::Gone(reason) => write!(f, "its connection ended: {reason}"),
+            Self::Failed(reason) => f.write_str(reason),
         }
     }
 }
@@ -724,7 +795,7 @@ impl<T: Transport> Closing<T> {
                     None => match err {
                         TransportError::Timeout { .. } => Unconfirmed::Silent,
                         TransportError::PeerClosed { reason, .. } => Unconfirmed::Gone(reason),
-                        other => Unconfirmed::Gone(other.to_string()),
+                        other => Unconfirmed::Failed(other.to_string()),
                     },
                 }),
             };
@@ -734,7 +805,7 @@ impl<T: Transport> Closing<T> {
             }
         }
         transport
-            .close(net::CLOSE_DONE, b"done", Duration::from_secs(2))
+            .close(net::CLOSE_DONE, net::DONE_REASON, Duration::from_secs(2))
             .await;
         confirmation
     }
@@ -795,8 +866,16 @@ pub async fn run(
         max_frame_bytes: max_frame_bytes(&setup.context),
         messages: &MESSAGE_TAGS,
         connect_deadline: Instant::now() + connect_timeout,
+        round_timeout: setup.round_timeout,
     };
     progress.round(0, "connecting", peers.len());
+    let started = Instant::now();
+    let name = |id: OperatorId| {
+        peers.iter().find(|p| p.id == id).map_or_else(
+            || format!("operator {id}"),
+            |p| format!("operator {id} ({})", p.name),
+        )
+    };
     let connecting = Mesh::connect(
         setup.me,
         setup.context.definition_hash.0,
@@ -804,7 +883,41 @@ pub async fn run(
         socket,
         &peers,
         limits,
-        |_, _| progress.tick(0),
+        |event| match event {
+            net::quic::ConnectEvent::Connected {
+                peer,
+                dialled,
+                rtt,
+                connected,
+                total,
+            } => {
+                progress.tick(0);
+                let address = peers
+                    .iter()
+                    .find(|p| p.id == peer)
+                    .map(|p| p.address.to_string())
+                    .unwrap_or_default();
+                let how = format!(
+                    "{} {address}, round trip {} ms ({connected}/{total})",
+                    if dialled {
+                        "dialled at"
+                    } else {
+                        "dialled us; we dial it at"
+                    },
+                    rtt.as_millis()
+                );
+                progress.connected(&name(peer), &how);
+            }
+            net::quic::ConnectEvent::Lost { .. } => {}
+            net::quic::ConnectEvent::Waiting {
+                missing,
+                elapsed,
+                remaining,
+            } => {
+                let missing: Vec<String> = missing.into_iter().map(name).collect();
+                progress.waiting(&missing, elapsed, remaining);
+            }
+        },
     );
     let mut stop = setup.stop.clone();
     let connected = match stop.as_mut() {
@@ -819,7 +932,10 @@ pub async fn run(
         (err, r)
     })?;
     progress.done(0);
-    run_over(mesh, setup, identity, progress).await
+    let connect_time = started.elapsed();
+    let mut finished = run_over(mesh, setup, identity, progress).await?;
+    finished.connect_time = connect_time;
+    Ok(finished)
 }
 
 /// Runs the whole ceremony for this participant over `transport`, already
@@ -896,6 +1012,7 @@ pub async fn run_over<T: Transport>(
                 wait: closing_timeout,
                 muted,
             },
+            connect_time: Duration::ZERO,
         }),
         #[cfg(feature = "fault-injection")]
         Err(err @ CeremonyError::Injected(_)) => {
@@ -954,6 +1071,7 @@ impl Aborted<'_> {
         // flight. What we saw ourselves (an invalid frame) stays ours.
         let err = match err {
             CeremonyError::Silent { .. }
+            | CeremonyError::Isolated { .. }
             | CeremonyError::Transport(
                 TransportError::PeerClosed { .. }
                 | TransportError::Send { .. }
@@ -1180,7 +1298,7 @@ async fn rounds<T: Transport>(
             .await
         {
             Ok(_) => {}
-            Err(TransportError::PeerClosed { reason, .. }) if reason == "it finished" => {}
+            Err(TransportError::PeerClosed { reason, .. }) if reason.finished() => {}
             Err(err @ TransportError::PeerAborted { .. }) => {
                 return Err(CeremonyError::Transport(err));
             }
@@ -1494,7 +1612,9 @@ mod tests {
                         let key = keys[me.position()].clone();
                         tokio::spawn(async move {
                             let result = match run_over(endpoint, setup, key, &Quiet).await {
-                                Ok(Finished { output, closing }) => {
+                                Ok(Finished {
+                                    output, closing, ..
+                                }) => {
                                     // The transcript hash stands for the
                                     // lock hash here.
                                     let confirmed = closing.confirm(output.transcript.hash()).await;

@@ -328,7 +328,11 @@ pub struct Summary {
     /// For an SSV cluster: the owner (EIP-55) and first nonce the written
     /// `keyshares.json` registers with.
     pub keyshares: Option<(String, u64)>,
-    /// Time from the first connection attempt to the last finalize message.
+    /// Time spent connecting: waiting for every other operator to start
+    /// and be reached.
+    pub connect_time: std::time::Duration,
+    /// Time from the mesh being connected to the last finalize message
+    /// (waits for slower peers within the rounds included).
     pub protocol_time: std::time::Duration,
     /// Time spent building and writing the outputs (keystore KDF included).
     pub output_time: std::time::Duration,
@@ -535,6 +539,7 @@ pub fn write<R: RngCore + CryptoRng>(
                 .collect(),
             deposit_files: Vec::new(),
             keyshares: None,
+            connect_time: std::time::Duration::ZERO,
             protocol_time: std::time::Duration::ZERO,
             output_time: std::time::Duration::ZERO,
         });
@@ -633,6 +638,7 @@ pub fn write<R: RngCore + CryptoRng>(
             .collect(),
         deposit_files: deposit_files.into_iter().map(|(name, _)| name).collect(),
         keyshares: keyshares_for,
+        connect_time: std::time::Duration::ZERO,
         protocol_time: std::time::Duration::ZERO,
         output_time: std::time::Duration::ZERO,
     };

@@ -52,11 +52,14 @@ pub struct CeremonyArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Give up on an operator whose message of a round has not arrived this
-    /// many seconds after the round started.
+    /// many seconds after the round started. It also sets how long a network
+    /// outage may last (the QUIC idle timeout) and how long one send may take
+    /// (this plus the frame's size at 100 kbit/s): raise it for slow or
+    /// unreliable links.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub round_timeout: u64,
-    /// Listen on this address instead of 0.0.0.0 with this operator's port
-    /// from the definition.
+    /// Listen (UDP) on this address instead of 0.0.0.0 with this operator's
+    /// port from the definition: behind a port forward or in a container.
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<SocketAddr>,
     /// Encrypt the keystores with the password in this file instead of a
@@ -165,6 +168,48 @@ fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> 
         })
 }
 
+/// Refuses advertised addresses the other operators cannot dial: an
+/// unspecified one (`0.0.0.0`, `[::]`) always, and a loopback one when
+/// other operators are on other hosts (a definition whose operators are all
+/// on loopback is a local test, and fine).
+///
+/// # Errors
+///
+/// A user error naming the operator and its address, with a hint to
+/// `--listen`.
+pub fn check_advertised(
+    resolved: &[(
+        OperatorId,
+        &crate::ceremony::definition::OperatorRecord,
+        SocketAddr,
+    )],
+    definition: &Path,
+) -> Result<(), CliError> {
+    let multi_host = resolved
+        .iter()
+        .any(|(_, _, a)| !a.ip().is_loopback() && !a.ip().is_unspecified());
+    for (id, record, address) in resolved {
+        let why = if address.ip().is_unspecified() {
+            "an unspecified address (every interface) is where to listen, not an address others can dial"
+        } else if multi_host && address.ip().is_loopback() {
+            "a loopback address is this machine only, and the other operators are on other hosts"
+        } else {
+            continue;
+        };
+        return Err(CliError::user(format!(
+            "operator {id} ({})'s address {:?} in {} cannot be dialled by the others: {why}",
+            record.name,
+            record.address,
+            definition.display()
+        ))
+        .with_hint(
+            "put the address (or DNS name) and UDP port the other operators reach in the record; \
+             to listen on another local address or port, pass --listen HOST:PORT on that machine",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a secret from a file (a password or passphrase): bounded, with
 /// one trailing newline removed, and not empty.
 ///
@@ -261,10 +306,14 @@ impl CeremonyConfig {
         let known = dealer_inputs(&definition, &context, me, &args, &identity)?;
         let mut peers = Vec::new();
         let mut listen = args.listen;
+        let mut resolved = Vec::new();
         for (position, record) in definition.participants().enumerate() {
             let id = OperatorId::from_position(position)
                 .map_err(|e| CliError::internal(e.to_string()))?;
-            let address = resolve(id, &record.address)?;
+            resolved.push((id, record, resolve(id, &record.address)?));
+        }
+        check_advertised(&resolved, &args.definition)?;
+        for (id, record, address) in resolved {
             if id == me {
                 listen.get_or_insert(SocketAddr::new(
                     std::net::Ipv4Addr::UNSPECIFIED.into(),
@@ -273,6 +322,7 @@ impl CeremonyConfig {
             } else {
                 peers.push(Peer {
                     id,
+                    name: record.name.clone(),
                     key: record.identity_key,
                     address,
                 });
@@ -474,19 +524,33 @@ fn wrong_lambda(definition: &ClusterDefinition, identity: &OperatorIdentity) -> 
 
 /// Progress bars on stderr, one per round; hidden when stderr is not a
 /// terminal or with `--quiet`.
+///
+/// Off a terminal (systemd, docker, nohup) connecting prints plain lines
+/// instead: one per peer as it connects, and every
+/// [`WAITING_LINE_SECS`] one naming who is still missing and when the wait
+/// ends.
 pub struct Bars {
     me: OperatorId,
     hidden: bool,
+    terminal: bool,
     bar: std::sync::Mutex<Option<ProgressBar>>,
+    /// When the last "still waiting" line was printed (off a terminal).
+    last_line: std::sync::Mutex<Option<Duration>>,
 }
+
+/// How often, off a terminal, a line names the operators still missing.
+pub const WAITING_LINE_SECS: u64 = 30;
 
 impl Bars {
     /// Bars for operator `me`.
     pub fn new(me: OperatorId, quiet: bool) -> Self {
+        use std::io::IsTerminal as _;
         Self {
             me,
             hidden: quiet,
+            terminal: std::io::stderr().is_terminal(),
             bar: std::sync::Mutex::new(None),
+            last_line: std::sync::Mutex::new(None),
         }
     }
 
@@ -499,7 +563,7 @@ impl Bars {
 
 impl Progress for Bars {
     fn round(&self, round: u8, name: &str, total: usize) {
-        let target = if self.hidden {
+        let target = if self.hidden || !self.terminal {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
@@ -512,6 +576,8 @@ impl Progress for Bars {
         }
         bar.set_prefix(format!("operator {}", self.me));
         bar.set_message(format!("round {round}: {name}"));
+        // The elapsed time moves even while nothing arrives.
+        bar.enable_steady_tick(Duration::from_secs(1));
         self.with(|slot| {
             if let Some(old) = slot.replace(bar) {
                 old.finish();
@@ -533,6 +599,47 @@ impl Progress for Bars {
                 bar.finish();
             }
         });
+    }
+
+    fn connected(&self, peer: &str, how: &str) {
+        if !self.hidden && !self.terminal {
+            eprintln!("dvkg: operator {}: connected to {peer}: {how}", self.me);
+        }
+    }
+
+    fn waiting(&self, missing: &[String], elapsed: Duration, remaining: Duration) {
+        if self.hidden || missing.is_empty() {
+            return;
+        }
+        let names = missing.join(", ");
+        if self.terminal {
+            self.with(|slot| {
+                if let Some(bar) = slot {
+                    bar.set_message(format!("round 0: connecting; waiting for {names}"));
+                }
+            });
+            return;
+        }
+        let due = match self.last_line.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|at| {
+                    elapsed.saturating_sub(at) >= Duration::from_secs(WAITING_LINE_SECS)
+                }) && elapsed >= Duration::from_secs(WAITING_LINE_SECS);
+                if due {
+                    *last = Some(elapsed);
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            eprintln!(
+                "dvkg: operator {}: still waiting for {names} after {} s; giving up in {} s (--timeout)",
+                self.me,
+                elapsed.as_secs(),
+                remaining.as_secs()
+            );
+        }
     }
 }
 
@@ -572,13 +679,14 @@ pub fn ceremony_error_kind(err: &CeremonyError) -> ErrorKind {
         CeremonyError::Malformed { .. } | CeremonyError::PeerAbortProven { .. } => {
             ErrorKind::Culprit
         }
-        CeremonyError::Silent { .. } => ErrorKind::PeerTimeout,
+        CeremonyError::Silent { .. } | CeremonyError::Isolated { .. } => ErrorKind::PeerTimeout,
         CeremonyError::Transport(err) => match err {
             TransportError::Endpoint { .. } | TransportError::Tls(_) => ErrorKind::User,
             TransportError::Unreachable { .. }
             | TransportError::Timeout { .. }
             | TransportError::PeerClosed { .. }
-            | TransportError::Send { .. } => ErrorKind::PeerTimeout,
+            | TransportError::Send { .. }
+            | TransportError::SendTimeout { .. } => ErrorKind::PeerTimeout,
             TransportError::BadFrame { .. } => ErrorKind::Culprit,
             // A peer with another definition: a coordination mistake; an
             // abort report that was not explained: a claim.
@@ -612,11 +720,23 @@ fn pending_hint(pending: &Path) -> String {
     )
 }
 
+/// How operator `id` is named in a hint: its slot and its name in the
+/// definition.
+fn who(definition: &ClusterDefinition, id: OperatorId) -> String {
+    match definition.operators.get(id.position()) {
+        Some(record) => format!("operator {id} ({}, {})", record.name, record.address),
+        None => format!("operator {id}"),
+    }
+}
+
 /// Turns a ceremony failure into the user's report, with its exit code;
-/// `pending` is this operator's pending recovery file, if it was written.
+/// `me` is this operator (never told to check itself), `pending` its
+/// pending recovery file, if it was written.
 pub fn ceremony_error(
     err: &CeremonyError,
-    report_path: Option<&Path>,
+    definition: &ClusterDefinition,
+    me: OperatorId,
+    report: Option<(&Path, &AbortReport)>,
     pending: Option<&Path>,
 ) -> CliError {
     let kind = ceremony_error_kind(err);
@@ -626,26 +746,63 @@ pub fn ceremony_error(
     } else {
         "no key material was written"
     };
-    if kind == ErrorKind::Unproven {
+    let slow = "raise --round-timeout if the links are only slow (it sets how long a round, an \
+                outage and a send may last; ceremony-specs/formats.md §10.1)";
+    if let CeremonyError::Transport(TransportError::OtherCeremony { peer, theirs, ours }) = err {
+        out = out.with_hint(format!(
+            "a coordination mistake, not a fault: {} runs a definition with hash {theirs}, this \
+             machine {ours}; agree on one definition file (every operator prints its hash when it \
+             starts) and re-run the ceremony",
+            who(definition, *peer)
+        ));
+    } else if let CeremonyError::Transport(TransportError::SendTimeout { peer, .. }) = err {
+        out = out.with_hint(format!(
+            "this machine could not get its data out to {} in time: check this machine's uplink; {slow}",
+            who(definition, *peer)
+        ));
+    } else if let CeremonyError::Isolated { .. } = err {
+        out = out.with_hint(format!(
+            "every other operator went silent at once: check this machine's network (its link, \
+             firewall, VPN) before blaming any of them; {slow}"
+        ));
+    } else if kind == ErrorKind::Unproven {
         out = out.with_hint(
             "no operator's fault is proven; compare the definition hashes every operator prints, then re-run the ceremony",
         );
     } else if let Some(culprit) = err.culprit().filter(|_| kind == ErrorKind::Culprit) {
-        out = out.with_hint(format!("operator {culprit} is at fault; {written}"));
-    } else if let Some(missing) = err.missing() {
         out = out.with_hint(format!(
-            "check that operator {missing} is running `dvkg ceremony` with the same definition and is reachable; \
-             raise --timeout or --round-timeout if it is only slow"
+            "operator {culprit} is at fault; {written} ({})",
+            who(definition, culprit)
+        ));
+    } else if let Some(missing) = err.missing().filter(|&m| m != me) {
+        out = out.with_hint(format!(
+            "check that {} is running `dvkg ceremony` with the same definition and that UDP \
+             reaches it (or it reaches this machine); {slow}",
+            who(definition, missing)
+        ));
+    } else if err.missing().is_some() {
+        // A peer's report names this operator as the one missing: it is
+        // the peer that lost us, and this side cannot tell whose link.
+        let by = match err {
+            CeremonyError::PeerAbortClaimed { reporter, .. } => who(definition, *reporter),
+            _ => "another operator".into(),
+        };
+        out = out.with_hint(format!(
+            "{by} lost this machine: check the network between the two; {slow}"
         ));
     }
     if let Some(pending) = pending {
         out = out.with_hint(pending_hint(pending));
     }
-    if let Some(path) = report_path {
-        out = out.with_hint(format!(
-            "the abort report (with the evidence) is in {}",
-            path.display()
-        ));
+    if let Some((path, report)) = report {
+        out = out.with_hint(if report.evidence.is_some() {
+            format!(
+                "the abort report (with the evidence) is in {}",
+                path.display()
+            )
+        } else {
+            format!("the abort report is in {}", path.display())
+        });
     }
     out
 }
@@ -896,12 +1053,22 @@ pub async fn run_operator(
             CliError::user("cannot prepare the keystore encryption").with_source(&err)
         })?;
     let started = std::time::Instant::now();
-    let Finished { output, closing } = match driver::run(driver_config, key, progress).await {
+    let Finished {
+        output,
+        closing,
+        connect_time,
+    } = match driver::run(driver_config, key, progress).await {
         Ok(finished) => finished,
         Err((err, report)) => {
             let path = write_abort_report(&out, &report);
             let kept = pending.exists().then_some(pending.as_path());
-            return Err(ceremony_error(&err, path.as_deref(), kept));
+            return Err(ceremony_error(
+                &err,
+                &definition,
+                me,
+                path.as_deref().map(|p| (p, &report)),
+                kept,
+            ));
         }
     };
     let protocol_time = started.elapsed();
@@ -950,7 +1117,8 @@ pub async fn run_operator(
     info!(out = %shown, "outputs written");
     // The outputs hold the sealed bundle now: the pending file is done.
     let _ = std::fs::remove_file(&pending);
-    summary.protocol_time = protocol_time;
+    summary.connect_time = connect_time;
+    summary.protocol_time = protocol_time.saturating_sub(connect_time);
     summary.output_time = started.elapsed();
     let record_path = lock_out.join(outputs::CONFIRMATION_FILE);
     if let Some(reason) = stop.as_ref().and_then(|s| s.borrow().clone()) {
@@ -1056,8 +1224,9 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         run_operator(config, &progress, Some(stop)).await
     })?;
     eprintln!(
-        "dvkg: ceremony complete in {:.2} s (protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
-        (summary.protocol_time + summary.output_time).as_secs_f64(),
+        "dvkg: ceremony complete in {:.2} s (waiting for the others to connect {:.2} s, protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
+        (summary.connect_time + summary.protocol_time + summary.output_time).as_secs_f64(),
+        summary.connect_time.as_secs_f64(),
         summary.protocol_time.as_secs_f64(),
         summary.output_time.as_secs_f64(),
         hex::encode(summary.lock_hash)
@@ -1078,4 +1247,61 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::ceremony::definition::OperatorRecord;
+    use crate::crypto::identity::IdentityKey;
+
+    fn record(name: &str, address: &str) -> OperatorRecord {
+        OperatorRecord {
+            name: name.into(),
+            identity_key: IdentityKey::generate(&mut StdRng::seed_from_u64(1)).public(),
+            age_recipient: String::new(),
+            address: address.into(),
+            ssv: None,
+        }
+    }
+
+    fn check(addresses: &[&str]) -> Result<(), CliError> {
+        let records: Vec<OperatorRecord> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| record(&format!("op{}", i + 1), a))
+            .collect();
+        let resolved: Vec<_> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    OperatorId::from_position(i).unwrap(),
+                    r,
+                    r.address.parse::<SocketAddr>().unwrap(),
+                )
+            })
+            .collect();
+        check_advertised(&resolved, Path::new("definition.json"))
+    }
+
+    #[test]
+    fn advertised_addresses_others_cannot_dial_are_refused() {
+        // All on loopback: a local test.
+        check(&["127.0.0.1:9001", "127.0.0.1:9002"]).unwrap();
+        check(&["10.0.0.1:9000", "10.0.0.2:9000", "[2001:db8::3]:9000"]).unwrap();
+        let mixed = check(&["10.0.0.1:9000", "127.0.0.1:9000"]).unwrap_err();
+        let text = format!("{mixed:?}");
+        assert!(text.contains("operator 2 (op2)"), "{text}");
+        assert!(text.contains("loopback"), "{text}");
+        assert!(text.contains("--listen"), "{text}");
+        let any = check(&["0.0.0.0:9000", "127.0.0.1:9002"]).unwrap_err();
+        let text = format!("{any:?}");
+        assert!(text.contains("operator 1 (op1)"), "{text}");
+        assert!(text.contains("unspecified"), "{text}");
+        assert!(check(&["10.0.0.1:9000", "[::]:9000"]).is_err());
+    }
 }

@@ -179,6 +179,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
         } else {
             peers.push(Peer {
                 id,
+                name: record.name.clone(),
                 key: record.identity_key,
                 address,
             });
@@ -208,6 +209,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 .min(crate::wire::MAX_MESSAGE_BYTES),
             messages: &check::TAGS,
             connect_deadline: tokio::time::Instant::now() + timeout,
+            round_timeout: timeout,
         };
         let mesh = Mesh::connect(
             me,
@@ -216,7 +218,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
             socket,
             &peers,
             limits,
-            |_, _| {},
+            |_| {},
         )
         .await
         .map_err(|err| {
@@ -228,8 +230,12 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
             .with_hint("every operator runs `dvkg check` with this lock at the same time")
         })?;
         let result = check::run_over(&mesh, &lock, me, &key, &shares, timeout, &mut OsRng).await;
-        mesh.close(crate::net::CLOSE_DONE, b"done", Duration::from_secs(2))
-            .await;
+        mesh.close(
+            crate::net::CLOSE_DONE,
+            crate::net::DONE_REASON,
+            Duration::from_secs(2),
+        )
+        .await;
         result.map_err(|err| {
             CliError::new(ErrorKind::PeerTimeout, "the check did not complete").with_source(&err)
         })

@@ -345,6 +345,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                     Ok(Peer {
                         id: OperatorId::from_position(p)
                             .map_err(|e| CliError::internal(e.to_string()))?,
+                        name: record.name.clone(),
                         key: record.identity_key,
                         address: record
                             .address
@@ -689,6 +690,7 @@ fn reshare_phase(
                 Ok(Peer {
                     id: OperatorId::from_position(p)
                         .map_err(|e| CliError::internal(e.to_string()))?,
+                    name: r.name.clone(),
                     key: r.identity_key,
                     address: r
                         .address

@@ -179,6 +179,7 @@ impl Member {
             } else {
                 peers.push(Peer {
                     id,
+                    name: record.name.clone(),
                     key: record.identity_key,
                     address,
                 });

@@ -65,6 +65,11 @@ pub struct VerifyArgs {
     /// Print a machine-readable JSON report on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A reshare's chain: the output directories of the ceremonies it
+    /// continues, newest first. Each must verify and be the previous lock
+    /// of the one before.
+    #[arg(long, value_name = "DIR")]
+    pub previous: Vec<PathBuf>,
     /// `--keyshares` and its `--ssv-*` flags (src/cli/verify_keyshares.rs).
     #[command(flatten)]
     pub ssv: super::verify_keyshares::KeysharesArgs,
@@ -83,6 +88,8 @@ pub struct VerifyConfig {
     pub outputs: Option<OutputPaths>,
     /// Abort reports to check, with the definition they are about.
     pub abort_reports: Option<(Vec<PathBuf>, PathBuf)>,
+    /// The chain of previous output directories, newest first.
+    pub previous: Vec<PathBuf>,
 }
 
 /// The outputs named by the flags: a directory, or `--lock` and
@@ -185,6 +192,7 @@ impl VerifyConfig {
             json: args.json,
             outputs,
             abort_reports,
+            previous: args.previous.clone(),
         })
     }
 }
@@ -360,8 +368,77 @@ fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, C
     paths
         .deposit_files
         .extend(config.deposit_files.iter().cloned());
-    let report = outputs::check_outputs(&paths, &config.expect, &preread);
+    let mut report = outputs::check_outputs(&paths, &config.expect, &preread);
+    if !config.previous.is_empty() {
+        let lock = preread
+            .lock
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<crate::ceremony::lock::ClusterLock>(text).ok());
+        check_chain(
+            &mut report,
+            lock.and_then(|l| l.previous_lock_hash),
+            &config.previous,
+        )?;
+    }
     print_checks(&report, config.json)
+}
+
+/// `--previous DIR...`: each directory verifies on its own, and its lock is
+/// the previous lock of the one before it (the first, of the lock checked).
+fn check_chain(
+    report: &mut Report,
+    mut expected: Option<crate::wire::Bytes<32>>,
+    previous: &[PathBuf],
+) -> Result<(), CliError> {
+    for dir in previous {
+        let inner = check_dir(dir, &Expectations::default())?;
+        let failed: Vec<String> = inner
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.check.clone())
+            .collect();
+        report.checks.push(crate::verify::Check {
+            check: format!("previous {}: verifies", dir.display()),
+            ok: inner.ok,
+            detail: if inner.ok {
+                format!("{} checks passed", inner.checks.len())
+            } else {
+                format!("failed: {}", failed.join("; "))
+            },
+        });
+        let path = dir.join(crate::ceremony::outputs::LOCK_FILE);
+        let lock: Option<crate::ceremony::lock::ClusterLock> =
+            store::read_text(&path, store::MAX_INPUT_FILE_BYTES)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok());
+        let linked = match (&lock, expected) {
+            (Some(lock), Some(hash)) if lock.lock_hash == hash => Ok(format!(
+                "its lock {} is the previous lock of the one before",
+                hex::encode(hash.0)
+            )),
+            (Some(lock), Some(hash)) => Err(format!(
+                "its lock is {}, the one before continues {}",
+                hex::encode(lock.lock_hash.0),
+                hex::encode(hash.0)
+            )),
+            (Some(_), None) => {
+                Err("the lock before it is not a reshare: the chain ends there".into())
+            }
+            (None, _) => Err(format!("{} is not a readable cluster lock", path.display())),
+        };
+        report.checks.push(crate::verify::Check {
+            check: format!(
+                "previous {}: continued by the lock before it",
+                dir.display()
+            ),
+            ok: linked.is_ok(),
+            detail: linked.unwrap_or_else(|e| e),
+        });
+        expected = lock.and_then(|l| l.previous_lock_hash);
+    }
+    report.ok = report.checks.iter().all(|c| c.ok);
+    Ok(())
 }
 
 /// Prints checks one per line (or as JSON); exit 0 only if all passed.

@@ -15,14 +15,14 @@ use tokio::time::Instant;
 use tracing::debug;
 use zeroize::Zeroizing;
 
-use super::{FRAME_VERSION, Frame, FrameKind, TransportError};
+use super::{Closed, FRAME_VERSION, Frame, FrameKind, TransportError};
 use crate::ceremony::OperatorId;
 use crate::wire;
 
 #[derive(Default)]
 struct State {
     queues: HashMap<(OperatorId, FrameKind), VecDeque<Zeroizing<Vec<u8>>>>,
-    closed: BTreeMap<OperatorId, String>,
+    closed: BTreeMap<OperatorId, Closed>,
     aborts: Vec<(OperatorId, Vec<u8>)>,
     bad: Vec<(OperatorId, Bad)>,
     seen: HashSet<(OperatorId, FrameKind)>,
@@ -98,7 +98,7 @@ impl Mailbox {
 
     /// Records that `peer`'s connection ended, with `reason` (kept: the
     /// first reason is the real one).
-    pub fn closed(&self, peer: OperatorId, reason: String) {
+    pub fn closed(&self, peer: OperatorId, reason: Closed) {
         self.update(|state| {
             state.closed.entry(peer).or_insert(reason);
         });
@@ -215,6 +215,7 @@ impl Mailbox {
                         Bad::OtherCeremony(theirs) => TransportError::OtherCeremony {
                             peer: *from,
                             theirs: theirs.clone(),
+                            ours: hex::encode(self.ceremony),
                         },
                         Bad::Frame(reason) => TransportError::BadFrame {
                             peer: *from,
@@ -272,7 +273,14 @@ impl Mailbox {
     }
 
     /// The peers whose connection has ended, with the reason.
-    pub fn closed_peers(&self) -> BTreeMap<OperatorId, String> {
+    pub fn closed_peers(&self) -> BTreeMap<OperatorId, Closed> {
         self.lock().closed.clone()
+    }
+
+    /// Whether a frame of `kind` from `peer` has arrived (whether or not it
+    /// was taken since): what a wait can show as received, and who is still
+    /// missing when it ends.
+    pub fn arrived(&self, peer: OperatorId, kind: FrameKind) -> bool {
+        self.lock().seen.contains(&(peer, kind))
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::mailbox::Mailbox;
-use super::{CLOSE_DONE, FrameKind, Transport, TransportError, encode_frame};
+use super::{CLOSE_DONE, Closed, FrameKind, Transport, TransportError, encode_frame};
 use crate::ceremony::OperatorId;
 
 /// One frame in flight, as the policy sees it.
@@ -148,9 +148,13 @@ impl Transport for MemoryEndpoint {
         _acknowledged: bool,
     ) -> Result<(), TransportError> {
         if self.is_closed(self.me) || self.is_closed(peer) {
-            return Err(TransportError::Send {
+            return Err(TransportError::PeerClosed {
                 peer,
-                reason: "connection lost".into(),
+                reason: if self.is_closed(self.me) {
+                    Closed::Local
+                } else {
+                    Closed::Dropped
+                },
             });
         }
         let mut bytes = encode_frame(self.me, self.inner.ceremony, peer, kind, payload)?;
@@ -191,9 +195,9 @@ impl Transport for MemoryEndpoint {
             closed.insert(self.me);
         }
         let reason = if code == CLOSE_DONE {
-            "it finished".to_owned()
+            Closed::Finished
         } else {
-            format!("closed by peer: {code}")
+            Closed::Aborted(format!("close code {code}"))
         };
         for peer in &self.peers {
             if let Some(mailbox) = self.inner.mailboxes.get(peer) {
@@ -215,7 +219,7 @@ impl Drop for MemoryEndpoint {
         if newly {
             for peer in &self.peers {
                 if let Some(mailbox) = self.inner.mailboxes.get(peer) {
-                    mailbox.closed(self.me, "connection lost".into());
+                    mailbox.closed(self.me, Closed::Dropped);
                 }
             }
         }

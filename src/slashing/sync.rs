@@ -46,7 +46,7 @@ use super::merge::{KeyMap, KeyedBy, MergeError, MergeInput, merge};
 use super::{Epoch, PublicKeyBytes, Root, Slot};
 use crate::ceremony::OperatorId;
 use crate::crypto::identity::{IdentityKey, IdentityPublicKey, IdentitySignature};
-use crate::net::{CLOSE_DONE, CLOSE_REFUSED, IDLE_TIMEOUT_SECS, Peer, tls};
+use crate::net::{CLOSE_DONE, CLOSE_REFUSED, KEEP_ALIVE_SECS, MIN_IDLE_TIMEOUT_SECS, Peer, tls};
 use crate::wire::{self, Bytes, WireError};
 
 /// The sync protocol's version.
@@ -382,9 +382,9 @@ pub enum SyncError {
 fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
     config.max_idle_timeout(
-        quinn::IdleTimeout::try_from(Duration::from_secs(IDLE_TIMEOUT_SECS)).ok(),
+        quinn::IdleTimeout::try_from(Duration::from_secs(MIN_IDLE_TIMEOUT_SECS)).ok(),
     );
-    config.keep_alive_interval(Some(Duration::from_secs(2)));
+    config.keep_alive_interval(Some(Duration::from_secs(KEEP_ALIVE_SECS)));
     config.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
     config.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     Arc::new(config)

@@ -379,13 +379,17 @@ fn a_wrong_definition_at_one_operator_is_named() {
         let i = k + 1;
         let done = wait(child, started);
         assert_ne!(done.code, 0, "operator {i} succeeded");
+        // Operator 4 too: a coordination mistake, never "operator 1 is at
+        // fault" (issue 17).
+        assert_ne!(done.code, 3, "operator {i}:\n{}", done.stderr);
         if i != 4 {
             // Another definition is a coordination mistake, not a proven
             // fault: exit 6.
             assert_eq!(done.code, 6, "operator {i}:\n{}", done.stderr);
             assert!(
                 done.stderr
-                    .contains("operator 4 is running another ceremony"),
+                    .contains("operator 4 is running another ceremony")
+                    && done.stderr.contains("its definition hash is"),
                 "operator {i}:\n{}",
                 done.stderr
             );
@@ -442,7 +446,7 @@ fn an_identity_not_in_the_definition_is_refused_and_its_slot_named() {
         let done = wait(child, started);
         assert_eq!(done.code, 4, "operator {}:\n{}", k + 1, done.stderr);
         assert!(
-            done.stderr.contains("could not connect to operator(s) 4"),
+            done.stderr.contains("could not connect to operator 4"),
             "operator {}:\n{}",
             k + 1,
             done.stderr

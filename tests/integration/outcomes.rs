@@ -308,7 +308,7 @@ fn a_disk_too_small_is_refused_before_connecting() {
         let d = &done[i - 1];
         assert_eq!(d.code, 4, "operator {i}:\n{}", d.stderr);
         assert!(
-            d.stderr.contains("operator(s) 2"),
+            d.stderr.contains("could not connect to operator 2 at"),
             "operator {i}:\n{}",
             d.stderr
         );

@@ -356,6 +356,19 @@ fn grow_four_to_seven_with_a_new_threshold() {
     let all = ["op1", "op2", "op3", "op4", "op5", "op6", "op7"];
     let done = world.reshare(&all, &ops, &BTreeMap::new(), "re");
     check_reshare(&world, &done, &all, &all, &[0], &before, &ops);
+    // The chain: verify walks back to the DKG, and refuses a wrong link.
+    dvkg(
+        world.root.path(),
+        &["verify", "re-op5", "--previous", "dkg-op3"],
+    )
+    .assert_code(0)
+    .assert_mentions("previous dkg-op3: continued by the lock before it");
+    dvkg(
+        world.root.path(),
+        &["verify", "re-op5", "--previous", "re-op1"],
+    )
+    .assert_code(5)
+    .assert_mentions("the one before continues");
 }
 
 #[test]
