@@ -291,22 +291,34 @@ fn ssv_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     let text = crate::ceremony::keyshares::file_text(&lock, &output.transcript)
         .expect("keyshares")
         .expect("an ssv cluster");
+    push_ceremony(out, "ssv", &definition, &output.transcript, &lock);
+    out.push(("keyshares", "keyshares".into(), text.into_bytes()));
+}
+
+/// A ceremony's definition, transcript and lock as seeds, named
+/// `PREFIX-definition`, `PREFIX-transcript`, `PREFIX-lock`.
+fn push_ceremony(
+    out: &mut Vec<(&'static str, String, Vec<u8>)>,
+    prefix: &str,
+    definition: &ClusterDefinition,
+    transcript: &Transcript,
+    lock: &ClusterLock,
+) {
     out.push((
         "definition",
-        "ssv-definition".into(),
+        format!("{prefix}-definition"),
         definition.to_json_pretty().expect("json").into_bytes(),
     ));
     out.push((
         "transcript",
-        "ssv-transcript".into(),
-        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
+        format!("{prefix}-transcript"),
+        serde_json::to_vec_pretty(transcript).expect("transcript json"),
     ));
     out.push((
         "lock",
-        "ssv-lock".into(),
-        serde_json::to_vec_pretty(&lock).expect("lock json"),
+        format!("{prefix}-lock"),
+        serde_json::to_vec_pretty(lock).expect("lock json"),
     ));
-    out.push(("keyshares", "keyshares".into(), text.into_bytes()));
 }
 
 /// A split (3 operators and a dealer, 2 existing keys) run in memory: its
@@ -365,21 +377,7 @@ fn split_seeds(out: &mut Vec<(&'static str, String, Vec<u8>)>) {
     let run = runner::run(&cluster, hooks, 3078);
     let output = run.outputs.values().next().expect("a completed split");
     let lock = ClusterLock::new(&definition, &output.transcript).expect("split lock");
-    out.push((
-        "definition",
-        "split-definition".into(),
-        definition.to_json_pretty().expect("json").into_bytes(),
-    ));
-    out.push((
-        "transcript",
-        "split-transcript".into(),
-        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
-    ));
-    out.push((
-        "lock",
-        "split-lock".into(),
-        serde_json::to_vec_pretty(&lock).expect("lock json"),
-    ));
+    push_ceremony(out, "split", &definition, &output.transcript, &lock);
 }
 
 /// A refresh of the fixture cluster's DKG (`run`), run in memory: every
@@ -428,21 +426,7 @@ fn reshare_seeds(run: &runner::Run, out: &mut Vec<(&'static str, String, Vec<u8>
         .next()
         .expect("a completed reshare");
     let lock = ClusterLock::new(&definition, &output.transcript).expect("reshare lock");
-    out.push((
-        "definition",
-        "reshare-definition".into(),
-        definition.to_json_pretty().expect("json").into_bytes(),
-    ));
-    out.push((
-        "transcript",
-        "reshare-transcript".into(),
-        serde_json::to_vec_pretty(&output.transcript).expect("transcript json"),
-    ));
-    out.push((
-        "lock",
-        "reshare-lock".into(),
-        serde_json::to_vec_pretty(&lock).expect("lock json"),
-    ));
+    push_ceremony(out, "reshare", &definition, &output.transcript, &lock);
 }
 
 /// A fixed cluster (3 operators, threshold 2, 2 validators on hoodi) with

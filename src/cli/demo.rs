@@ -337,23 +337,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             let listen = socket
                 .local_addr()
                 .map_err(|e| CliError::internal("no local address").with_source(&e))?;
-            let peers = records
-                .iter()
-                .enumerate()
-                .filter(|(p, _)| *p != position)
-                .map(|(p, record): (usize, &OperatorRecord)| {
-                    Ok(Peer {
-                        id: OperatorId::from_position(p)
-                            .map_err(|e| CliError::internal(e.to_string()))?,
-                        name: record.name.clone(),
-                        key: record.identity_key,
-                        address: record
-                            .address
-                            .parse::<SocketAddr>()
-                            .map_err(|e| CliError::internal(e.to_string()))?,
-                    })
-                })
-                .collect::<Result<Vec<_>, CliError>>()?;
+            let peers = peers_except(&records, position)?;
             Ok(CeremonyConfig {
                 definition: definition.clone(),
                 context: context.clone(),
@@ -487,6 +471,26 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             "the demo's outputs did not verify",
         ))
     }
+}
+
+/// Every participant of `records` but the one at `position`, as peers.
+fn peers_except(records: &[OperatorRecord], position: usize) -> Result<Vec<Peer>, CliError> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| *p != position)
+        .map(|(p, record)| {
+            Ok(Peer {
+                id: OperatorId::from_position(p).map_err(|e| CliError::internal(e.to_string()))?,
+                name: record.name.clone(),
+                key: record.identity_key,
+                address: record
+                    .address
+                    .parse::<SocketAddr>()
+                    .map_err(|e| CliError::internal(e.to_string()))?,
+            })
+        })
+        .collect()
 }
 
 /// A copy of an identity (the demo keeps its operators' for the reshare).
@@ -682,23 +686,7 @@ fn reshare_phase(
         let socket = UdpSocket::bind(address).map_err(|e| {
             CliError::user(format!("cannot bind {address} again for the reshare")).with_source(&e)
         })?;
-        let peers = participants
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| *p != position)
-            .map(|(p, r)| {
-                Ok(Peer {
-                    id: OperatorId::from_position(p)
-                        .map_err(|e| CliError::internal(e.to_string()))?,
-                    name: r.name.clone(),
-                    key: r.identity_key,
-                    address: r
-                        .address
-                        .parse::<SocketAddr>()
-                        .map_err(|e| CliError::internal(e.to_string()))?,
-                })
-            })
-            .collect::<Result<Vec<_>, CliError>>()?;
+        let peers = peers_except(&participants, position)?;
         let dir = if position < holders {
             format!("operator-{me}")
         } else {
