@@ -291,17 +291,26 @@ impl CeremonyConfig {
                 )
             })?;
         #[cfg(feature = "fault-injection")]
-        if args
-            .fault
-            .as_ref()
-            .is_some_and(|f| f.kind == crate::ceremony::fault::FaultKind::WrongConstant)
-            && !(context.plan.deals(me) && context.plan.known_constant(me).is_some())
-        {
-            return Err(CliError::user(format!(
-                "--fault wrong-constant is for a split's dealer, and this identity is operator {me} of a {} ceremony",
-                context.plan.kind()
-            ))
-            .with_hint("inject it into the dealer's dvkg ceremony"));
+        if let Some(fault) = &args.fault {
+            use crate::ceremony::fault::FaultKind;
+            let deals_known = context.plan.deals(me) && context.plan.known_constant(me).is_some();
+            let needs = match fault.kind {
+                FaultKind::WrongConstant => Some((CeremonyKind::Split, "a split's dealer")),
+                FaultKind::RawShare | FaultKind::WrongLambda => {
+                    Some((CeremonyKind::Reshare, "a reshare's dealer"))
+                }
+                _ => None,
+            };
+            if let Some((kind, who)) = needs
+                && !(deals_known && context.plan.kind() == kind)
+            {
+                return Err(CliError::user(format!(
+                    "--fault {} is for {who}, and this identity is operator {me} of a {} ceremony",
+                    fault.kind.name(),
+                    context.plan.kind()
+                ))
+                .with_hint("inject it into a dealer's dvkg ceremony"));
+            }
         }
         let known = dealer_inputs(&definition, &context, me, &args, &identity)?;
         let mut peers = Vec::new();

@@ -587,3 +587,37 @@ fn a_dealers_bad_sub_share_is_named() {
         "operator 3 sent operator 1 a share for validator 0",
     );
 }
+
+#[test]
+fn reshare_faults_are_refused_for_anyone_but_a_dealer() {
+    let ops = ["op1", "op2", "op3", "op4"];
+    let world = World::new(&ops);
+    world.dkg(&ops, 3, 1);
+    world
+        .define("dkg-op1", &["--dealers", "1,2,3"])
+        .assert_code(0);
+    let started = Instant::now();
+    // Operator 4 holds but does not deal; and raw-share is no DKG fault.
+    let done = wait(
+        world.start("op4", "reshare.json", "x", &["--fault", "raw-share"]),
+        started,
+    );
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("--fault raw-share is for a reshare's dealer"),
+        "{}",
+        done.stderr
+    );
+    let done = wait(
+        world.start("op1", "dkg.json", "y", &["--fault", "wrong-lambda"]),
+        started,
+    );
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("is for a reshare's dealer"),
+        "{}",
+        done.stderr
+    );
+    assert!(!world.path("x").exists() && !world.path("y").exists());
+}
