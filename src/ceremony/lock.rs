@@ -9,6 +9,7 @@
 //! binary encoding of typed values (never a JSON value tree, whose key
 //! order a serde feature could change).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -318,9 +319,11 @@ pub fn deposit_entries(
         .filter(|(_, s)| s.kind == StatementKind::Deposit)
         .map(|(d, _)| d)
         .collect();
+    // Every core: each validator's signatures are decoded (with their
+    // subgroup checks) and its deposit roots hashed.
     transcript
         .validators
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(v, record)| {
             let invalid = |reason| LockError::Invalid {

@@ -8,7 +8,10 @@
 
 use std::path::PathBuf;
 
-use rand::{CryptoRng, Rng, RngCore};
+use std::time::{Duration, Instant};
+
+use rand::{CryptoRng, Rng, RngCore, SeedableRng as _};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -334,8 +337,25 @@ pub struct Summary {
     /// Time from the mesh being connected to the last finalize message
     /// (waits for slower peers within the rounds included).
     pub protocol_time: std::time::Duration,
-    /// Time spent building and writing the outputs (keystore KDF included).
+    /// Time spent building and writing the outputs.
     pub output_time: std::time::Duration,
+    /// Time spent on the keystore KDF, before the ceremony.
+    pub kdf_time: std::time::Duration,
+    /// The steps of building and writing the outputs, in order, with their
+    /// times (`lock`, `keystores`, ...), for `dvkg ceremony -v`.
+    pub output_steps: Vec<(&'static str, Duration)>,
+}
+
+/// The steps of [`write`] timed so far, and when the current one began.
+struct Steps(Vec<(&'static str, Duration)>, Instant);
+
+impl Steps {
+    /// Ends the current step, named `name`, and begins the next.
+    fn end(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.0.push((name, now - self.1));
+        self.1 = now;
+    }
 }
 
 /// Groups the deposit entries into files, one per distinct amount, named
@@ -473,9 +493,11 @@ pub fn slashing_protection_file(
 
 /// Writes every output file of participant `output.me` into `dir` (a
 /// split's dealer, holding no share, writes the lock, the transcript and
-/// the confirmation record only), one file at
-/// a time (so that at most one file's bytes are in memory beside the
-/// ceremony's own state), recovery material first: the sealed share bundle,
+/// the confirmation record only), one file at a time (so that at most one
+/// file's bytes are in memory beside the ceremony's own state) except for
+/// the keystores, made and written on every core (one per thread in
+/// flight; with a salt per keystore, one at a time, as each runs the KDF),
+/// recovery material first: the sealed share bundle,
 /// the lock and the password, then the transcript, the deposit data,
 /// `keyshares.json` for an SSV cluster, the keystores,
 /// `slashing-protection.json`, and the confirmation record (unconfirmed until the exchange that follows).
@@ -493,7 +515,9 @@ pub fn write<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Summary, OutputError> {
     let transcript = &output.transcript;
+    let mut steps = Steps(Vec::new(), Instant::now());
     let lock = ClusterLock::new(definition, transcript)?;
+    steps.end("lock");
     let entries: Vec<Vec<DepositEntry>> = lock
         .validators
         .iter()
@@ -504,7 +528,8 @@ pub fn write<R: RngCore + CryptoRng>(
         reason: e.to_string(),
     };
     let me = output.me;
-    let mut put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
+    let dir: &AtomicDir = dir;
+    let put = |file: OutputFile| dir.write(&file).map_err(OutputError::Store);
     let others: Vec<OperatorId> = transcript
         .context
         .plan
@@ -530,6 +555,7 @@ pub fn write<R: RngCore + CryptoRng>(
             CONFIRMATION_FILE,
             ConfirmationRecord::before_exchange(lock.lock_hash.0, me, &others).to_json(),
         ))?;
+        steps.end("lock, transcript and confirmation");
         return Ok(Summary {
             lock_hash: lock.lock_hash.0,
             validators: transcript
@@ -542,6 +568,8 @@ pub fn write<R: RngCore + CryptoRng>(
             connect_time: std::time::Duration::ZERO,
             protocol_time: std::time::Duration::ZERO,
             output_time: std::time::Duration::ZERO,
+            kdf_time: std::time::Duration::ZERO,
+            output_steps: steps.0,
         });
     };
 
@@ -560,6 +588,7 @@ pub fn write<R: RngCore + CryptoRng>(
     if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
         put(file)?;
     }
+    steps.end("share bundle and lock");
 
     let mut transcript_json =
         serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
@@ -568,10 +597,12 @@ pub fn write<R: RngCore + CryptoRng>(
         TRANSCRIPT_FILE,
         transcript_json.into_bytes(),
     ))?;
+    steps.end("transcript");
+    // The lock holds the transcript hash already: not hashed again.
     let deposit_files = if entries.iter().all(Vec::is_empty) {
         Vec::new()
     } else {
-        deposit_files(&entries, &transcript.hash())
+        deposit_files(&entries, &lock.transcript_hash.0)
     };
     for (name, content) in &deposit_files {
         put(OutputFile::public(
@@ -596,12 +627,18 @@ pub fn write<R: RngCore + CryptoRng>(
             text.into_bytes(),
         ))?;
     }
-    for (v, (share, record)) in output
-        .secret_shares
-        .iter()
-        .zip(&transcript.validators)
-        .enumerate()
-    {
+    steps.end("deposit data and keyshares");
+    // Each keystore draws its IV and UUID (and, with a salt each, its salt)
+    // from a generator of its own, seeded from `rng`.
+    let seeds: Vec<[u8; 32]> = (0..output.secret_shares.len())
+        .map(|_| {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            seed
+        })
+        .collect();
+    let keystore = |(v, ((share, record), seed)): (usize, ((&Scalar, _), &[u8; 32]))| {
+        let record: &crate::dkg::transcript::ValidatorRecord = record;
         let public_share =
             record
                 .public_shares
@@ -618,9 +655,29 @@ pub fn write<R: RngCore + CryptoRng>(
             public_share,
             &record.group_key,
             KEYSTORE_DIR,
-            rng,
-        )?)?;
+            &mut rand::rngs::StdRng::from_seed(*seed),
+        )?)
+    };
+    if keystores.encryptor.salt_mode() == SaltMode::PerKeystore {
+        // One KDF per keystore: one at a time, so that its memory (256 MiB
+        // for scrypt) is needed once, not once per core.
+        output
+            .secret_shares
+            .iter()
+            .zip(&transcript.validators)
+            .zip(&seeds)
+            .enumerate()
+            .try_for_each(keystore)?;
+    } else {
+        output
+            .secret_shares
+            .par_iter()
+            .zip(&transcript.validators)
+            .zip(&seeds)
+            .enumerate()
+            .try_for_each(keystore)?;
     }
+    steps.end("keystores");
     if let Some(file) = slashing_protection_file(definition, &lock, holder)? {
         put(file)?;
     }
@@ -628,6 +685,7 @@ pub fn write<R: RngCore + CryptoRng>(
         CONFIRMATION_FILE,
         ConfirmationRecord::before_exchange(lock.lock_hash.0, me, &others).to_json(),
     ))?;
+    steps.end("slashing protection and confirmation");
 
     let summary = Summary {
         lock_hash: lock.lock_hash.0,
@@ -641,6 +699,8 @@ pub fn write<R: RngCore + CryptoRng>(
         connect_time: std::time::Duration::ZERO,
         protocol_time: std::time::Duration::ZERO,
         output_time: std::time::Duration::ZERO,
+        kdf_time: std::time::Duration::ZERO,
+        output_steps: steps.0,
     };
     Ok(summary)
 }

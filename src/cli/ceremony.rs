@@ -1055,17 +1055,19 @@ pub async fn run_operator(
     let key = Arc::new(identity.key);
     // The keystore KDF runs now, before any peer is contacted: it is slow and
     // memory-hungry, and the ceremony must not wait on it at the end.
+    let started = std::time::Instant::now();
     let keystores = tokio::task::spawn_blocking(move || keystores.prepare(&mut OsRng))
         .await
         .map_err(|e| CliError::internal(format!("the keystore KDF panicked: {e}")))?
         .map_err(|err| {
             CliError::user("cannot prepare the keystore encryption").with_source(&err)
         })?;
+    let kdf_time = started.elapsed();
     let started = std::time::Instant::now();
     let Finished {
         output,
         closing,
-        connect_time,
+        times,
     } = match driver::run(driver_config, key, progress).await {
         Ok(finished) => finished,
         Err((err, report)) => {
@@ -1091,7 +1093,7 @@ pub async fn run_operator(
     let written = tokio::task::spawn_blocking(move || {
         let mut dir = store::AtomicDir::create_tagged(&target, &tag)?;
         dir.set_pace(pace);
-        let summary = outputs::write(
+        let mut summary = outputs::write(
             &definition,
             &output,
             &recipient,
@@ -1099,7 +1101,14 @@ pub async fn run_operator(
             &mut dir,
             &mut OsRng,
         )?;
+        let committing = std::time::Instant::now();
         dir.commit()?;
+        summary
+            .output_steps
+            .push(("directory sync and rename", committing.elapsed()));
+        // Freeing the ceremony's state (the transcript, the shares) is part
+        // of the phase too.
+        drop(output);
         Ok::<_, outputs::OutputError>(summary)
     })
     .await
@@ -1126,9 +1135,25 @@ pub async fn run_operator(
     info!(out = %shown, "outputs written");
     // The outputs hold the sealed bundle now: the pending file is done.
     let _ = std::fs::remove_file(&pending);
-    summary.connect_time = connect_time;
-    summary.protocol_time = protocol_time.saturating_sub(connect_time);
+    summary.connect_time = times.connect;
+    summary.protocol_time = protocol_time.saturating_sub(times.connect);
     summary.output_time = started.elapsed();
+    summary.kdf_time = kdf_time;
+    info!(
+        "time per phase: keystore KDF {:.2} s, connect {:.2} s, {}, finish {:.2} s, closing {:.2} s, outputs {:.2} s ({})",
+        kdf_time.as_secs_f64(),
+        times.connect.as_secs_f64(),
+        times.rounds_text(),
+        times.finish.as_secs_f64(),
+        times.closing.as_secs_f64(),
+        summary.output_time.as_secs_f64(),
+        summary
+            .output_steps
+            .iter()
+            .map(|(step, time)| format!("{step} {:.2} s", time.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let record_path = lock_out.join(outputs::CONFIRMATION_FILE);
     if let Some(reason) = stop.as_ref().and_then(|s| s.borrow().clone()) {
         let _ = closing
@@ -1233,8 +1258,10 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         run_operator(config, &progress, Some(stop)).await
     })?;
     eprintln!(
-        "dvkg: ceremony complete in {:.2} s (waiting for the others to connect {:.2} s, protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
-        (summary.connect_time + summary.protocol_time + summary.output_time).as_secs_f64(),
+        "dvkg: ceremony complete in {:.2} s (keystore KDF {:.2} s, waiting for the others to connect {:.2} s, protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
+        (summary.kdf_time + summary.connect_time + summary.protocol_time + summary.output_time)
+            .as_secs_f64(),
+        summary.kdf_time.as_secs_f64(),
         summary.connect_time.as_secs_f64(),
         summary.protocol_time.as_secs_f64(),
         summary.output_time.as_secs_f64(),

@@ -289,14 +289,24 @@ pub fn check_new_dir(out: &Path) -> Result<(), StoreError> {
 /// is dropped uncommitted (an error, a panic), the temporary directory is
 /// removed, so nothing is left behind; an existing `out` is never
 /// overwritten.
+///
+/// Files may be written from several threads at once ([`AtomicDir::write`]
+/// takes `&self`): each is still created exclusively, written and fsynced
+/// before `write` returns, and [`AtomicDir::commit`] (which takes the
+/// directory by value, so after every `write` has returned) fsyncs the
+/// directories before the rename, exactly as when written one by one.
 pub struct AtomicDir {
     out: PathBuf,
     parent: PathBuf,
     temp: PathBuf,
-    dirs: Vec<PathBuf>,
+    /// The directories created so far, the temporary directory first.
+    dirs: std::sync::Mutex<Vec<PathBuf>>,
     committed: bool,
     /// A pause after each file (fault injection: a slow write to kill in).
     pace: Option<std::time::Duration>,
+    /// Held through each paced file and its pause, so that a paced write
+    /// takes as long on any number of cores.
+    paced: std::sync::Mutex<()>,
 }
 
 impl AtomicDir {
@@ -343,19 +353,21 @@ impl AtomicDir {
         Ok(Self {
             out: out.to_owned(),
             parent,
-            dirs: vec![temp.clone()],
+            dirs: std::sync::Mutex::new(vec![temp.clone()]),
             temp,
             committed: false,
             pace: None,
+            paced: std::sync::Mutex::new(()),
         })
     }
 
-    /// Writes one file (0600 if secret, 0644 otherwise) and fsyncs it.
+    /// Writes one file (0600 if secret, 0644 otherwise) and fsyncs it; safe
+    /// to call from several threads at once.
     ///
     /// # Errors
     ///
     /// An I/O error naming the file.
-    pub fn write(&mut self, file: &OutputFile) -> Result<(), StoreError> {
+    pub fn write(&self, file: &OutputFile) -> Result<(), StoreError> {
         use std::io::Write as _;
         use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
@@ -363,16 +375,27 @@ impl AtomicDir {
             let path = path.to_owned();
             move |source| StoreError::Io { path, source }
         };
+        let _paced = self.pace.map(|_| {
+            self.paced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let path = self.temp.join(&file.path);
-        if let Some(sub) = path.parent()
-            && !self.dirs.iter().any(|d| d == sub)
-        {
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(sub)
-                .map_err(io(sub))?;
-            self.dirs.push(sub.to_owned());
+        if let Some(sub) = path.parent() {
+            // Held while creating, so that two threads writing into a new
+            // subdirectory create (and record) it once.
+            let mut dirs = self
+                .dirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !dirs.iter().any(|d| d == sub) {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .recursive(true)
+                    .create(sub)
+                    .map_err(io(sub))?;
+                dirs.push(sub.to_owned());
+            }
         }
         let mut handle = fs::OpenOptions::new()
             .write(true)
@@ -389,7 +412,8 @@ impl AtomicDir {
     }
 
     /// Pauses `pace` after every file written (for the tests that kill a
-    /// writer at a random moment: fault `slow-write`).
+    /// writer at a random moment: fault `slow-write`), one file at a time
+    /// even when written from several threads.
     pub fn set_pace(&mut self, pace: Option<std::time::Duration>) {
         self.pace = pace;
     }
@@ -406,7 +430,12 @@ impl AtomicDir {
     /// [`StoreError::Exists`] if `out` appeared meanwhile, or an I/O error;
     /// the temporary directory is then removed.
     pub fn commit(mut self) -> Result<(), StoreError> {
-        for d in self.dirs.iter().rev() {
+        let dirs = std::mem::take(
+            self.dirs
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for d in dirs.iter().rev() {
             sync_dir(d)?;
         }
         check_new_dir(&self.out)?;
@@ -543,7 +572,7 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreErr
 ///
 /// [`StoreError`] naming the path that failed.
 pub fn write_dir_atomically(out: &Path, files: &[OutputFile]) -> Result<(), StoreError> {
-    let mut dir = AtomicDir::create(out)?;
+    let dir = AtomicDir::create(out)?;
     for file in files {
         dir.write(file)?;
     }
@@ -594,11 +623,43 @@ mod tests {
     }
 
     #[test]
+    fn files_written_from_many_threads_all_appear_at_the_commit() {
+        use rayon::prelude::*;
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let dir = AtomicDir::create(&out).unwrap();
+        (0..200).into_par_iter().for_each(|i| {
+            let file = OutputFile::secret(
+                format!("keys/k-{i}.json"),
+                Zeroizing::new(i.to_string().into_bytes()),
+            );
+            dir.write(&file).unwrap();
+        });
+        dir.write(&OutputFile::public("a.json", b"{}".to_vec()))
+            .unwrap();
+        assert!(!out.exists());
+        dir.commit().unwrap();
+        for i in 0..200 {
+            let path = out.join(format!("keys/k-{i}.json"));
+            assert_eq!(fs::read(&path).unwrap(), i.to_string().into_bytes());
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(fs::read_dir(out.join("keys")).unwrap().count(), 200);
+        // Only the committed directory is left.
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
     fn an_uncommitted_directory_leaves_nothing() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("out");
         {
-            let mut dir = AtomicDir::create(&out).unwrap();
+            let dir = AtomicDir::create(&out).unwrap();
             dir.write(&OutputFile::public("a.json", b"{}".to_vec()))
                 .unwrap();
         }
