@@ -378,17 +378,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .filter_map(|p| OperatorId::from_position(p).ok())
         .map(dir_of)
         .collect();
-    for name in &dirs {
-        let dir = root.join(name);
-        let report = super::verify::check_dir(&dir, &Default::default())?;
-        all_ok &= report.ok;
-        eprintln!(
-            "dvkg demo: verify {}: {} checks, {}",
-            dir.display(),
-            report.checks.len(),
-            if report.ok { "all passed" } else { "FAILED" }
-        );
-    }
+    all_ok &= verify_dirs(&root, &dirs)?;
     if let Some(keys) = &ssv_operators {
         all_ok &= check_ssv_outputs(&root, keys, &ssv_owner, args.ssv_nonce)?;
     }
@@ -471,6 +461,24 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
             "the demo's outputs did not verify",
         ))
     }
+}
+
+/// Runs `dvkg verify` on each of `dirs` under `root`, as CI would, and
+/// prints a line for each; whether all passed.
+fn verify_dirs(root: &std::path::Path, dirs: &[String]) -> Result<bool, CliError> {
+    let mut all_ok = true;
+    for name in dirs {
+        let dir = root.join(name);
+        let report = super::verify::check_dir(&dir, &Default::default())?;
+        all_ok &= report.ok;
+        eprintln!(
+            "dvkg demo: verify {}: {} checks, {}",
+            dir.display(),
+            report.checks.len(),
+            if report.ok { "all passed" } else { "FAILED" }
+        );
+    }
+    Ok(all_ok)
 }
 
 /// Every participant of `records` but the one at `position`, as peers.
@@ -720,17 +728,7 @@ fn reshare_phase(
     }
     let summaries = run_all(configs).map_err(|failures| demo_failure(args, failures))?;
     let mut all_ok = true;
-    for name in &dirs {
-        let dir = out.join(name);
-        let report = super::verify::check_dir(&dir, &Default::default())?;
-        all_ok &= report.ok;
-        eprintln!(
-            "dvkg demo: verify {}: {} checks, {}",
-            dir.display(),
-            report.checks.len(),
-            if report.ok { "all passed" } else { "FAILED" }
-        );
-    }
+    all_ok &= verify_dirs(&out, &dirs)?;
     if let Some(keys) = &ssv_keys {
         all_ok &= check_ssv_outputs(&out, keys, owner, nonce)?;
     }

@@ -453,7 +453,7 @@ pub trait Transport: Send + Sync {
 
 /// Runs every future to completion, concurrently, and returns their results
 /// in order.
-async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -451,7 +451,7 @@ pub async fn fetch_exports(
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         asks.push(ask_one(config, &endpoint, client, peer.clone(), nonce));
     }
-    let results = join_all(asks).await;
+    let results = crate::net::futures_join_all(asks).await;
     endpoint.close(quinn::VarInt::from_u32(CLOSE_DONE), b"done");
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     Ok(config
@@ -460,30 +460,6 @@ pub async fn fetch_exports(
         .map(|p| p.id)
         .zip(results)
         .collect::<BTreeMap<_, _>>())
-}
-
-/// Runs every future concurrently; results in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, slot) in pinned.iter_mut().zip(results.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(out) => *slot = Some(out),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }
 
 async fn ask_one(
