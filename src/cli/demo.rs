@@ -587,7 +587,8 @@ fn reshare_phase(
     let n_old = old.len();
     let n2 = usize::try_from(n2).unwrap_or(usize::MAX);
     let continuing = n_old.min(n2);
-    // New operators' SSV registrations, at ids the old ones do not use.
+    // New operators' SSV registrations, at consecutive ids above the old
+    // ones (distinct, and ascending in operator order as SSV requires).
     let new_count = n2.saturating_sub(n_old);
     let mut ssv_keys: Option<Vec<(u64, OperatorPrivateKey)>> = None;
     if let Some(old_keys) = old_ssv {
@@ -596,7 +597,7 @@ fn reshare_phase(
         let mut fresh = demo_ssv_operators(new_count)?;
         let top = old_keys.iter().map(|(id, _)| *id).max().unwrap_or(0);
         for (k, (id, _)) in fresh.iter_mut().enumerate() {
-            *id = top + 1 + k as u64 + *id % 7;
+            *id = top + 1 + k as u64;
         }
         keys.extend(fresh);
         ssv_keys = Some(keys);
