@@ -296,6 +296,10 @@ pub struct DriverConfig {
     pub peers: Vec<Peer>,
     /// How long to wait for every peer to connect.
     pub connect_timeout: Duration,
+    /// Dial every peer through this one too, from the start
+    /// (`--relay-via`); without, a relay is tried automatically for a peer
+    /// not reached directly.
+    pub relay_via: Option<OperatorId>,
 }
 
 /// The bound on any one frame of this ceremony, from its size.
@@ -913,6 +917,7 @@ pub async fn run(
         socket,
         peers,
         connect_timeout,
+        relay_via,
     } = config;
     let limits = Limits {
         max_frame_bytes: max_frame_bytes(&setup.context),
@@ -935,10 +940,11 @@ pub async fn run(
         socket,
         &peers,
         limits,
+        relay_via,
         |event| match event {
             net::quic::ConnectEvent::Connected {
                 peer,
-                dialled,
+                route,
                 rtt,
                 connected,
                 total,
@@ -949,13 +955,17 @@ pub async fn run(
                     .find(|p| p.id == peer)
                     .map(|p| p.address.to_string())
                     .unwrap_or_default();
+                let path = match route {
+                    net::quic::Route::Dialled => format!("dialled at {address}"),
+                    net::quic::Route::Accepted => {
+                        format!("dialled us; we dial it at {address}")
+                    }
+                    net::quic::Route::Relayed { via } => {
+                        format!("through {} (relay)", name(via))
+                    }
+                };
                 let how = format!(
-                    "{} {address}, round trip {} ms ({connected}/{total})",
-                    if dialled {
-                        "dialled at"
-                    } else {
-                        "dialled us; we dial it at"
-                    },
+                    "{path}, round trip {} ms ({connected}/{total})",
                     rtt.as_millis()
                 );
                 progress.connected(&name(peer), &how);

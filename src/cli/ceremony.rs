@@ -62,6 +62,14 @@ pub struct CeremonyArgs {
     /// port from the definition: behind a port forward or in a container.
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Dial every other operator through this one as well, from the start
+    /// (its index in the definition, or its name): for an operator that
+    /// accepts no inbound UDP, to reach another that accepts none either.
+    /// The relay carries only ciphertext; TLS runs end to end, pinned as on
+    /// a direct connection. Without the flag, an operator not reached
+    /// directly within 10 s is dialled through every operator connected.
+    #[arg(long, value_name = "OPERATOR")]
+    pub relay_via: Option<String>,
     /// Encrypt the keystores with the password in this file instead of a
     /// generated one (written to validator_keys/password.txt).
     #[arg(long, value_name = "FILE")]
@@ -125,6 +133,8 @@ pub struct CeremonyConfig {
     pub connect_timeout: Duration,
     /// Per-round timeout.
     pub round_timeout: Duration,
+    /// Dial every peer through this operator too (`--relay-via`).
+    pub relay_via: Option<OperatorId>,
     /// Remove this definition's stale temporary output directories.
     pub remove_stale: bool,
     /// A split dealer's secrets: the validator keys it deals.
@@ -322,6 +332,11 @@ impl CeremonyConfig {
             resolved.push((id, record, resolve(id, &record.address)?));
         }
         check_advertised(&resolved, &args.definition)?;
+        let relay_via = args
+            .relay_via
+            .as_deref()
+            .map(|wanted| relay_operator(&definition, me, wanted))
+            .transpose()?;
         for (id, record, address) in resolved {
             if id == me {
                 listen.get_or_insert(SocketAddr::new(
@@ -367,6 +382,7 @@ impl CeremonyConfig {
             },
             connect_timeout: Duration::from_secs(args.timeout),
             round_timeout: Duration::from_secs(args.round_timeout),
+            relay_via,
             remove_stale: args.remove_stale,
             known,
             #[cfg(feature = "fault-injection")]
@@ -375,6 +391,42 @@ impl CeremonyConfig {
                 .map(|fault| Arc::new(crate::ceremony::fault::Injector::new(fault, me, true))),
         })
     }
+}
+
+/// The operator `--relay-via` names: an index of the definition or an
+/// operator's name, and not this operator.
+fn relay_operator(
+    definition: &ClusterDefinition,
+    me: OperatorId,
+    wanted: &str,
+) -> Result<OperatorId, CliError> {
+    let records: Vec<_> = definition.participants().collect();
+    let position = match wanted.parse::<usize>() {
+        Ok(index) => index.checked_sub(1).filter(|&p| p < records.len()),
+        Err(_) => records.iter().position(|r| r.name == wanted),
+    };
+    let names: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(p, r)| format!("{} ({})", p + 1, r.name))
+        .collect();
+    let Some(position) = position else {
+        return Err(CliError::user(format!(
+            "--relay-via {wanted:?} is no operator of the cluster definition"
+        ))
+        .with_hint(format!(
+            "pass an operator's index or name: {}",
+            names.join(", ")
+        )));
+    };
+    let id = OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
+    if id == me {
+        return Err(CliError::user(format!(
+            "--relay-via {wanted:?} is this operator ({me}); it cannot relay to itself"
+        ))
+        .with_hint("name another operator, one that every operator reaches"));
+    }
+    Ok(id)
 }
 
 /// A split dealer's secrets, from `--keystores`, before any connection; and
@@ -997,6 +1049,7 @@ pub async fn run_operator(
         keystores,
         connect_timeout,
         round_timeout,
+        relay_via,
         remove_stale,
         known,
         #[cfg(feature = "fault-injection")]
@@ -1047,6 +1100,7 @@ pub async fn run_operator(
         socket,
         peers,
         connect_timeout,
+        relay_via,
     };
     #[cfg(feature = "fault-injection")]
     let pace = fault_pace;

@@ -218,6 +218,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
             socket,
             &peers,
             limits,
+            None,
             |_| {},
         )
         .await

@@ -354,6 +354,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 },
                 connect_timeout: Duration::from_secs(30),
                 round_timeout: Duration::from_secs(args.round_timeout),
+                relay_via: None,
                 remove_stale: false,
                 known: if Some(me) == dealer_slot {
                     known.take()
@@ -721,6 +722,7 @@ fn reshare_phase(
             },
             connect_timeout: Duration::from_secs(30),
             round_timeout: Duration::from_secs(args.round_timeout),
+            relay_via: None,
             remove_stale: false,
             known,
             #[cfg(feature = "fault-injection")]

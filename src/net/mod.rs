@@ -13,6 +13,7 @@ pub mod mailbox;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod memory;
 pub mod quic;
+pub mod relay;
 pub mod tls;
 
 use std::fmt;
@@ -154,6 +155,8 @@ pub struct Unreached {
     pub attempts: u32,
     /// Why the last one failed.
     pub last: Option<String>,
+    /// Why the last attempt through a relay failed, if one was made.
+    pub relayed: Option<String>,
 }
 
 impl fmt::Display for Unreached {
@@ -170,6 +173,10 @@ impl fmt::Display for Unreached {
             Some(last) => write!(f, "; the last: {last})"),
             None if self.attempts > 0 => f.write_str("; no answer yet)"),
             None => f.write_str(")"),
+        }?;
+        match &self.relayed {
+            Some(relayed) => write!(f, ", and through a relay: {relayed}"),
+            None => Ok(()),
         }
     }
 }

@@ -22,6 +22,21 @@
 //! is lost while the mesh is still connecting is forgotten, and the pair
 //! connects again (a participant that restarts is welcome back).
 //!
+//! **A relay when no direct path exists.** Two operators that both accept
+//! no inbound UDP cannot dial each other. Every operator relays for the
+//! others of its ceremony over the connections it keeps
+//! ([`super::relay`]): a peer reaches another *through* it, with a whole
+//! QUIC connection, pinned end to end, carried on relay streams and
+//! run by a second endpoint over a [`RelaySocket`]. With
+//! `relay_via` (`--relay-via`), every peer is dialled through that
+//! operator from the start, besides directly; without it, a peer not
+//! connected [`DIAL_ATTEMPT_SECS`] after connecting started is dialled
+//! through every operator this side holds a direct connection to
+//! (re-checked each second). A relayed connection goes through the same
+//! selection as a direct one, so a pair still keeps one: the first that
+//! completes, which is the direct one wherever a direct path exists (it
+//! crosses one link instead of two, and starts first).
+//!
 //! Every frame then travels on its own unidirectional stream and is read
 //! with a size bound before decoding, into the [`Mailbox`]. Connections
 //! live as long as the round timeout allows: the idle timeout and the send
@@ -39,6 +54,7 @@ use tracing::{Instrument as _, debug, info, warn};
 use zeroize::Zeroizing;
 
 use super::mailbox::{Filed, Mailbox};
+use super::relay::{self, Hub, RelaySocket};
 use super::{
     CLOSE_ABORT, CLOSE_DONE, CLOSE_REFUSED, Closed, DIAL_ATTEMPT_SECS, DONE_REASON, FrameKind,
     KEEP_ALIVE_SECS, Limits, Peer, Transport, TransportError, Unreached, encode_frame, tls,
@@ -58,9 +74,45 @@ pub struct Mesh {
     me: OperatorId,
     ceremony: [u8; 32],
     endpoint: quinn::Endpoint,
+    /// The endpoint of the relayed connections ([`RelaySocket`]).
+    relayed: quinn::Endpoint,
+    /// The relay service, and the paths of the relayed connections.
+    hub: Arc<Hub>,
     connections: BTreeMap<OperatorId, quinn::Connection>,
+    routes: BTreeMap<OperatorId, Route>,
     mailbox: Arc<Mailbox>,
     round_timeout: Duration,
+}
+
+/// How a kept connection reaches its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Directly; this side dialled it.
+    Dialled,
+    /// Directly; the peer dialled it.
+    Accepted,
+    /// Through operator `via`, which relays its ciphertext.
+    Relayed {
+        /// The relay.
+        via: OperatorId,
+    },
+}
+
+impl Route {
+    /// Whether the connection is direct (not relayed).
+    pub fn direct(self) -> bool {
+        !matches!(self, Self::Relayed { .. })
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dialled => f.write_str("direct, dialled"),
+            Self::Accepted => f.write_str("direct, accepted"),
+            Self::Relayed { via } => write!(f, "via operator {via} (relay)"),
+        }
+    }
 }
 
 /// What the mesh tells its caller while it connects.
@@ -70,9 +122,8 @@ pub enum ConnectEvent {
     Connected {
         /// The peer.
         peer: OperatorId,
-        /// Whether this side dialled the connection kept (else the peer
-        /// did).
-        dialled: bool,
+        /// How the connection kept reaches it.
+        route: Route,
         /// The round-trip time measured by the handshake.
         rtt: Duration,
         /// How many peers are connected now.
@@ -105,6 +156,18 @@ fn transport_config(round_timeout: Duration) -> Arc<quinn::TransportConfig> {
     config.max_idle_timeout(quinn::IdleTimeout::try_from(super::idle_timeout(round_timeout)).ok());
     config.keep_alive_interval(Some(Duration::from_secs(KEEP_ALIVE_SECS)));
     config.max_concurrent_uni_streams(quinn::VarInt::from_u32(256));
+    Arc::new(config)
+}
+
+/// The transport parameters of a relayed connection: those of a direct
+/// one, with 1200-byte packets (no path MTU discovery: the relay streams
+/// have no path MTU, and a packet stays one bounded datagram).
+fn relayed_transport_config(round_timeout: Duration) -> Arc<quinn::TransportConfig> {
+    let mut config = quinn::TransportConfig::default();
+    config.max_idle_timeout(quinn::IdleTimeout::try_from(super::idle_timeout(round_timeout)).ok());
+    config.keep_alive_interval(Some(Duration::from_secs(KEEP_ALIVE_SECS)));
+    config.max_concurrent_uni_streams(quinn::VarInt::from_u32(256));
+    config.mtu_discovery_config(None);
     Arc::new(config)
 }
 
@@ -171,13 +234,13 @@ enum Event {
     Established {
         peer: OperatorId,
         connection: quinn::Connection,
-        dialled: bool,
+        route: Route,
     },
     /// `peer` chose `connection` (this side is the higher-indexed one).
     Chosen {
         peer: OperatorId,
         connection: quinn::Connection,
-        dialled: bool,
+        route: Route,
     },
     /// The kept connection to `peer`, with this stable id, ended.
     Lost {
@@ -192,6 +255,8 @@ enum Event {
 struct DialLog {
     attempts: u32,
     last: Option<String>,
+    /// Why the last attempt through a relay failed, and which.
+    relayed: Option<String>,
 }
 
 /// Everything a dialling task needs; cloned into each.
@@ -203,6 +268,9 @@ struct Dialer {
     kept: watch::Receiver<BTreeSet<OperatorId>>,
     log: Arc<Mutex<BTreeMap<OperatorId, DialLog>>>,
     idle: Duration,
+    /// The endpoint of relayed connections.
+    relayed: quinn::Endpoint,
+    hub: Arc<Hub>,
 }
 
 impl Dialer {
@@ -256,7 +324,7 @@ impl Dialer {
                             let _ = this.events.send(Event::Established {
                                 peer: peer.id,
                                 connection: connection.clone(),
-                                dialled: true,
+                                route: Route::Dialled,
                             });
                             // Kept (by either side), or closed as a
                             // duplicate or lost: then dial again.
@@ -293,6 +361,144 @@ impl Dialer {
     }
 }
 
+impl Dialer {
+    /// Records why the last attempt to reach `peer` through a relay
+    /// failed.
+    fn relay_failed(&self, peer: OperatorId, failure: String) {
+        if let Ok(mut log) = self.log.lock() {
+            log.entry(peer).or_default().relayed = Some(failure);
+        }
+    }
+
+    /// Dials `peer` through the relay `via`, until a connection to it is
+    /// kept (by either side) or the deadline passes: opens a relayed path
+    /// (once this side holds a direct connection to `via`, and `via` one
+    /// to `peer`), then runs the handshake over it with the same pinned
+    /// TLS configuration as a direct dial.
+    fn spawn_relayed(&self, peer: Peer, via: OperatorId, client: quinn::ClientConfig) {
+        let this = self.clone();
+        let span = tracing::debug_span!("relayed dial", operator = %peer.id, via = %via);
+        tokio::spawn(
+            async move {
+                let mut kept = this.kept.clone();
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    let now = Instant::now();
+                    if kept.borrow().contains(&peer.id) || now >= this.deadline {
+                        return;
+                    }
+                    match this.hub.open(via, peer.id).await {
+                        Err(err) => {
+                            debug!(%err, "no relayed path yet");
+                            this.relay_failed(peer.id, err.to_string());
+                        }
+                        Ok((address, path)) => {
+                            let attempt_until =
+                                this.deadline.min(now + Duration::from_secs(DIAL_ATTEMPT_SECS));
+                            let connecting = match this.relayed.connect_with(
+                                client.clone(),
+                                address,
+                                tls::CERTIFICATE_NAME,
+                            ) {
+                                Ok(connecting) => connecting,
+                                Err(err) => {
+                                    this.hub.socket().detach(address, path);
+                                    this.relay_failed(peer.id, err.to_string());
+                                    return;
+                                }
+                            };
+                            match tokio::time::timeout_at(attempt_until, connecting).await {
+                                Ok(Ok(connection)) => {
+                                    // The path lives as long as the
+                                    // connection on it.
+                                    let socket = this.hub.socket().clone();
+                                    let watched = connection.clone();
+                                    tokio::spawn(async move {
+                                        watched.closed().await;
+                                        socket.detach(address, path);
+                                    });
+                                    let _ = this.events.send(Event::Established {
+                                        peer: peer.id,
+                                        connection: connection.clone(),
+                                        route: Route::Relayed { via },
+                                    });
+                                    tokio::select! {
+                                        reason = connection.closed() => {
+                                            debug!(reason = %closed_reason(&reason, this.idle), "relayed connection closed");
+                                        }
+                                        () = until_kept(&mut kept, peer.id) => return,
+                                    }
+                                }
+                                Ok(Err(err)) => {
+                                    this.hub.socket().detach(address, path);
+                                    this.relay_failed(
+                                        peer.id,
+                                        format!("through operator {via}: {}", dial_failure(&err)),
+                                    );
+                                }
+                                Err(_) => {
+                                    this.hub.socket().detach(address, path);
+                                    this.relay_failed(
+                                        peer.id,
+                                        format!("through operator {via}: no answer"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    let wake = this.deadline.min(Instant::now() + backoff);
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wake) => {}
+                        () = until_kept(&mut kept, peer.id) => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// The automatic fallback: from [`DIAL_ATTEMPT_SECS`] after `started`,
+    /// each second, dials every peer still missing through every operator
+    /// this side holds a direct connection to (and has not tried yet).
+    fn spawn_fallback(
+        &self,
+        started: Instant,
+        peers: Vec<Peer>,
+        clients: BTreeMap<OperatorId, quinn::ClientConfig>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tried: BTreeSet<(OperatorId, OperatorId)> = BTreeSet::new();
+            let start = this
+                .deadline
+                .min(started + Duration::from_secs(DIAL_ATTEMPT_SECS));
+            tokio::time::sleep_until(start).await;
+            while Instant::now() < this.deadline {
+                let missing: Vec<&Peer> = {
+                    let kept = this.kept.borrow();
+                    peers.iter().filter(|p| !kept.contains(&p.id)).collect()
+                };
+                if missing.is_empty() {
+                    return;
+                }
+                let relays = this.hub.direct_peers();
+                for peer in missing {
+                    for &via in relays.iter().filter(|&&via| via != peer.id) {
+                        if tried.insert((peer.id, via))
+                            && let Some(client) = clients.get(&peer.id)
+                        {
+                            debug!(operator = %peer.id, %via, "no direct connection yet: trying a relay");
+                            this.spawn_relayed(peer.clone(), via, client.clone());
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
 /// Resolves once `peer` is in the kept set.
 async fn until_kept(kept: &mut watch::Receiver<BTreeSet<OperatorId>>, peer: OperatorId) {
     if kept.wait_for(|set| set.contains(&peer)).await.is_err() {
@@ -305,17 +511,17 @@ async fn until_kept(kept: &mut watch::Receiver<BTreeSet<OperatorId>>, peer: Oper
 /// when dropped armed: a connect that fails, or is dropped because the
 /// operator stopped, never leaves its peers to read code 0 (`finished`)
 /// from connections dropped without a word.
-struct CloseOnDrop(Option<quinn::Endpoint>);
+struct CloseOnDrop(Vec<quinn::Endpoint>);
 
 impl CloseOnDrop {
-    fn disarm(mut self) -> Option<quinn::Endpoint> {
-        self.0.take()
+    fn disarm(mut self) {
+        self.0.clear();
     }
 }
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        if let Some(endpoint) = self.0.take() {
+        for endpoint in self.0.drain(..) {
             endpoint.close(quinn::VarInt::from_u32(CLOSE_ABORT), b"aborted");
         }
     }
@@ -325,12 +531,18 @@ impl Mesh {
     /// Binds `socket`, dials every peer and accepts every peer, until one
     /// connection to each is kept or the deadline passes. `on_event` is
     /// told each time a peer connects or is lost, and about once a second
-    /// who is still missing.
+    /// who is still missing. With `relay_via`, every other peer is also
+    /// dialled through that one from the start; without, a peer still
+    /// missing after [`DIAL_ATTEMPT_SECS`] is dialled through every peer
+    /// connected directly (see the module documentation).
     ///
     /// # Errors
     ///
     /// [`TransportError::Unreachable`] naming the missing operators and
     /// what was tried.
+    // Each argument is a distinct input of the mesh; a struct for them
+    // would only rename the call.
+    #[allow(clippy::too_many_arguments)]
     pub async fn connect(
         me: OperatorId,
         ceremony: [u8; 32],
@@ -338,9 +550,12 @@ impl Mesh {
         socket: UdpSocket,
         peers: &[Peer],
         limits: Limits,
+        relay_via: Option<OperatorId>,
         on_event: impl Fn(ConnectEvent) + Send,
     ) -> Result<Self, TransportError> {
         let started = Instant::now();
+        // Relaying through oneself is no relay.
+        let relay_via = relay_via.filter(|&via| via != me);
         let address = socket
             .local_addr()
             .map(|a| a.to_string())
@@ -353,9 +568,10 @@ impl Mesh {
         let mut roster: Vec<IdentityPublicKey> = peers.iter().map(|p| p.key).collect();
         roster.push(identity.public());
         let server_tls = tls::server_config(identity, &roster)?;
-        let server_crypto =
-            QuicServerConfig::try_from(server_tls).map_err(|e| endpoint_error(e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+        let server_crypto = Arc::new(
+            QuicServerConfig::try_from(server_tls).map_err(|e| endpoint_error(e.to_string()))?,
+        );
+        let mut server = quinn::ServerConfig::with_crypto(server_crypto.clone());
         server.transport_config(transport_config(limits.round_timeout));
         let runtime =
             quinn::default_runtime().ok_or_else(|| endpoint_error("no async runtime".into()))?;
@@ -363,10 +579,29 @@ impl Mesh {
             quinn::EndpointConfig::default(),
             Some(server),
             socket,
+            runtime.clone(),
+        )
+        .map_err(|e| endpoint_error(e.to_string()))?;
+        // The relayed connections: the same server (and below, client) TLS
+        // configuration, so that they are pinned exactly as direct ones.
+        let relay_socket = RelaySocket::new(me);
+        let mut relayed_server = quinn::ServerConfig::with_crypto(server_crypto);
+        relayed_server.transport_config(relayed_transport_config(limits.round_timeout));
+        let relayed = quinn::Endpoint::new_with_abstract_socket(
+            quinn::EndpointConfig::default(),
+            Some(relayed_server),
+            relay_socket.clone(),
             runtime,
         )
         .map_err(|e| endpoint_error(e.to_string()))?;
-        let guard = CloseOnDrop(Some(endpoint.clone()));
+        let guard = CloseOnDrop(vec![endpoint.clone(), relayed.clone()]);
+        let hub = Hub::new(
+            me,
+            peers.iter().map(|p| p.id).collect(),
+            relay_socket,
+            relay::pipe_bytes(&limits),
+            idle,
+        );
 
         let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
         let (kept_tx, kept_rx) = watch::channel(BTreeSet::<OperatorId>::new());
@@ -377,21 +612,48 @@ impl Mesh {
             kept: kept_rx.clone(),
             log: Arc::new(Mutex::new(BTreeMap::new())),
             idle,
+            relayed: relayed.clone(),
+            hub: hub.clone(),
         };
         let mut clients = BTreeMap::new();
+        let mut relayed_clients = BTreeMap::new();
         for peer in peers {
             let client_tls = tls::client_config(identity, peer.key)?;
-            let client_crypto = QuicClientConfig::try_from(client_tls)
-                .map_err(|e| endpoint_error(e.to_string()))?;
-            let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
+            let client_crypto = Arc::new(
+                QuicClientConfig::try_from(client_tls)
+                    .map_err(|e| endpoint_error(e.to_string()))?,
+            );
+            let mut client = quinn::ClientConfig::new(client_crypto.clone());
             client.transport_config(transport_config(limits.round_timeout));
             dialer.spawn(peer.clone(), client.clone());
             clients.insert(peer.id, client);
+            let mut relayed_client = quinn::ClientConfig::new(client_crypto);
+            relayed_client.transport_config(relayed_transport_config(limits.round_timeout));
+            if let Some(via) = relay_via
+                && via != peer.id
+            {
+                dialer.spawn_relayed(peer.clone(), via, relayed_client.clone());
+            }
+            relayed_clients.insert(peer.id, relayed_client);
+        }
+        if relay_via.is_none() {
+            dialer.spawn_fallback(started, peers.to_vec(), relayed_clients);
         }
         let refused: Arc<Mutex<Vec<(SocketAddr, String)>>> = Arc::default();
+        let roster: Vec<(IdentityPublicKey, OperatorId)> =
+            peers.iter().map(|p| (p.key, p.id)).collect();
         spawn_acceptor(
             endpoint.clone(),
-            peers.iter().map(|p| (p.key, p.id)).collect(),
+            roster.clone(),
+            false,
+            events_tx.clone(),
+            kept_rx.clone(),
+            refused.clone(),
+        );
+        spawn_acceptor(
+            relayed.clone(),
+            roster,
+            true,
             events_tx.clone(),
             kept_rx.clone(),
             refused.clone(),
@@ -399,6 +661,7 @@ impl Mesh {
 
         let wanted = peers.len();
         let mut kept: BTreeMap<OperatorId, quinn::Connection> = BTreeMap::new();
+        let mut routes: BTreeMap<OperatorId, Route> = BTreeMap::new();
         let mut gave_up: Option<(OperatorId, Closed)> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -417,18 +680,18 @@ impl Mesh {
                 () = tokio::time::sleep_until(limits.connect_deadline) => break,
             };
             let Some(event) = event else { break };
-            let (peer, connection, dialled) = match event {
+            let (peer, connection, route) = match event {
                 Event::Established {
                     peer,
                     connection,
-                    dialled,
+                    route,
                 } => {
                     if peer < me {
                         // The peer chooses: wait for its word on this one.
                         spawn_chosen_waiter(
                             peer,
                             connection,
-                            dialled,
+                            route,
                             limits.connect_deadline,
                             events_tx.clone(),
                             kept_rx.clone(),
@@ -450,13 +713,13 @@ impl Mesh {
                         connection.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"not kept");
                         continue;
                     }
-                    (peer, connection, dialled)
+                    (peer, connection, route)
                 }
                 Event::Chosen {
                     peer,
                     connection,
-                    dialled,
-                } => (peer, connection, dialled),
+                    route,
+                } => (peer, connection, route),
                 Event::Lost { peer, id, reason } => {
                     if let Closed::Aborted(_) = reason
                         && kept.get(&peer).is_some_and(|c| c.stable_id() == id)
@@ -471,6 +734,8 @@ impl Mesh {
                     }
                     if kept.get(&peer).is_some_and(|c| c.stable_id() == id) {
                         kept.remove(&peer);
+                        routes.remove(&peer);
+                        hub.forget(peer);
                         kept_tx.send_modify(|set| {
                             set.remove(&peer);
                         });
@@ -490,6 +755,13 @@ impl Mesh {
             {
                 old.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"replaced");
             }
+            routes.insert(peer, route);
+            if route.direct() {
+                // Relayed for the others, and relaying for them.
+                hub.keep(peer, connection.clone());
+            } else {
+                hub.forget(peer);
+            }
             kept_tx.send_modify(|set| {
                 set.insert(peer);
             });
@@ -504,10 +776,19 @@ impl Mesh {
                 });
             });
             let rtt = connection.rtt();
-            info!(peer = %peer, dialled, rtt_ms = rtt.as_millis(), address = %connection.remote_address(), "connected");
+            match route {
+                Route::Relayed { via } => info!(
+                    peer = %peer,
+                    rtt_ms = rtt.as_millis(),
+                    "operator {peer} reached via operator {via} (relay)"
+                ),
+                _ => {
+                    info!(peer = %peer, %route, rtt_ms = rtt.as_millis(), address = %connection.remote_address(), "connected")
+                }
+            }
             on_event(ConnectEvent::Connected {
                 peer,
-                dialled,
+                route,
                 rtt,
                 connected: kept.len(),
                 total: wanted,
@@ -516,7 +797,7 @@ impl Mesh {
         if kept.len() < wanted {
             let log = dialer.log.lock().map(|l| {
                 l.iter()
-                    .map(|(id, d)| (*id, (d.attempts, d.last.clone())))
+                    .map(|(id, d)| (*id, (d.attempts, d.last.clone(), d.relayed.clone())))
                     .collect::<BTreeMap<_, _>>()
             });
             let log = log.unwrap_or_default();
@@ -525,24 +806,26 @@ impl Mesh {
                 .iter()
                 .filter(|p| !kept.contains_key(&p.id) && Some(p.id) != quitter)
                 .map(|p| {
-                    let (attempts, last) = log.get(&p.id).cloned().unwrap_or_default();
+                    let (attempts, last, relayed) = log.get(&p.id).cloned().unwrap_or_default();
                     Unreached {
                         peer: p.id,
                         address: p.address,
                         attempts,
                         last,
+                        relayed,
                     }
                 })
                 .collect();
             let refused = refused.lock().map(|r| r.clone()).unwrap_or_default();
             endpoint.close(quinn::VarInt::from_u32(CLOSE_ABORT), b"unreachable peers");
+            relayed.close(quinn::VarInt::from_u32(CLOSE_ABORT), b"unreachable peers");
             drop(guard);
             if let (true, Some((peer, reason))) = (missing.is_empty(), gave_up) {
                 return Err(TransportError::PeerClosed { peer, reason });
             }
             return Err(TransportError::Unreachable { missing, refused });
         }
-        let endpoint = guard.disarm().unwrap_or(endpoint);
+        guard.disarm();
 
         let mailbox = Arc::new(Mailbox::new(
             ceremony,
@@ -559,7 +842,10 @@ impl Mesh {
             me,
             ceremony,
             endpoint,
+            relayed,
+            hub,
             connections: kept,
+            routes,
             mailbox,
             round_timeout: limits.round_timeout,
         })
@@ -570,7 +856,14 @@ impl Mesh {
         self.connections.keys().copied()
     }
 
-    /// The connection kept to `peer`: its address and round-trip time.
+    /// How the connection kept to `peer` reaches it.
+    pub fn route(&self, peer: OperatorId) -> Option<Route> {
+        self.routes.get(&peer).copied()
+    }
+
+    /// The connection kept to `peer`: its address and round-trip time (a
+    /// relayed connection's address is the synthetic one of its path,
+    /// [`relay::path_address`]).
     pub fn path(&self, peer: OperatorId) -> Option<(SocketAddr, Duration)> {
         self.connections
             .get(&peer)
@@ -592,7 +885,7 @@ async fn announce(connection: &quinn::Connection) -> Result<(), String> {
 fn spawn_chosen_waiter(
     peer: OperatorId,
     connection: quinn::Connection,
-    dialled: bool,
+    route: Route,
     deadline: Instant,
     events: mpsc::UnboundedSender<Event>,
     mut kept: watch::Receiver<BTreeSet<OperatorId>>,
@@ -606,7 +899,7 @@ fn spawn_chosen_waiter(
         tokio::select! {
             chosen = tokio::time::timeout_at(deadline, chosen) => {
                 if matches!(chosen, Ok(Some(()))) {
-                    let _ = events.send(Event::Chosen { peer, connection, dialled });
+                    let _ = events.send(Event::Chosen { peer, connection, route });
                 } else {
                     connection.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"not chosen");
                 }
@@ -621,10 +914,13 @@ fn spawn_chosen_waiter(
 /// Accepts every incoming connection: a handshake from a key of `roster`
 /// is reported as established with that peer; one that fails (a key of no
 /// operator, another protocol) is recorded in `refused`. Once the mesh is
-/// connected, further connections are closed as duplicates.
+/// connected, further connections are closed as duplicates. On the
+/// endpoint of `relayed` connections, the key must also be that of the
+/// operator the relay named for the path (its [`relay::path_address`]).
 fn spawn_acceptor(
     endpoint: quinn::Endpoint,
     roster: Vec<(IdentityPublicKey, OperatorId)>,
+    relayed: bool,
     events: mpsc::UnboundedSender<Event>,
     kept: watch::Receiver<BTreeSet<OperatorId>>,
     refused: Arc<Mutex<Vec<(SocketAddr, String)>>>,
@@ -659,6 +955,20 @@ fn spawn_acceptor(
                     );
                     return;
                 };
+                let route = if relayed {
+                    match relay::parse_path_address(from) {
+                        Some((via, origin)) if origin == peer => Route::Relayed { via },
+                        _ => {
+                            connection.close(
+                                quinn::VarInt::from_u32(CLOSE_REFUSED),
+                                b"not the operator the relay named",
+                            );
+                            return;
+                        }
+                    }
+                } else {
+                    Route::Accepted
+                };
                 if kept.borrow().contains(&peer) {
                     connection.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"duplicate");
                     return;
@@ -666,7 +976,7 @@ fn spawn_acceptor(
                 let sent = events.send(Event::Established {
                     peer,
                     connection: connection.clone(),
-                    dialled: false,
+                    route,
                 });
                 if sent.is_err() {
                     // The mesh is connected (or gave up) already.
@@ -710,7 +1020,29 @@ impl Transport for Mesh {
         handle.send(peer, kind, payload, acknowledged).await
     }
 
+    /// Closes the relayed connections first and ends their paths, then
+    /// waits for the pipes this operator relays for others to end (up to
+    /// the round timeout after a success, so that a pair still finishing
+    /// its last round is not cut off; up to `linger` after an abort), then
+    /// closes the direct connections. The order keeps two relays from
+    /// waiting for each other: a side's own relayed paths end before it
+    /// waits for anyone.
     async fn close(self, code: u32, reason: &[u8], linger: Duration) {
+        self.relayed.close(quinn::VarInt::from_u32(code), reason);
+        let _ = tokio::time::timeout(linger, self.relayed.wait_idle()).await;
+        self.hub.socket().detach_all();
+        if self.hub.active_pipes() > 0 {
+            let within = if code == super::CLOSE_DONE {
+                self.round_timeout.max(linger)
+            } else {
+                linger
+            };
+            debug!(
+                pipes = self.hub.active_pipes(),
+                "waiting for the relayed pairs to finish"
+            );
+            self.hub.pipes_ended(within).await;
+        }
         self.endpoint.close(quinn::VarInt::from_u32(code), reason);
         let _ = tokio::time::timeout(linger, self.endpoint.wait_idle()).await;
     }
@@ -877,6 +1209,17 @@ mod tests {
         peers: Vec<Peer>,
         seconds: u64,
     ) -> Vec<Result<Mesh, TransportError>> {
+        connect_all_via(n, keys, sockets, peers, seconds, None)
+    }
+
+    fn connect_all_via(
+        n: u8,
+        keys: Vec<IdentityKey>,
+        sockets: Vec<UdpSocket>,
+        peers: Vec<Peer>,
+        seconds: u64,
+        relay_via: Option<OperatorId>,
+    ) -> Vec<Result<Mesh, TransportError>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -891,8 +1234,17 @@ mod tests {
                     let me = id(u8::try_from(position + 1).unwrap());
                     let others: Vec<Peer> = peers.iter().filter(|p| p.id != me).cloned().collect();
                     tokio::spawn(async move {
-                        Mesh::connect(me, [1; 32], &key, socket, &others, limits(seconds), |_| {})
-                            .await
+                        Mesh::connect(
+                            me,
+                            [1; 32],
+                            &key,
+                            socket,
+                            &others,
+                            limits(seconds),
+                            relay_via,
+                            |_| {},
+                        )
+                        .await
                     })
                 })
                 .collect();
@@ -950,6 +1302,144 @@ mod tests {
         }
     }
 
+    /// The route each participant of `meshes` kept to each peer.
+    fn routes(meshes: &[Result<Mesh, TransportError>]) -> Vec<BTreeMap<OperatorId, Route>> {
+        meshes
+            .iter()
+            .map(|m| {
+                let mesh = m.as_ref().unwrap();
+                mesh.peer_ids()
+                    .map(|p| (p, mesh.route(p).unwrap()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_participants_no_one_can_dial_connect_through_a_relay() {
+        // Operators 3 and 4 both advertise dead ports: neither can dial
+        // the other, and after the first dial window each tries through
+        // the operators it reached (1 and 2).
+        let (keys, sockets, peers) = setup(4, &[3, 4]);
+        let meshes = connect_all(4, keys, sockets, peers, 40);
+        let routes = routes(&meshes);
+        for (me, other) in [(2, 4), (3, 3)] {
+            let route = routes[me][&id(other)];
+            assert!(
+                matches!(route, Route::Relayed { via } if via == id(1) || via == id(2)),
+                "{routes:?}"
+            );
+        }
+        // Everyone else is direct: the relay only where no direct path is.
+        for (position, map) in routes.iter().enumerate() {
+            for (&peer, route) in map {
+                if !matches!((position, peer.get()), (2, 4) | (3, 3)) {
+                    assert!(route.direct(), "{routes:?}");
+                }
+            }
+        }
+        // Both ends name the same relay: they kept the same connection.
+        assert_eq!(routes[2][&id(4)], routes[3][&id(3)]);
+    }
+
+    #[test]
+    fn relay_via_dials_through_the_named_operator_from_the_start() {
+        let (keys, sockets, peers) = setup(4, &[3, 4]);
+        let started = std::time::Instant::now();
+        let meshes = connect_all_via(4, keys, sockets, peers, 40, Some(id(1)));
+        let routes = routes(&meshes);
+        assert_eq!(
+            routes[2][&id(4)],
+            Route::Relayed { via: id(1) },
+            "{routes:?}"
+        );
+        assert_eq!(
+            routes[3][&id(3)],
+            Route::Relayed { via: id(1) },
+            "{routes:?}"
+        );
+        assert!(routes[0].values().all(|r| r.direct()), "{routes:?}");
+        // Not the automatic fallback, which waits a dial window first.
+        assert!(
+            started.elapsed() < Duration::from_secs(DIAL_ATTEMPT_SECS),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_relay_refuses_malformed_headers_and_targets_of_no_operator() {
+        use super::relay::{ACCEPTED, Header, Refusal};
+        let (keys, sockets, peers) = setup(3, &[]);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let meshes: Vec<Mesh> = runtime.block_on(async {
+            let tasks: Vec<_> = keys
+                .into_iter()
+                .zip(sockets)
+                .enumerate()
+                .map(|(position, (key, socket))| {
+                    let me = id(u8::try_from(position + 1).unwrap());
+                    let others: Vec<Peer> = peers.iter().filter(|p| p.id != me).cloned().collect();
+                    tokio::spawn(async move {
+                        Mesh::connect(me, [1; 32], &key, socket, &others, limits(20), None, |_| {})
+                            .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for task in tasks {
+                out.push(task.await.unwrap().unwrap());
+            }
+            out
+        });
+        // Operator 2 asks operator 1 to relay.
+        let to_relay = meshes[1].connections[&id(1)].clone();
+        let ask = |header: Vec<u8>| {
+            let connection = to_relay.clone();
+            async move {
+                let (mut send, mut recv) = connection.open_bi().await.unwrap();
+                send.write_all(&header).await.unwrap();
+                let mut answer = [0u8; 1];
+                recv.read_exact(&mut answer).await.unwrap();
+                answer[0]
+            }
+        };
+        runtime.block_on(async {
+            let mut wrong_magic = Header::Request { target: id(3) }.encode().to_vec();
+            wrong_magic[3] = b'X';
+            assert_eq!(ask(wrong_magic).await, Refusal::Malformed.code());
+            let mut short = Header::Request { target: id(3) }.encode().to_vec();
+            short.pop();
+            // Too short: the relay waits for the rest, then refuses.
+            let connection = to_relay.clone();
+            let (mut send, mut recv) = connection.open_bi().await.unwrap();
+            send.write_all(&short).await.unwrap();
+            send.finish().unwrap();
+            let mut answer = [0u8; 1];
+            recv.read_exact(&mut answer).await.unwrap();
+            assert_eq!(answer[0], Refusal::Malformed.code());
+            for target in [9, 2, 1] {
+                // No operator of this ceremony; the asker; the relay.
+                let header = Header::Request { target: id(target) }.encode().to_vec();
+                assert_eq!(
+                    ask(header).await,
+                    Refusal::NotAnOperator.code(),
+                    "target {target}"
+                );
+            }
+            // An offer must name another operator than the relay.
+            let offer = Header::Offer { origin: id(2) }.encode().to_vec();
+            assert_eq!(ask(offer).await, Refusal::NotAnOperator.code());
+            // Operator 3 is one, and reachable: accepted.
+            let header = Header::Request { target: id(3) }.encode().to_vec();
+            assert_eq!(ask(header).await, ACCEPTED);
+        });
+    }
+
     #[test]
     fn a_pair_with_no_path_is_named_with_what_was_tried() {
         // Operators 2 and 3 advertise dead ports, so neither can dial the
@@ -970,7 +1460,7 @@ mod tests {
                     let me = id(u8::try_from(position + 1).unwrap());
                     let others: Vec<Peer> = peers.iter().filter(|p| p.id != me).cloned().collect();
                     tokio::spawn(async move {
-                        Mesh::connect(me, [1; 32], &key, socket, &others, limits(4), |_| {})
+                        Mesh::connect(me, [1; 32], &key, socket, &others, limits(4), None, |_| {})
                             .await
                             .map(|mesh| mesh.peers())
                     })
@@ -1017,9 +1507,18 @@ mod tests {
                     let me = id(u8::try_from(position + 1).unwrap());
                     let others: Vec<Peer> = peers.iter().filter(|p| p.id != me).cloned().collect();
                     tokio::spawn(async move {
-                        Mesh::connect(me, [1; 32], &key, socket, &others, limits(seconds), |_| {})
-                            .await
-                            .map(|mesh| mesh.peers())
+                        Mesh::connect(
+                            me,
+                            [1; 32],
+                            &key,
+                            socket,
+                            &others,
+                            limits(seconds),
+                            None,
+                            |_| {},
+                        )
+                        .await
+                        .map(|mesh| mesh.peers())
                     })
                 })
                 .collect();
