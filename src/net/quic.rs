@@ -637,7 +637,7 @@ impl Mesh {
             relayed_clients.insert(peer.id, relayed_client);
         }
         if relay_via.is_none() {
-            dialer.spawn_fallback(started, peers.to_vec(), relayed_clients);
+            dialer.spawn_fallback(started, peers.to_vec(), relayed_clients.clone());
         }
         let refused: Arc<Mutex<Vec<(SocketAddr, String)>>> = Arc::default();
         let roster: Vec<(IdentityPublicKey, OperatorId)> =
@@ -734,7 +734,7 @@ impl Mesh {
                     }
                     if kept.get(&peer).is_some_and(|c| c.stable_id() == id) {
                         kept.remove(&peer);
-                        routes.remove(&peer);
+                        let lost = routes.remove(&peer);
                         hub.forget(peer);
                         kept_tx.send_modify(|set| {
                             set.remove(&peer);
@@ -745,6 +745,19 @@ impl Mesh {
                             (peers.iter().find(|p| p.id == peer), clients.get(&peer))
                         {
                             dialer.spawn(p.clone(), client.clone());
+                        }
+                        // And through the relay named, or the one that
+                        // carried the lost connection.
+                        let via = match (relay_via, lost) {
+                            (Some(via), _) | (None, Some(Route::Relayed { via })) => Some(via),
+                            (None, _) => None,
+                        };
+                        if let (Some(via), Some(p), Some(client)) = (
+                            via.filter(|&via| via != peer),
+                            peers.iter().find(|p| p.id == peer),
+                            relayed_clients.get(&peer),
+                        ) {
+                            dialer.spawn_relayed(p.clone(), via, client.clone());
                         }
                     }
                     continue;
@@ -1220,11 +1233,28 @@ mod tests {
         seconds: u64,
         relay_via: Option<OperatorId>,
     ) -> Vec<Result<Mesh, TransportError>> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        connect_in(&runtime(), n, keys, sockets, peers, seconds, relay_via)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Connects every participant on `runtime`, which the meshes need for
+    /// as long as they are used.
+    fn connect_in(
+        runtime: &tokio::runtime::Runtime,
+        n: u8,
+        keys: Vec<IdentityKey>,
+        sockets: Vec<UdpSocket>,
+        peers: Vec<Peer>,
+        seconds: u64,
+        relay_via: Option<OperatorId>,
+    ) -> Vec<Result<Mesh, TransportError>> {
         runtime.block_on(async {
             let tasks: Vec<_> = keys
                 .into_iter()
@@ -1365,6 +1395,47 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn a_relay_that_finishes_keeps_piping_until_the_relayed_pair_is_done() {
+        let (keys, sockets, peers) = setup(4, &[3, 4]);
+        let runtime = runtime();
+        let meshes = connect_in(&runtime, 4, keys, sockets, peers, 40, Some(id(1)));
+        let mut meshes: Vec<Mesh> = meshes.into_iter().map(Result::unwrap).collect();
+        let four = meshes.pop().unwrap();
+        let three = meshes.pop().unwrap();
+        let one = meshes.remove(0);
+        assert_eq!(three.route(id(4)), Some(Route::Relayed { via: id(1) }));
+        runtime.block_on(async move {
+            assert!(one.hub.active_pipes() >= 1);
+            // Operator 1 finishes first, with a linger far shorter than
+            // what the pair still has to say.
+            let linger = Duration::from_millis(200);
+            let closing = tokio::spawn(one.close(CLOSE_DONE, DONE_REASON, linger));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert!(!closing.is_finished(), "the relay closed under the pair");
+            // The pair still talks through it.
+            three
+                .send(id(4), FrameKind::Done, Zeroizing::new(vec![9]), true)
+                .await
+                .unwrap();
+            let got = four
+                .mailbox()
+                .recv(
+                    id(3),
+                    FrameKind::Done,
+                    Instant::now() + Duration::from_secs(5),
+                    true,
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.as_slice(), [9]);
+            // Once the pair is done, so is the relay.
+            three.close(CLOSE_DONE, DONE_REASON, linger).await;
+            four.close(CLOSE_DONE, DONE_REASON, linger).await;
+            closing.await.unwrap();
+        });
     }
 
     #[test]
