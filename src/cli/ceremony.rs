@@ -155,7 +155,11 @@ pub fn load_definition(path: &Path) -> Result<(ClusterDefinition, Context), CliE
 }
 
 /// Resolves an operator's `host:port`.
-fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> {
+///
+/// # Errors
+///
+/// A user error naming the operator and its address.
+pub fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> {
     address
         .to_socket_addrs()
         .ok()
