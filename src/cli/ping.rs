@@ -238,9 +238,10 @@ fn event_line(names: &Names, me: OperatorId, ours: &Bytes<32>, event: &PingEvent
             names.name(*peer),
             names.name(me)
         ),
-        PingEvent::Refused { from, reason } => {
-            format!("refused an incoming connection from {from}: {reason}")
-        }
+        PingEvent::Refused { from, reason } => format!(
+            "refused an incoming connection from {from}: {}",
+            names.label(reason)
+        ),
         PingEvent::Row { peer } => format!("received the row of {}", names.name(*peer)),
     }
 }
@@ -379,7 +380,11 @@ fn render(
         );
     }
     for (from, reason) in &outcome.refused {
-        let _ = writeln!(out, "refused an incoming connection from {from}: {reason}");
+        let _ = writeln!(
+            out,
+            "refused an incoming connection from {from}: {}",
+            names.label(reason)
+        );
     }
     for line in verdict_lines(names, verdict) {
         let _ = writeln!(out, "verdict: {line}");
@@ -590,7 +595,7 @@ fn json_report(
             .iter()
             .map(|(from, reason)| RefusedView {
                 from: *from,
-                reason: reason.clone(),
+                reason: config.names.label(reason),
             })
             .collect(),
         verdict: VerdictView {

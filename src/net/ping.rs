@@ -10,13 +10,20 @@
 //! every peer's dial, with the ceremony's mutual TLS: the roster of the
 //! definition's identity keys.
 //!
+//! **Never mixed with a ceremony.** A ping negotiates its own ALPN,
+//! [`PING_ALPN`], and offers the ceremony's ([`tls::ALPN`]) after it, only
+//! to recognise a peer that runs `dvkg ceremony`: when the other side
+//! settles on the ceremony's, the ping closes the connection before either
+//! side sends a byte, so a ceremony's mailbox never sees a ping's stream
+//! (which it would blame its sender for), and the peer is named as running
+//! the ceremony.
+//!
 //! On a dialled connection:
 //!
 //! 1. the dialler sends a [`PingHello`] alone on the first unidirectional
 //!    stream: the definition hash and the ping id
-//!    `SHA-256("dvkg-ping/1" ‖ definition hash)`, so that a ping is never
-//!    taken for a ceremony (whose first stream is the mesh's `SELECT`, and
-//!    whose frames carry the bare definition hash);
+//!    `SHA-256("dvkg-ping/1" ‖ definition hash)`, which no ceremony's frame
+//!    carries (they carry the bare definition hash);
 //! 2. the acceptor answers with its own [`PingHello`] on its first
 //!    unidirectional stream (also when the definitions differ, so that the
 //!    dialler can show both hashes);
@@ -40,7 +47,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{Instrument as _, debug};
 
-use super::quic::{SELECT, closed_reason, dial_failure, peer_key, transport_config};
+use super::quic::{closed_reason, dial_failure, peer_key, transport_config};
 use super::{
     CLOSE_DONE, CLOSE_REFUSED, Closed, DIAL_ATTEMPT_SECS, DONE_REASON, Peer, TransportError, tls,
 };
@@ -65,10 +72,26 @@ const ECHO_BYTES: usize = 8;
 /// another definition, or a ceremony.
 const REFUSED_REASON: &[u8] = b"ping refused";
 
-/// The close reasons of the ceremony's mesh for a connection it does not
-/// keep (formats.md §10.4): a peer that closes a ping with one of them is
-/// running `dvkg ceremony`.
-const MESH_REASONS: [&str; 4] = ["duplicate", "not chosen", "not kept", "replaced"];
+/// The ALPN protocol id of a ping.
+pub const PING_ALPN: &[u8] = b"dvkg-ping/1";
+
+/// The ALPN a ping offers and accepts: its own first, then the ceremony's
+/// (to recognise a peer that runs the ceremony).
+fn alpn() -> Vec<Vec<u8>> {
+    vec![PING_ALPN.to_vec(), tls::ALPN.to_vec()]
+}
+
+/// Whether `connection` settled on the ping's ALPN.
+fn speaks_ping(connection: &quinn::Connection) -> bool {
+    connection
+        .handshake_data()
+        .and_then(|any| any.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|data| data.protocol)
+        .is_some_and(|protocol| protocol == PING_ALPN)
+}
+
+/// What a peer that settled on the ceremony's ALPN is told.
+const CEREMONY_ALPN: &str = "it negotiated the ceremony's ALPN, not the ping's";
 
 /// `SHA-256("dvkg-ping/1" ‖ definition hash)`: what a ping is bound to.
 pub fn ping_id(definition_hash: &[u8; 32]) -> [u8; 32] {
@@ -308,7 +331,8 @@ pub async fn run(
     };
     let mut roster: Vec<IdentityPublicKey> = setup.peers.iter().map(|p| p.key).collect();
     roster.push(identity.public());
-    let server_tls = tls::server_config(identity, &roster)?;
+    let mut server_tls = tls::server_config(identity, &roster)?;
+    server_tls.alpn_protocols = alpn();
     let server_crypto =
         QuicServerConfig::try_from(server_tls).map_err(|e| endpoint_error(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
@@ -337,7 +361,8 @@ pub async fn run(
         idle: setup.idle,
     };
     for peer in &setup.peers {
-        let client_tls = tls::client_config(identity, peer.key)?;
+        let mut client_tls = tls::client_config(identity, peer.key)?;
+        client_tls.alpn_protocols = alpn();
         let client_crypto =
             QuicClientConfig::try_from(client_tls).map_err(|e| endpoint_error(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
@@ -516,11 +541,6 @@ async fn read_rows(shared: Shared, peer: OperatorId, connection: quinn::Connecti
 /// The failure a closed connection means during a ping's hello.
 fn hello_closed(err: &quinn::ConnectionError, idle: Duration) -> DialFailure {
     match closed_reason(err, idle) {
-        Closed::Refused(reason) if MESH_REASONS.contains(&reason.as_str()) => {
-            DialFailure::Ceremony(format!(
-                "it closed the connection as the mesh does: {reason}"
-            ))
-        }
         Closed::Refused(reason) if reason.as_bytes() == REFUSED_REASON => {
             DialFailure::Other("it refused the ping".into())
         }
@@ -535,6 +555,9 @@ async fn ping_dialled(
     peer: OperatorId,
     connection: &quinn::Connection,
 ) -> Result<Duration, DialFailure> {
+    if !speaks_ping(connection) {
+        return Err(DialFailure::Ceremony(CEREMONY_ALPN.into()));
+    }
     let step = Duration::from_secs(PING_STEP_SECS);
     let hello = wire::encode(&shared.hello).map_err(|e| DialFailure::Other(e.to_string()))?;
     let sent = async {
@@ -573,11 +596,6 @@ async fn ping_dialled(
             )));
         }
     };
-    if bytes == SELECT {
-        return Err(DialFailure::Ceremony(
-            "its first stream is the mesh's connection selection".into(),
-        ));
-    }
     let theirs: PingHello = wire::decode(&bytes, MAX_PING_MESSAGE_BYTES)
         .map_err(|e| DialFailure::Other(format!("it sent an invalid ping hello: {e}")))?;
     if theirs.definition != shared.hello.definition {
@@ -726,6 +744,12 @@ async fn accept(
                 );
                 return refuse("not an operator of this cluster".into());
             };
+            if !speaks_ping(&connection) {
+                connection.close(quinn::VarInt::from_u32(CLOSE_REFUSED), REFUSED_REASON);
+                return refuse(format!(
+                    "operator {peer} runs `dvkg ceremony`, not `dvkg ping` ({CEREMONY_ALPN})"
+                ));
+            }
             match answer(&shared, peer, &connection).await {
                 Ok(()) => {
                     tokio::spawn(echo(connection.clone()));
@@ -763,9 +787,6 @@ async fn answer(
             ));
         }
     };
-    if bytes == SELECT {
-        return Err("it runs `dvkg ceremony`, not `dvkg ping`".into());
-    }
     let theirs: PingHello = wire::decode(&bytes, MAX_PING_MESSAGE_BYTES)
         .map_err(|e| format!("an invalid ping hello: {e}"))?;
     // Ours goes back whatever theirs says, so that the dialler can name

@@ -319,12 +319,11 @@ fn ping_a_peer_with_another_definition_is_refused_by_name() {
 #[test]
 fn ping_a_peer_running_the_ceremony_is_named() {
     let cluster = Cluster::new(4, 3, 1);
-    let ceremony = cluster.start(4, "definition.json", (10, 10));
+    let ceremony = cluster.start_with(4, "definition.json", (10, 10), &["--kdf", "pbkdf2"]);
     let children: Vec<Child> = (1..=3)
         .map(|i| start(&cluster, i, "definition.json", 20, false, true))
         .collect();
     let ran: Vec<Ran> = children.into_iter().map(finish).collect();
-    let _ = ceremony.wait_with_output();
     for run in &ran {
         assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
         let report = run.json();
@@ -337,5 +336,22 @@ fn ping_a_peer_running_the_ceremony_is_named() {
                 .contains("it runs `dvkg ceremony`, not `dvkg ping`"),
             "{c}"
         );
+        // Its dials were refused before a byte was sent: the ceremony's
+        // mailbox never saw a ping stream to blame anyone for.
+        let refused = report["refused"].as_array().unwrap();
+        assert!(
+            refused.iter().any(|r| r["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("operator 4 (op4) runs `dvkg ceremony`, not `dvkg ping`")),
+            "{report:#}"
+        );
     }
+    let ceremony = finish(ceremony);
+    assert_eq!(ceremony.code, 4, "{}", ceremony.stderr);
+    assert!(
+        !ceremony.stderr.contains("invalid frame"),
+        "{}",
+        ceremony.stderr
+    );
 }
