@@ -117,6 +117,24 @@ impl CliError {
         self
     }
 
+    /// Adds a `caused by:` line.
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.causes.push(cause.into());
+        self
+    }
+
+    /// Rewrites the message, every cause and every hint with `f` (to name
+    /// the operators they mention, say).
+    #[must_use]
+    pub fn map_text(mut self, f: impl Fn(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        for line in self.causes.iter_mut().chain(self.hints.iter_mut()) {
+            *line = f(line);
+        }
+        self
+    }
+
     /// Adds a `hint:` line.
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
