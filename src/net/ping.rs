@@ -926,9 +926,12 @@ impl Cell {
     }
 }
 
-/// A round-trip time for people: `12 ms`, `0.4 ms`.
+/// A round-trip time for people: `12 ms`, `2.5 ms`, `45 µs` (a loopback
+/// or LAN round trip is well below a millisecond).
 pub fn rtt_text(micros: u64) -> String {
-    if micros >= 10_000 {
+    if micros < 1000 {
+        format!("{micros} µs")
+    } else if micros >= 10_000 {
         format!("{} ms", (micros + 500) / 1000)
     } else {
         format!("{:.1} ms", micros as f64 / 1000.0)
@@ -1160,7 +1163,7 @@ mod tests {
         assert!(verdict.connects(), "{verdict:?}");
         assert_eq!(verdict.no_inbound, [id(3)]);
         assert_eq!(verdict.relay_candidates.len(), 4);
-        assert_eq!(matrix.cell(id(3), id(1)).text(), "0.4 ms");
+        assert_eq!(matrix.cell(id(3), id(1)).text(), "401 µs");
         assert_eq!(
             matrix.cell(id(1), id(3)).text(),
             "no: timed out dialling 127.0.0.1:9003"
@@ -1254,7 +1257,8 @@ mod tests {
 
     #[test]
     fn rtt_text_rounds() {
-        assert_eq!(rtt_text(400), "0.4 ms");
+        assert_eq!(rtt_text(400), "400 µs");
+        assert_eq!(rtt_text(2_460), "2.5 ms");
         assert_eq!(rtt_text(12_400), "12 ms");
         assert_eq!(rtt_text(9_960), "10.0 ms");
     }
