@@ -15,7 +15,7 @@
 //! | 1    | user or configuration error: a flag value dvkg rejects, an unreadable, invalid or too large input file, an output that exists |
 //! | 2    | usage error (clap): unknown flag or subcommand, missing argument, a value that is not a number, out of range or not one of the choices |
 //! | 3    | ceremony aborted with an identified culprit; `slashing sync` refused a peer's export |
-//! | 4    | a peer timed out or could not be reached; `slashing sync` verified too few peers |
+//! | 4    | a peer timed out or could not be reached; `ping` found a pair of operators with no path (or could not tell); `slashing sync` verified too few peers |
 //! | 5    | verification ran and found a problem: some check did not pass |
 //! | 6    | ceremony aborted without a proven culprit: conflicting hellos (one of two operators is at fault, nothing shows which), another operator's report that cannot be checked, or operators running different definitions |
 //! | 7    | the ceremony completed and this operator's outputs are written, but not every operator confirmed its own (`confirmation.json` says which): do not deposit before `dvkg check` passes |
@@ -113,6 +113,24 @@ impl CliError {
                 self.causes.push(text);
             }
             next = err.source();
+        }
+        self
+    }
+
+    /// Adds a `caused by:` line.
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.causes.push(cause.into());
+        self
+    }
+
+    /// Rewrites the message, every cause and every hint with `f` (to name
+    /// the operators they mention, say).
+    #[must_use]
+    pub fn map_text(mut self, f: impl Fn(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        for line in self.causes.iter_mut().chain(self.hints.iter_mut()) {
+            *line = f(line);
         }
         self
     }

@@ -11,6 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::OsRng;
 
+use super::names::Names;
 use crate::ceremony::OperatorId;
 use crate::ceremony::definition::ClusterDefinition;
 use crate::ceremony::driver::{
@@ -165,7 +166,11 @@ pub fn load_definition(path: &Path) -> Result<(ClusterDefinition, Context), CliE
 }
 
 /// Resolves an operator's `host:port`.
-fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> {
+///
+/// # Errors
+///
+/// A user error naming the operator and its address.
+pub fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliError> {
     address
         .to_socket_addrs()
         .ok()
@@ -781,15 +786,6 @@ fn pending_hint(pending: &Path) -> String {
     )
 }
 
-/// How operator `id` is named in a hint: its slot and its name in the
-/// definition.
-fn who(definition: &ClusterDefinition, id: OperatorId) -> String {
-    match definition.operators.get(id.position()) {
-        Some(record) => format!("operator {id} ({}, {})", record.name, record.address),
-        None => format!("operator {id}"),
-    }
-}
-
 /// Turns a ceremony failure into the user's report, with its exit code;
 /// `me` is this operator (never told to check itself), `pending` its
 /// pending recovery file, if it was written.
@@ -801,7 +797,13 @@ pub fn ceremony_error(
     pending: Option<&Path>,
 ) -> CliError {
     let kind = ceremony_error_kind(err);
-    let mut out = CliError::new(kind, format!("ceremony aborted: {err}"));
+    let names = Names::new(definition);
+    let who = |id: OperatorId| names.at(id);
+    let text = match err {
+        CeremonyError::Transport(transport) => names.transport(transport),
+        other => other.to_string(),
+    };
+    let mut out = CliError::new(kind, format!("ceremony aborted: {text}"));
     let written = if pending.is_some() {
         "its shares were kept in the pending file below"
     } else {
@@ -814,12 +816,12 @@ pub fn ceremony_error(
             "a coordination mistake, not a fault: {} runs a definition with hash {theirs}, this \
              machine {ours}; agree on one definition file (every operator prints its hash when it \
              starts) and re-run the ceremony",
-            who(definition, *peer)
+            who(*peer)
         ));
     } else if let CeremonyError::Transport(TransportError::SendTimeout { peer, .. }) = err {
         out = out.with_hint(format!(
             "this machine could not get its data out to {} in time: check this machine's uplink; {slow}",
-            who(definition, *peer)
+            who(*peer)
         ));
     } else if let CeremonyError::Isolated { .. } = err {
         out = out.with_hint(format!(
@@ -831,21 +833,18 @@ pub fn ceremony_error(
             "no operator's fault is proven; compare the definition hashes every operator prints, then re-run the ceremony",
         );
     } else if let Some(culprit) = err.culprit().filter(|_| kind == ErrorKind::Culprit) {
-        out = out.with_hint(format!(
-            "operator {culprit} is at fault; {written} ({})",
-            who(definition, culprit)
-        ));
+        out = out.with_hint(format!("{} is at fault; {written}", who(culprit)));
     } else if let Some(missing) = err.missing().filter(|&m| m != me) {
         out = out.with_hint(format!(
             "check that {} is running `dvkg ceremony` with the same definition and that UDP \
              reaches it (or it reaches this machine); {slow}",
-            who(definition, missing)
+            who(missing)
         ));
     } else if err.missing().is_some() {
         // A peer's report names this operator as the one missing: it is
         // the peer that lost us, and this side cannot tell whose link.
         let by = match err {
-            CeremonyError::PeerAbortClaimed { reporter, .. } => who(definition, *reporter),
+            CeremonyError::PeerAbortClaimed { reporter, .. } => who(*reporter),
             _ => "another operator".into(),
         };
         out = out.with_hint(format!(
@@ -865,7 +864,8 @@ pub fn ceremony_error(
             format!("the abort report is in {}", path.display())
         });
     }
-    out
+    // The protocol's and the transport's words know slots only.
+    out.map_text(|text| names.label(text))
 }
 
 /// Writes an abort report next to the output directory; returns its path.
@@ -1141,6 +1141,7 @@ pub async fn run_operator(
     // The write is not interrupted: a signal that arrives meanwhile is acted
     // on once the outputs are complete (or rolled back).
     let shown = out.display().to_string();
+    let names = Names::new(&definition);
     let lock_out = out.clone();
     let target = out.clone();
     info!(out = %shown, "writing the outputs");
@@ -1253,16 +1254,22 @@ pub async fn run_operator(
         .with_source(&err)
     })?;
     if !confirmation.complete() {
-        let names: Vec<String> = confirmation
+        let unconfirmed: Vec<String> = confirmation
             .unconfirmed
             .iter()
-            .map(|(operator, why)| format!("operator {operator} ({why})"))
+            .map(|(operator, why)| {
+                format!(
+                    "{}: {}",
+                    names.name(*operator),
+                    names.label(&why.to_string())
+                )
+            })
             .collect();
         return Err(CliError::new(
             ErrorKind::Unconfirmed,
             format!(
                 "the outputs are written to {shown}, but not every operator confirmed its own: {}",
-                names.join("; ")
+                unconfirmed.join("; ")
             ),
         )
         .with_hint(

@@ -11,6 +11,7 @@ use clap::Args;
 use rand::rngs::OsRng;
 
 use super::ceremony::read_secret_file;
+use super::names::Names;
 use crate::ceremony::OperatorId;
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs;
@@ -202,6 +203,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError::internal("failed to start the async runtime").with_source(&e))?;
     let timeout = Duration::from_secs(args.timeout);
+    let names = Names::new(&lock.definition);
     let key = Arc::new(me_identity.key);
     let report = runtime.block_on(async {
         let limits = Limits {
@@ -227,7 +229,7 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 ErrorKind::PeerTimeout,
                 "the check could not reach every operator",
             )
-            .with_source(&err)
+            .with_cause(names.transport(&err))
             .with_hint("every operator runs `dvkg check` with this lock at the same time")
         })?;
         let result = check::run_over(&mesh, &lock, me, &key, &shares, timeout, &mut OsRng).await;
@@ -238,7 +240,9 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
         )
         .await;
         result.map_err(|err| {
-            CliError::new(ErrorKind::PeerTimeout, "the check did not complete").with_source(&err)
+            CliError::new(ErrorKind::PeerTimeout, "the check did not complete")
+                .with_source(&err)
+                .map_text(|text| names.label(text))
         })
     })?;
     print(&report, args.json)?;

@@ -12,6 +12,8 @@ pub mod check;
 pub mod definition;
 pub mod demo;
 pub mod identity;
+pub mod names;
+pub mod ping;
 pub mod restore;
 pub mod retire;
 pub mod slashing;
@@ -26,7 +28,8 @@ pub mod verify_keyshares;
 #[command(name = "dvkg", version, about, long_about = None, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 success, 1 user or configuration error, 2 usage error, \
-3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable, \
+3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable (ping: a pair \
+with no path), \
 5 verification failed or signing refused, 6 ceremony aborted without a proven culprit, \
 7 outputs written but not confirmed by every operator, 130 stopped by a signal, 255 internal error."
 )]
@@ -55,6 +58,9 @@ pub enum Command {
     Definition(definition::DefinitionCommand),
     /// Run the key generation ceremony with the other operators.
     Ceremony(ceremony::CeremonyArgs),
+    /// Before the ceremony, with every other operator at the same time:
+    /// test every pair both ways over QUIC and print who reaches whom.
+    Ping(ping::PingArgs),
     /// Check public outputs (lock, transcript, deposit data) with no secret.
     Verify(verify::VerifyArgs),
     /// Run a whole ceremony of N operators on this machine over loopback QUIC.
@@ -102,6 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Identity(command) => identity::run(command),
         Command::Definition(command) => definition::run(command),
         Command::Ceremony(args) => ceremony::run(args, cli.quiet),
+        Command::Ping(args) => ping::run(args, cli.quiet),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Restore(args) => restore::run(args),

@@ -12,6 +12,7 @@
 pub mod mailbox;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod memory;
+pub mod ping;
 pub mod quic;
 pub mod relay;
 pub mod tls;
@@ -336,7 +337,9 @@ fn unreached(missing: &[Unreached]) -> String {
     shown.join("; ")
 }
 
-fn refused_text(refused: &[(SocketAddr, String)]) -> String {
+/// The part of a "could not connect" message about refused incoming
+/// attempts (empty when there were none).
+pub fn refused_text(refused: &[(SocketAddr, String)]) -> String {
     match refused.first() {
         None => String::new(),
         Some((from, why)) => format!(

@@ -151,7 +151,7 @@ pub enum ConnectEvent {
 }
 
 /// The transport parameters of every connection, from the round timeout.
-fn transport_config(round_timeout: Duration) -> Arc<quinn::TransportConfig> {
+pub(crate) fn transport_config(round_timeout: Duration) -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
     config.max_idle_timeout(quinn::IdleTimeout::try_from(super::idle_timeout(round_timeout)).ok());
     config.keep_alive_interval(Some(Duration::from_secs(KEEP_ALIVE_SECS)));
@@ -200,7 +200,7 @@ pub fn closed_reason(err: &quinn::ConnectionError, idle: Duration) -> Closed {
 }
 
 /// Why a dial attempt failed, for the message that names the peer.
-fn dial_failure(err: &quinn::ConnectionError) -> String {
+pub(crate) fn dial_failure(err: &quinn::ConnectionError) -> String {
     use quinn::ConnectionError as E;
     let text = err.to_string();
     match err {
@@ -218,7 +218,7 @@ fn dial_failure(err: &quinn::ConnectionError) -> String {
 }
 
 /// The identity key of the peer of an established connection.
-fn peer_key(connection: &quinn::Connection) -> Option<IdentityPublicKey> {
+pub(crate) fn peer_key(connection: &quinn::Connection) -> Option<IdentityPublicKey> {
     connection
         .peer_identity()
         .and_then(|any| {

@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::identity::{IdentityKey, IdentityPublicKey};
 
-/// The one ALPN protocol id dvkg speaks; the version is part of it.
+/// The ALPN protocol id of the mesh (ceremonies, `dvkg check`); the version
+/// is part of it. `dvkg ping` negotiates its own (`net::ping::PING_ALPN`).
 pub const ALPN: &[u8] = b"dvkg/2";
 
 /// The name every operator's certificate is issued to (not checked: peers

@@ -388,7 +388,7 @@ fn a_wrong_definition_at_one_operator_is_named() {
             assert_eq!(done.code, 6, "operator {i}:\n{}", done.stderr);
             assert!(
                 done.stderr
-                    .contains("operator 4 is running another ceremony")
+                    .contains("operator 4 (op4) is running another ceremony")
                     && done.stderr.contains("its definition hash is"),
                 "operator {i}:\n{}",
                 done.stderr
@@ -446,7 +446,7 @@ fn an_identity_not_in_the_definition_is_refused_and_its_slot_named() {
         let done = wait(child, started);
         assert_eq!(done.code, 4, "operator {}:\n{}", k + 1, done.stderr);
         assert!(
-            done.stderr.contains("could not connect to operator 4"),
+            done.stderr.contains("to operator 4 (op4, 127.0.0.1:"),
             "operator {}:\n{}",
             k + 1,
             done.stderr

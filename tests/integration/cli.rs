@@ -264,7 +264,14 @@ fn usage_errors_exit_2_and_help_lists_every_command() {
     dvkg(dir.path(), &["verify", "--no-such-flag"]).assert_code(2);
     let help = dvkg(dir.path(), &["--help"]);
     help.assert_code(0);
-    for command in ["identity", "definition", "ceremony", "verify", "demo"] {
+    for command in [
+        "identity",
+        "definition",
+        "ceremony",
+        "ping",
+        "verify",
+        "demo",
+    ] {
         assert!(
             help.stdout.contains(command),
             "--help lacks {command}:\n{}",

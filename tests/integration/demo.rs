@@ -153,9 +153,12 @@ fn demo_with_a_faulty_operator_names_it_and_writes_no_keys() {
         &["--fault", "3=bad-proof", "--round-timeout", "20"],
     );
     out.assert_code(3)
-        .assert_mentions("operator 3 sent an invalid proof of knowledge for validator 0")
+        .assert_mentions(
+            "operator 3 (demo-operator-3) sent an invalid proof of knowledge for validator 0",
+        )
         .assert_mentions("operator 3 (the faulty one)")
-        .assert_mentions("operator 3 is at fault");
+        .assert_mentions("operator 3 (demo-operator-3, 127.0.0.1:")
+        .assert_mentions("is at fault");
     for i in 1..=4 {
         let operator = dir.path().join(format!("faulty/operator-{i}"));
         assert!(!operator.exists(), "{} exists", operator.display());

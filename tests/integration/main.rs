@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod identity_cli;
 mod keystore;
 mod outcomes;
+mod ping;
 mod relay;
 mod reshare;
 mod secrets;

@@ -241,7 +241,10 @@ fn sigint_in_round_two_stops_every_peer_within_two_seconds() {
     let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
     let code = victim.wait().unwrap().code();
     assert_eq!(code, Some(130), "{rest}");
-    assert!(rest.contains("operator 2 stopped: interrupted"), "{rest}");
+    assert!(
+        rest.contains("operator 2 (op2) stopped: interrupted"),
+        "{rest}"
+    );
     for (k, child) in children.into_iter().enumerate() {
         let i = if k == 0 { 1 } else { k + 2 };
         let d = wait(child, started);
@@ -308,7 +311,9 @@ fn a_disk_too_small_is_refused_before_connecting() {
         let d = &done[i - 1];
         assert_eq!(d.code, 4, "operator {i}:\n{}", d.stderr);
         assert!(
-            d.stderr.contains("could not connect to operator 2 at"),
+            d.stderr.contains(
+                "could not connect before the deadline, in either direction, to operator 2 (op2, 127.0.0.1:"
+            ),
             "operator {i}:\n{}",
             d.stderr
         );

@@ -566,7 +566,7 @@ fn a_dealer_dealing_its_raw_share_is_named() {
     reshare_fault(
         "op2",
         "raw-share",
-        "operator 2 dealt validator 0 a constant commitment",
+        "operator 2 (op2) dealt validator 0 a constant commitment",
     );
 }
 
@@ -575,7 +575,7 @@ fn a_dealer_weighing_over_the_wrong_set_is_named() {
     reshare_fault(
         "op1",
         "wrong-lambda",
-        "operator 1 dealt validator 0 a constant commitment",
+        "operator 1 (op1) dealt validator 0 a constant commitment",
     );
 }
 
@@ -584,7 +584,7 @@ fn a_dealers_bad_sub_share_is_named() {
     reshare_fault(
         "op3",
         "bad-share",
-        "operator 3 sent operator 1 a share for validator 0",
+        "operator 3 (op3) sent operator 1 (op1) a share for validator 0",
     );
 }
 
