@@ -19,11 +19,35 @@ pub mod slashing_sync;
 pub mod verify;
 pub mod verify_keyshares;
 
+/// Whether this build has `--fault` (the `fault-injection` feature, for the
+/// adversarial tests only). A release build (`cargo build --release`) never
+/// has it: the feature is only switched on by the crate's own
+/// dev-dependency, which plain builds do not resolve.
+pub const FAULT_INJECTION: bool = cfg!(feature = "fault-injection");
+
+/// What `dvkg --version` prints after `dvkg`: the package version, and in a
+/// fault-injection build a mark that scripts check before they measure or
+/// ship the binary (`scripts/release-dvkg.sh`).
+#[cfg(not(feature = "fault-injection"))]
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// What `dvkg --version` prints after `dvkg`: the package version, and in a
+/// fault-injection build a mark that scripts check before they measure or
+/// ship the binary (`scripts/release-dvkg.sh`).
+#[cfg(feature = "fault-injection")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (fault-injection build: has --fault, never for a real ceremony)"
+);
+
+/// The line a fault-injection build prints on stderr at every start, even
+/// with `-q`: such a binary must never be mistaken for a release.
+pub const FAULT_BUILD_WARNING: &str = "dvkg: WARNING: this is a fault-injection test build (it has --fault); never use it for a real ceremony, build one with `cargo build --release`";
+
 /// dvkg: generate Ethereum validator keys together with the other operators
 /// of a distributed validator cluster, without any machine ever holding a
 /// whole validator key.
 #[derive(Debug, Parser)]
-#[command(name = "dvkg", version, about, long_about = None, propagate_version = true)]
+#[command(name = "dvkg", version = VERSION, about, long_about = None, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 success, 1 user or configuration error, 2 usage error, \
 3 ceremony aborted with an identified culprit, 4 peer timeout or unreachable, \
