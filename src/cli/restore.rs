@@ -10,13 +10,12 @@ use std::process::ExitCode;
 use clap::Args;
 use rand::rngs::OsRng;
 
-use super::ceremony::{read_new_password, read_secret_file};
+use super::ceremony::read_new_password;
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
 use crate::crypto::Scalar;
 use crate::error::CliError;
 use crate::eth::keystore::{KdfKind, KdfParams, SaltMode};
-use crate::identity;
 use crate::store::{self, sealed};
 
 /// Arguments of `dvkg restore`.
@@ -66,21 +65,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         .with_source(&err)
         .with_hint("pass another --out; dvkg never overwrites keystores")
     })?;
-    let passphrase = args
-        .passphrase_file
-        .as_deref()
-        .map(|p| read_secret_file(p, "--passphrase-file"))
-        .transpose()?;
-    let me = identity::load(&args.identity, passphrase.as_deref().map(String::as_str)).map_err(
-        |err| {
-            CliError::user(format!(
-                "failed to load the identity in {}",
-                args.identity.display()
-            ))
-            .with_source(&err)
-            .with_hint("pass the --identity DIR the ceremony ran with")
-        },
-    )?;
+    let me = super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
     let (lock_path, bundle_at): (PathBuf, Option<PathBuf>) =
         match (&args.from, &args.pending, &args.lock) {
             (Some(dir), _, _) => (dir.join(outputs::LOCK_FILE), None),

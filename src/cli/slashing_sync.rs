@@ -14,14 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use super::ceremony::read_secret_file;
 use super::slashing::{MergeChainArgs, db_error, lock_root, open_db, read_lock, say};
 use crate::ceremony::OperatorId;
 use crate::ceremony::lock::ClusterLock;
 use crate::crypto::identity::IdentityKey;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::network::{ChainClock, Network};
-use crate::identity;
 use crate::net::Peer;
 use crate::slashing::Root;
 use crate::slashing::interchange::Interchange;
@@ -133,18 +131,7 @@ impl Member {
             .parse::<Network>()
             .ok()
             .and_then(|n| n.clock());
-        let passphrase = passphrase_file
-            .map(|p| read_secret_file(p, "--passphrase-file"))
-            .transpose()?;
-        let loaded = identity::load(identity_dir, passphrase.as_deref().map(String::as_str))
-            .map_err(|err| {
-                CliError::user(format!(
-                    "failed to load the identity in {}",
-                    identity_dir.display()
-                ))
-                .with_source(&err)
-                .with_hint("pass this operator's --identity DIR (and --passphrase-file if sealed)")
-            })?;
+        let loaded = super::identity::load_identity(identity_dir, passphrase_file)?;
         let me = lock
             .definition
             .operator_index(&loaded.key.public())

@@ -445,3 +445,128 @@ fn definition_verify_refuses_edited_files() {
     .unwrap();
     dvkg(dir.path(), &["definition", "verify", "compact.json"]).assert_code(0);
 }
+
+/// Issue 17: a sealed identity without `--passphrase-file`, an unreadable
+/// directory and a path to a file each get their own error and hint; only
+/// a missing identity is told to create one. The loader is the one of
+/// `ceremony`, `restore`, `check` and `slashing sync`.
+#[test]
+fn issue_17_identity_load_failures_get_their_own_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut operators = four_operators(dir.path());
+    std::fs::write(dir.path().join("pw"), "correct horse\n").unwrap();
+    dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--dir",
+            "sealed",
+            "--name",
+            "sealed",
+            "--address",
+            "127.0.0.1:9005",
+            "--passphrase-file",
+            "pw",
+        ],
+    )
+    .assert_code(0);
+    operators.pop();
+    operators.push("sealed/operator.json".to_owned());
+    definition_new(dir.path(), &operators, &["--out", "def.json"]).assert_code(0);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+
+    let ceremony = |identity: &str| {
+        dvkg(
+            dir.path(),
+            &[
+                "ceremony",
+                "--definition",
+                "def.json",
+                "--identity",
+                identity,
+                "--out",
+                "out",
+                "--timeout",
+                "1",
+            ],
+        )
+    };
+    let create = "create one with `dvkg identity new";
+    let hints = |out: &Output| -> Vec<String> {
+        out.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("hint: "))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let missing = ceremony("nothere");
+    missing
+        .assert_code(1)
+        .assert_mentions("no identity in nothere");
+    assert!(
+        hints(&missing).iter().any(|h| h.contains(create)),
+        "{missing:?}"
+    );
+
+    let sealed = ceremony("sealed");
+    sealed
+        .assert_code(1)
+        .assert_mentions("is sealed with a passphrase");
+    let sealed_hints = hints(&sealed);
+    assert!(
+        sealed_hints.iter().any(|h| h.contains("--passphrase-file")),
+        "{sealed:?}"
+    );
+    assert!(!sealed.stderr.contains(create), "{sealed:?}");
+
+    let file = ceremony("op1/operator.json");
+    file.assert_code(1)
+        .assert_mentions("op1/operator.json is a file, not an identity directory");
+    assert!(
+        hints(&file)
+            .iter()
+            .any(|h| h.contains("pass --identity op1")),
+        "{file:?}"
+    );
+    assert!(!file.stderr.contains(create), "{file:?}");
+
+    #[cfg(unix)]
+    {
+        let unreadable = ceremony("loop");
+        unreadable
+            .assert_code(1)
+            .assert_mentions("cannot look into the identity directory loop");
+        assert!(
+            hints(&unreadable).iter().any(|h| h.contains("may read it")),
+            "{unreadable:?}"
+        );
+        assert!(!unreadable.stderr.contains(create), "{unreadable:?}");
+    }
+    assert!(!dir.path().join("out").exists());
+
+    // The same loader in `dvkg restore`.
+    let restore = dvkg(
+        dir.path(),
+        &[
+            "restore",
+            "--from",
+            "nothere",
+            "--identity",
+            "op1/identity.json",
+            "--out",
+            "keys",
+        ],
+    );
+    restore
+        .assert_code(1)
+        .assert_mentions("is a file, not an identity directory");
+    assert!(
+        hints(&restore)
+            .iter()
+            .any(|h| h.contains("pass --identity op1")),
+        "{restore:?}"
+    );
+}
