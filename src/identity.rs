@@ -548,14 +548,16 @@ pub fn load_record(dir: &Path) -> Result<OperatorRecord, IdentityError> {
 }
 
 /// Reads a passphrase file: at most [`MAX_PASSPHRASE_FILE_BYTES`], UTF-8,
-/// one trailing newline (`\n` or `\r\n`) removed, not empty.
+/// one trailing newline (`\n` or `\r\n`) removed, not empty. The file may
+/// be `-` (standard input), a FIFO or a pipe
+/// ([`crate::store::read_secret_bytes`]).
 ///
 /// # Errors
 ///
 /// [`IdentityError::Read`] or [`IdentityError::Passphrase`].
 pub fn read_passphrase(path: &Path) -> Result<Passphrase, IdentityError> {
-    let bytes =
-        crate::store::read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes = crate::store::read_secret_bytes(path, MAX_PASSPHRASE_FILE_BYTES)
+        .map_err(IdentityError::Read)?;
     let fail = |reason| IdentityError::Passphrase {
         path: path.to_owned(),
         reason,

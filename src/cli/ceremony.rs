@@ -211,12 +211,16 @@ pub fn check_advertised(
 }
 
 /// Reads a secret from a file (a password or passphrase): bounded, with
-/// one trailing newline removed, and not empty.
+/// one trailing newline removed, and not empty. The file may be a FIFO or
+/// a pipe, and `-` is standard input; `-` on a terminal asks without echo.
 ///
 /// # Errors
 ///
 /// A user error naming the flag and the file.
 pub fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+    if store::is_stdin(path) && super::secret::can_prompt() {
+        return super::secret::prompt(&format!("{flag} (not echoed)"));
+    }
     store::read_secret_text(path).map_err(|err| match err {
         StoreError::Empty { .. } => CliError::user(format!("{flag} {} is empty", path.display())),
         other => {

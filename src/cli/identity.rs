@@ -113,9 +113,14 @@ fn default_name() -> String {
         .unwrap_or_else(|| "operator".to_owned())
 }
 
-/// Reads `--passphrase-file`.
+/// Reads `--passphrase-file`: a file, a FIFO, or `-` for standard input
+/// (asked for without echo when standard input is a terminal).
 pub(crate) fn passphrase_from(path: Option<&Path>) -> Result<Option<Passphrase>, CliError> {
     path.map(|path| {
+        if crate::store::is_stdin(path) && super::secret::can_prompt() {
+            let typed = super::secret::prompt("passphrase (not echoed)")?;
+            return Ok(Passphrase::new(&typed));
+        }
         store_identity::read_passphrase(path).map_err(|err| {
             CliError::user("invalid value for --passphrase-file")
                 .with_source(&err)
@@ -267,7 +272,7 @@ fn identity_hint(err: &IdentityError, flag: &str) -> Option<String> {
             sealed.display()
         ),
         IdentityError::PassphraseRequired { .. } => {
-            "pass --passphrase-file FILE with the passphrase the identity was sealed with".to_owned()
+            "pass --passphrase-file FILE with the passphrase the identity was sealed with (`-` reads it from standard input; run in a terminal to be asked for it)".to_owned()
         }
         IdentityError::PassphraseNotNeeded { .. } => {
             "leave out --passphrase-file: this identity is stored in clear".to_owned()
@@ -313,7 +318,19 @@ pub(crate) fn load_identity(
             "--identity",
         )
     };
-    store_identity::load(dir, passphrase.as_deref().map(String::as_str)).map_err(fail)
+    match store_identity::load(dir, passphrase.as_deref().map(String::as_str)) {
+        // A sealed identity and no --passphrase-file: ask, in a terminal.
+        Err(IdentityError::PassphraseRequired { .. })
+            if passphrase.is_none() && super::secret::can_prompt() =>
+        {
+            let typed = super::secret::prompt(&format!(
+                "passphrase of the sealed identity in {} (not echoed)",
+                dir.display()
+            ))?;
+            store_identity::load(dir, Some(&typed)).map_err(fail)
+        }
+        loaded => loaded.map_err(fail),
+    }
 }
 
 fn output_error(err: &std::io::Error) -> CliError {

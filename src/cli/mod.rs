@@ -14,6 +14,7 @@ pub mod demo;
 pub mod identity;
 pub mod restore;
 pub mod retire;
+pub mod secret;
 pub mod slashing;
 pub mod slashing_sync;
 pub mod verify;

@@ -570,3 +570,111 @@ fn issue_17_identity_load_failures_get_their_own_hints() {
         "{restore:?}"
     );
 }
+
+/// Issue 17: secrets may come from a file, standard input (`-` or
+/// `/dev/stdin`), a FIFO or a process substitution, not only from a
+/// regular file.
+#[test]
+fn issue_17_secrets_from_stdin_a_pipe_and_a_fifo() {
+    use crate::common::dvkg_with_stdin;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Sealed through `-`: the passphrase arrives on a pipe.
+    dvkg_with_stdin(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--dir",
+            "op",
+            "--name",
+            "piped",
+            "--address",
+            "127.0.0.1:9000",
+            "--passphrase-file",
+            "-",
+        ],
+        b"correct horse\n",
+    )
+    .assert_code(0)
+    .assert_mentions("sealed with your passphrase");
+    assert!(dir.path().join("op/identity.json.age").exists());
+
+    // Opened through /dev/stdin, and a wrong one on stdin is refused.
+    for (path, input, code) in [
+        ("/dev/stdin", &b"correct horse\n"[..], 0),
+        ("-", &b"correct horse"[..], 0),
+        ("-", &b"battery staple\n"[..], 1),
+        ("-", &b""[..], 1),
+    ] {
+        let out = dvkg_with_stdin(
+            dir.path(),
+            &["identity", "show", "--dir", "op", "--passphrase-file", path],
+            input,
+        );
+        out.assert_code(code);
+        if code == 0 {
+            out.assert_mentions("opened and checked");
+        }
+    }
+
+    // A FIFO, written by another process while dvkg reads it.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("pass.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "correct horse\n").unwrap())
+        };
+        dvkg(
+            dir.path(),
+            &[
+                "identity",
+                "show",
+                "--dir",
+                "op",
+                "--passphrase-file",
+                "pass.fifo",
+            ],
+        )
+        .assert_code(0)
+        .assert_mentions("opened and checked");
+        writer.join().unwrap();
+    }
+
+    // A keystore password on stdin is checked like one from a file: the
+    // error names `-`, so it was read.
+    let operators = four_operators(dir.path());
+    definition_new(dir.path(), &operators, &["--out", "def.json"]).assert_code(0);
+    dvkg_with_stdin(
+        dir.path(),
+        &[
+            "ceremony",
+            "--definition",
+            "def.json",
+            "--identity",
+            "op1",
+            "--out",
+            "out",
+            "--password-file",
+            "-",
+        ],
+        b"short\n",
+    )
+    .assert_code(1)
+    .assert_mentions("--password-file - holds a password of 5 character(s)");
+    assert!(!dir.path().join("out").exists());
+
+    // A directory is still refused.
+    dvkg(
+        dir.path(),
+        &["identity", "show", "--dir", "op", "--passphrase-file", "op"],
+    )
+    .assert_code(1)
+    .assert_mentions("is not a regular file");
+}
