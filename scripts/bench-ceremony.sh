@@ -56,12 +56,14 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
       --withdrawal-address $address --withdrawal-type 0x02 --out def.json >/dev/null 2>&1
     start=$(date +%s%N)
     pids=()
+    # Not -q: each operator's `ceremony complete in ...` line is read below
+    # (no progress bars off a terminal).
     for i in 1 2 3 4; do
       if [ ${#timer[@]} -gt 0 ]; then
-        "${timer[@]}" -o "rss$i" "$dvkg" -q ceremony --definition def.json --identity "op$i" --out "out$i" \
+        "${timer[@]}" -o "rss$i" "$dvkg" ceremony --definition def.json --identity "op$i" --out "out$i" \
           --timeout 120 --round-timeout 1200 --kdf "$kdf" 2> "log$i" &
       else
-        "$dvkg" -q ceremony --definition def.json --identity "op$i" --out "out$i" \
+        "$dvkg" ceremony --definition def.json --identity "op$i" --out "out$i" \
           --timeout 120 --round-timeout 1200 --kdf "$kdf" 2> "log$i" &
       fi
       pids+=($!)

@@ -35,6 +35,16 @@ use tracing::info;
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg ceremony --definition cluster-definition.json --identity .dvkg --out dvkg-output
+  dvkg ceremony --definition cluster-definition.json --passphrase-file passphrase.txt --password-file keystore-password.txt
+  pass show dvkg/keystores | dvkg ceremony --definition cluster-definition.json --password-file -
+  dvkg ceremony --definition split-definition.json --keystores validator_keys --keystore-password-file password.txt
+  dvkg ceremony --definition reshare-definition.json --previous old-output
+
+Every operator runs it at the same time. Secret files may be -, a FIFO or
+<(pass show ...); a sealed identity without --passphrase-file is asked for
+on the terminal.")]
 pub struct CeremonyArgs {
     /// The cluster definition every operator agreed on.
     #[arg(long, value_name = "FILE")]
@@ -420,7 +430,7 @@ fn dealer_inputs(
         None => Passwords::Beside,
     };
     let keys = definition.validator_keys.as_deref().unwrap_or_default();
-    eprintln!(
+    status!(
         "dvkg: the dealer opens {} keystores in {}",
         keys.len(),
         dir.display()
@@ -500,7 +510,7 @@ fn previous_inputs(
         .iter()
         .filter_map(|&v| shares.get(v).cloned())
         .collect();
-    eprintln!(
+    status!(
         "dvkg: dealing operator {operator}'s previous shares of {} validators, from {}",
         known.len(),
         bundle.display()
@@ -1234,7 +1244,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         CeremonyKind::Reshare => Some(RESHARE_WARNING),
         CeremonyKind::Dkg | CeremonyKind::Split => None,
     };
-    eprintln!(
+    status!(
         "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
         config.context.params().operators(),
         hex::encode(config.context.definition_hash.0),
@@ -1249,7 +1259,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         let stop = signal_stop()?;
         run_operator(config, &progress, Some(stop)).await
     })?;
-    eprintln!(
+    status!(
         "dvkg: ceremony complete in {:.2} s (keystore KDF {:.2} s, waiting for the others to connect {:.2} s, protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
         (summary.kdf_time + summary.connect_time + summary.protocol_time + summary.output_time)
             .as_secs_f64(),
@@ -1259,16 +1269,16 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         summary.output_time.as_secs_f64(),
         hex::encode(summary.lock_hash)
     );
-    eprintln!("dvkg: outputs in {}", out.display());
+    status!("dvkg: outputs in {}", out.display());
     if let Some(warning) = warning {
         eprintln!("{warning}");
     }
     for file in &summary.deposit_files {
-        eprintln!("dvkg: deposit data {}", out.join(file).display());
+        status!("dvkg: deposit data {}", out.join(file).display());
     }
     if let Some((owner, nonce)) = &summary.keyshares {
         let file = out.join(crate::ceremony::keyshares::KEYSHARES_FILE);
-        eprintln!(
+        status!(
             "dvkg: SSV keyshares {} (owner {owner}, nonces from {nonce})\n  check your own slot before registration: dvkg verify --keyshares {} --ssv-owner {owner} --ssv-nonce {nonce} --ssv-operator-private-key YOUR_SSV_KEY [--password-file FILE]\n  then the owner registers the file with the SSV web app or SDK, after `dvkg check`",
             file.display(),
             file.display(),

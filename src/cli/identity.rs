@@ -29,10 +29,18 @@ pub enum IdentityCommand {
 
 /// Arguments of `dvkg identity new`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg identity new --identity .dvkg --name alice --address node1.example.org:9000
+  dvkg identity new --address 127.0.0.1:9001 --passphrase-file passphrase.txt
+  pass show dvkg/passphrase | dvkg identity new --address 127.0.0.1:9001 --passphrase-file -
+  dvkg identity new --address node1.example.org:9000 --ssv-operator-id 42 --ssv-operator-key ssv-key.txt
+
+Prints the operator record (operator.json) on stdout: send it to the cluster
+creator. A passphrase file may be -, a FIFO or <(pass show ...).")]
 pub struct NewArgs {
     /// Directory to create the identity in (created with mode 0700). An
-    /// existing identity there is never overwritten.
-    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
+    /// existing identity there is never overwritten. `--dir` is an alias.
+    #[arg(long = "identity", visible_alias = "dir", value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
     /// Seal the secret file with the age passphrase read from this file
     /// (one trailing newline is ignored).
@@ -58,9 +66,13 @@ pub struct NewArgs {
 
 /// Arguments of `dvkg identity show`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg identity show
+  dvkg identity show --identity .dvkg --json
+  dvkg identity show --identity .dvkg --passphrase-file passphrase.txt")]
 pub struct ShowArgs {
-    /// Directory holding the identity.
-    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
+    /// Directory holding the identity. `--dir` is an alias.
+    #[arg(long = "identity", visible_alias = "dir", value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
     /// Print the record as JSON (the `operator.json` format).
     #[arg(long)]
@@ -218,7 +230,8 @@ impl ShowConfig {
 }
 
 /// Turns an identity error into a report with the hint for its case.
-/// `flag` is the option that named the directory (`--dir` or `--identity`).
+/// `flag` is the option that named the directory (`--identity`, which
+/// `dvkg identity` also accepts as `--dir`).
 pub(crate) fn identity_error(message: String, err: &IdentityError, flag: &str) -> CliError {
     let report = CliError::user(message).with_source(err);
     match identity_hint(err, flag) {
@@ -235,7 +248,7 @@ fn identity_hint(err: &IdentityError, flag: &str) -> Option<String> {
             "an identity is never overwritten; pass another {flag} to create a second one, or use this one"
         ),
         IdentityError::NotFound { dir } => format!(
-            "create one with `dvkg identity new --dir {} --address HOST:PORT`, or pass the {flag} DIR it was created in",
+            "create one with `dvkg identity new --identity {} --address HOST:PORT`, or pass the {flag} DIR it was created in",
             dir.display()
         ),
         IdentityError::NotADirectory { path } => {
@@ -356,7 +369,7 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         identity_error(
             format!("failed to create an identity in {}", config.dir.display()),
             &err,
-            "--dir",
+            "--identity",
         )
     })?;
     let json = record_json(&record)?;
@@ -376,7 +389,7 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         ),
     };
     let dir = &config.dir;
-    eprintln!(
+    status!(
         "created operator {:?} in {}\n  secret key:      {} (mode 0600, {note})\n  operator record: {} (printed above)\nsend the operator record to the cluster creator; keep the secret key private and backed up",
         record.name,
         dir.display(),
@@ -392,7 +405,7 @@ fn run_show(config: ShowConfig) -> Result<ExitCode, CliError> {
         identity_error(
             format!("failed to read the identity in {}", dir.display()),
             &err,
-            "--dir",
+            "--identity",
         )
     };
     let paths = store_identity::locate(dir).map_err(fail)?;

@@ -20,6 +20,9 @@ use crate::store::{self, sealed};
 
 /// Arguments of `dvkg restore`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg restore --from dvkg-output --identity .dvkg --out restored
+  dvkg restore --pending dvkg-output.pending-shares-operator-2.age --lock their/cluster-lock.json --out restored")]
 pub struct RestoreArgs {
     /// The ceremony output directory holding `cluster-lock.json` and this
     /// operator's `shares-operator-<i>.age`.
@@ -150,13 +153,13 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
     store::write_dir_atomically(&args.out, &files).map_err(|err| {
         CliError::user(format!("failed to write {}", args.out.display())).with_source(&err)
     })?;
-    eprintln!(
+    status!(
         "dvkg: restored operator {operator}'s {} keystores into {}",
         lock.validators.len(),
         args.out.display()
     );
     if bundle_at.is_some() {
-        eprintln!(
+        status!(
             "dvkg: keep {} with them (it is this operator's sealed share backup), and run `dvkg check` with every operator before anyone deposits",
             bundle_path.display()
         );

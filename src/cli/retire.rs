@@ -23,6 +23,8 @@ use crate::store;
 
 /// Arguments of `dvkg retire`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg retire --previous old-output --confirm-new new-output")]
 pub struct RetireArgs {
     /// This operator's output directory of the previous ceremony, whose
     /// secret files are erased (its public files are kept).
@@ -145,7 +147,7 @@ pub fn run(args: RetireArgs) -> Result<ExitCode, CliError> {
         .with_hint("nothing was erased: run `dvkg verify` on the new outputs and retire only once they pass"));
     }
     let files = secret_files(&args.previous)?;
-    eprintln!(
+    status!(
         "dvkg: the reshare in {} verifies ({} checks) and continues {}: erasing {} secret file(s)",
         args.confirm_new.display(),
         report.checks.len(),
@@ -155,7 +157,7 @@ pub fn run(args: RetireArgs) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     for path in &files {
         match erase(path) {
-            Ok(bytes) => eprintln!(
+            Ok(bytes) => status!(
                 "dvkg: overwrote ({bytes} bytes) and removed {}",
                 path.display()
             ),

@@ -262,11 +262,11 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .map(|p| (p.id, member.name(p.id)))
         .collect();
     let on_event = Arc::new(move |event: ServeEvent| match event {
-        ServeEvent::Served { operator } => eprintln!(
+        ServeEvent::Served { operator } => status!(
             "dvkg: sent this operator's history to {}",
             names.get(&operator).map_or("?", String::as_str)
         ),
-        ServeEvent::Declined { operator, reason } => eprintln!(
+        ServeEvent::Declined { operator, reason } => status!(
             "dvkg: declined a request of {}: {reason}",
             names.get(&operator).map_or("?", String::as_str)
         ),
@@ -288,7 +288,7 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::internal("cannot handle SIGINT").with_source(&e))?;
         let mut terminate = signal(SignalKind::terminate())
             .map_err(|e| CliError::internal("cannot handle SIGTERM").with_source(&e))?;
-        eprintln!(
+        status!(
             "dvkg: {} serving the slashing-protection history of {} for lock {} on {listen}",
             member.name(member.me),
             args.db.display(),
@@ -406,7 +406,7 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode, CliError> {
     let socket = sync::client_socket(&member.peers).map_err(|err| {
         CliError::user("cannot open a UDP socket to reach the other operators").with_source(&err)
     })?;
-    eprintln!(
+    status!(
         "dvkg: {} asking {} other operators for their slashing-protection histories (needs {needed})",
         member.name(member.me),
         member.peers.len()

@@ -25,6 +25,13 @@ use crate::verify::{Report, abort};
 
 /// Arguments of `dvkg verify`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg verify dvkg-output
+  dvkg verify dvkg-output --network mainnet --withdrawal-address 0x0f51bb10119727a7e5ea3538074fb341f56b09ad --json
+  dvkg verify --deposit-data dvkg-output/deposit-data.json --network hoodi
+  dvkg verify dvkg-output --keystores dvkg-output/validator_keys --password-file dvkg-output/validator_keys/password.txt
+  dvkg verify --abort-report abort-report.json --definition cluster-definition.json
+  dvkg verify --keyshares keyshares.json --ssv-owner 0x0f51bb10119727a7e5ea3538074fb341f56b09ad --ssv-nonce 0")]
 pub struct VerifyArgs {
     /// A ceremony output directory to check as a whole.
     #[arg(value_name = "DIR")]

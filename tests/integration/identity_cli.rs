@@ -132,7 +132,7 @@ fn identity_new_then_show_round_trips() {
     )
     .assert_code(1)
     .assert_mentions("already exists")
-    .assert_mentions("--dir");
+    .assert_mentions("pass another --identity");
     assert_eq!(std::fs::read(&secret).unwrap(), before);
 
     dvkg(dir.path(), &["identity", "show", "--dir", "nowhere"])
@@ -677,4 +677,88 @@ fn issue_17_secrets_from_stdin_a_pipe_and_a_fifo() {
     )
     .assert_code(1)
     .assert_mentions("is not a regular file");
+}
+
+/// Issue 17: `-q` silences the status lines of `identity new` and
+/// `definition new` (the record and the file are still written).
+#[test]
+fn issue_17_quiet_silences_status_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let warning = |stderr: &str| -> String {
+        stderr
+            .lines()
+            .filter(|line| *line != dvkg::cli::FAULT_BUILD_WARNING)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let loud = dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--identity",
+            "op1",
+            "--name",
+            "op1",
+            "--address",
+            "127.0.0.1:9001",
+        ],
+    );
+    loud.assert_code(0).assert_mentions("created operator");
+    let quiet = dvkg(
+        dir.path(),
+        &[
+            "-q",
+            "identity",
+            "new",
+            "--identity",
+            "op2",
+            "--name",
+            "op2",
+            "--address",
+            "127.0.0.1:9002",
+        ],
+    );
+    quiet.assert_code(0);
+    assert_eq!(warning(&quiet.stderr), "", "{quiet:?}");
+    assert!(quiet.stdout.contains("identity_key"), "{quiet:?}");
+    // --dir still works, as an alias.
+    dvkg(
+        dir.path(),
+        &[
+            "-q",
+            "identity",
+            "new",
+            "--dir",
+            "op3",
+            "--name",
+            "op3",
+            "--address",
+            "127.0.0.1:9003",
+        ],
+    )
+    .assert_code(0);
+    let operators: Vec<String> = (1..=3).map(|i| format!("op{i}/operator.json")).collect();
+    let loud = definition_new(dir.path(), &operators, &["--out", "a.json"]);
+    loud.assert_code(0).assert_mentions("wrote a.json");
+    let mut args = vec!["-q", "definition", "new"];
+    for op in &operators {
+        args.extend(["--operator", op.as_str()]);
+    }
+    args.extend([
+        "--network",
+        "hoodi",
+        "--withdrawal-address",
+        WITHDRAWAL,
+        "--out",
+        "b.json",
+    ]);
+    let quiet = dvkg(dir.path(), &args);
+    quiet.assert_code(0);
+    assert_eq!(warning(&quiet.stderr), "", "{quiet:?}");
+    assert!(dir.path().join("b.json").exists());
+    // The same default withdrawal type as `dvkg demo`: 0x01.
+    let definition: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("b.json")).unwrap()).unwrap();
+    assert_eq!(definition["withdrawal_type"], "0x01", "{definition}");
 }
