@@ -1236,6 +1236,7 @@ const RESHARE_WARNING: &str = "dvkg: the reshare is done: the validator keys are
 ///
 /// See [`run_operator`].
 pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
+    let identity_dir = args.identity.clone();
     let config = CeremonyConfig::from_args(args)?;
     let out = config.out.clone();
     let me = config.me;
@@ -1284,7 +1285,67 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
             file.display(),
         );
     }
+    status!(
+        "{}",
+        next_steps(
+            &out,
+            &identity_dir,
+            me,
+            &summary.lock_hash,
+            &summary.deposit_files
+        )
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an operator does after a successful ceremony, in order: compare
+/// the lock hash, back up the sealed share bundle, check together, and only
+/// then have one party submit the deposits.
+pub fn next_steps(
+    out: &Path,
+    identity: &Path,
+    me: OperatorId,
+    lock_hash: &[u8; 32],
+    deposit_files: &[String],
+) -> String {
+    let lock = out.join(outputs::LOCK_FILE);
+    let bundle = out.join(outputs::share_bundle_file(me));
+    let mut steps = vec![format!(
+        "compare the lock hash {} with every other operator over another channel (a call, a signed message): all must have the same",
+        hex::encode(lock_hash)
+    )];
+    if bundle.exists() {
+        steps.push(format!(
+            "back up {} off this machine, with the identity in {}: together they rebuild this operator's keystores (`dvkg restore`); the keystores and passwords in {} stay on the validator machine",
+            bundle.display(),
+            identity.display(),
+            out.join(outputs::KEYSTORE_DIR).display()
+        ));
+    }
+    steps.push(format!(
+        "run `dvkg check --lock {} --identity {}` at the same time as every other operator",
+        lock.display(),
+        identity.display()
+    ));
+    if deposit_files.is_empty() {
+        steps.push(
+            "nothing to deposit: these validators were not created by this ceremony".to_owned(),
+        );
+    } else {
+        let files: Vec<String> = deposit_files
+            .iter()
+            .map(|f| out.join(f).display().to_string())
+            .collect();
+        steps.push(format!(
+            "only then, one party (the cluster creator, or whoever the cluster agreed on) submits each deposit of {} once; every operator holds the same deposit data, so nobody else deposits",
+            files.join(", ")
+        ));
+    }
+    let mut text = String::from("dvkg: next steps:");
+    for (i, step) in steps.iter().enumerate() {
+        text.push_str(&format!("\n  {}. {step}", i + 1));
+    }
+    text
 }
 
 #[cfg(test)]

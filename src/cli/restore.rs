@@ -150,6 +150,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         files.push(file);
     }
     files.extend(outputs::password_file(&keystores, ""));
+    files.extend(outputs::keystore_password_files(
+        &keystores,
+        lock.validators.len(),
+        "",
+    ));
     store::write_dir_atomically(&args.out, &files).map_err(|err| {
         CliError::user(format!("failed to write {}", args.out.display())).with_source(&err)
     })?;
