@@ -340,7 +340,15 @@ pub(crate) fn load_identity(
                 "passphrase of the sealed identity in {} (not echoed)",
                 dir.display()
             ))?;
-            store_identity::load(dir, Some(&typed)).map_err(fail)
+            store_identity::load(dir, Some(&typed)).map_err(|err| match err {
+                IdentityError::Open { .. } => CliError::user(format!(
+                    "failed to load the identity in {}",
+                    dir.display()
+                ))
+                .with_source(&err)
+                .with_hint("the passphrase typed is not the one the identity was sealed with: run the command again"),
+                other => fail(other),
+            })
         }
         loaded => loaded.map_err(fail),
     }
