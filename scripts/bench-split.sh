@@ -26,7 +26,8 @@
 #
 # Needs node/npm with the npm registry, openssl and a Rust toolchain.
 # DVKG_BIN= and MAKE_KEYSTORES_BIN= skip the cargo builds (prebuilt
-# `target/release/dvkg` and `target/release/examples/make-keystores`).
+# `target/release/dvkg` and `target/release/examples/make-keystores`);
+# scripts/release-dvkg.sh refuses a dvkg built with fault injection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,11 +39,6 @@ nonce=0
 operator_ids=(11 27 103 404)
 target=${CARGO_TARGET_DIR:-target}
 
-dvkg=${DVKG_BIN:-}
-if [ -z "$dvkg" ]; then
-  cargo build --release --quiet --bin dvkg
-  dvkg=$target/release/dvkg
-fi
 make_keystores=${MAKE_KEYSTORES_BIN:-}
 if [ -z "$make_keystores" ]; then
   # A separate build: examples enable the dev-dependency features
@@ -50,7 +46,9 @@ if [ -z "$make_keystores" ]; then
   cargo build --release --quiet --example make-keystores
   make_keystores=$target/release/examples/make-keystores
 fi
-dvkg=$(realpath "$dvkg")
+# After the example's build (it turns on the dev-dependency features): the
+# ordinary release binary, refused if it has fault injection.
+dvkg=$(bash scripts/release-dvkg.sh)
 make_keystores=$(realpath "$make_keystores")
 
 work=$(mktemp -d)

@@ -5,8 +5,8 @@
 #
 #   scripts/local-ceremony.sh [N=4] [T=ceil(2N/3)] [V=2] [NETWORK=hoodi]
 #
-# Set DVKG to use another binary (default: target/release/dvkg, built if
-# missing) and WORKDIR to keep the files somewhere (default: a temp dir).
+# Set DVKG to use another binary (default: target/release/dvkg, built by
+# `cargo build --release` and checked by scripts/release-dvkg.sh) and WORKDIR to keep the files somewhere (default: a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +16,11 @@ v=${3:-2}
 network=${4:-hoodi}
 address=0x0f51bb10119727a7e5ea3538074fb341f56b09ad
 
-dvkg=${DVKG:-$PWD/target/release/dvkg}
-if [ ! -x "$dvkg" ]; then
-  cargo build --release --quiet
+# The release binary, rebuilt if stale and refused if it has fault
+# injection (a `cargo bench` build can leave one in target/release).
+dvkg=${DVKG:-}
+if [ -z "$dvkg" ]; then
+  dvkg=$(bash scripts/release-dvkg.sh)
 fi
 work=${WORKDIR:-$(mktemp -d)}
 mkdir -p "$work"

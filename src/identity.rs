@@ -200,6 +200,21 @@ pub enum IdentityError {
         /// The directory.
         dir: PathBuf,
     },
+    /// The identity path is a file, not a directory.
+    #[error("{path} is a file, not an identity directory")]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The identity directory, or a file in it, cannot be looked at.
+    #[error("cannot look into the identity directory {dir}: {source}")]
+    Unreadable {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error (permission denied, a symlink loop, ...).
+        #[source]
+        source: io::Error,
+    },
     /// Both a clear and a sealed identity file.
     #[error("both {clear} and {sealed} exist: keep only one")]
     Ambiguous {
@@ -321,12 +336,40 @@ pub enum IdentityError {
 ///
 /// # Errors
 ///
-/// [`IdentityError::NotFound`] or [`IdentityError::Ambiguous`].
+/// [`IdentityError::NotFound`] when `dir` does not exist or holds neither
+/// secret file, [`IdentityError::NotADirectory`] when it is a file,
+/// [`IdentityError::Unreadable`] when it cannot be looked into, or
+/// [`IdentityError::Ambiguous`].
 pub fn locate(dir: &Path) -> Result<IdentityPaths, IdentityError> {
+    let unreadable = |source| IdentityError::Unreadable {
+        dir: dir.to_owned(),
+        source,
+    };
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(IdentityError::NotADirectory {
+                path: dir.to_owned(),
+            });
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(IdentityError::NotFound {
+                dir: dir.to_owned(),
+            });
+        }
+        Err(err) => return Err(unreadable(err)),
+    }
     let clear = dir.join(SECRET_FILE);
     let sealed = dir.join(SEALED_SECRET_FILE);
     let public = dir.join(PUBLIC_FILE);
-    match (exists(&clear), exists(&sealed)) {
+    // A file that cannot be looked at is not a missing one: a directory
+    // without search permission would otherwise read as empty.
+    let present = |path: &Path| match path.symlink_metadata() {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(unreadable(err)),
+    };
+    match (present(&clear)?, present(&sealed)?) {
         (true, true) => Err(IdentityError::Ambiguous { clear, sealed }),
         (true, false) => Ok(IdentityPaths {
             secret: clear,
@@ -505,14 +548,16 @@ pub fn load_record(dir: &Path) -> Result<OperatorRecord, IdentityError> {
 }
 
 /// Reads a passphrase file: at most [`MAX_PASSPHRASE_FILE_BYTES`], UTF-8,
-/// one trailing newline (`\n` or `\r\n`) removed, not empty.
+/// one trailing newline (`\n` or `\r\n`) removed, not empty. The file may
+/// be `-` (standard input), a FIFO or a pipe
+/// ([`crate::store::read_secret_bytes`]).
 ///
 /// # Errors
 ///
 /// [`IdentityError::Read`] or [`IdentityError::Passphrase`].
 pub fn read_passphrase(path: &Path) -> Result<Passphrase, IdentityError> {
-    let bytes =
-        crate::store::read_bytes(path, MAX_PASSPHRASE_FILE_BYTES).map_err(IdentityError::Read)?;
+    let bytes = crate::store::read_secret_bytes(path, MAX_PASSPHRASE_FILE_BYTES)
+        .map_err(IdentityError::Read)?;
     let fail = |reason| IdentityError::Passphrase {
         path: path.to_owned(),
         reason,
@@ -644,6 +689,40 @@ mod tests {
             load(&dir.path().join("none"), None),
             Err(IdentityError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn locate_tells_a_missing_identity_from_a_file_and_an_unreadable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let home = dir.path().join("id");
+        create(&home, "dave", "127.0.0.1:9000", None, None, &mut rng).unwrap();
+
+        let missing = dir.path().join("none");
+        assert!(matches!(locate(&missing), Err(IdentityError::NotFound { dir }) if dir == missing));
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert!(matches!(
+            locate(&empty),
+            Err(IdentityError::NotFound { .. })
+        ));
+
+        let file = home.join(PUBLIC_FILE);
+        assert!(
+            matches!(locate(&file), Err(IdentityError::NotADirectory { path }) if path == file)
+        );
+
+        #[cfg(unix)]
+        {
+            // A symlink loop fails even for root, unlike a chmod.
+            let looped = dir.path().join("loop");
+            std::os::unix::fs::symlink(&looped, &looped).unwrap();
+            assert!(matches!(
+                locate(&looped),
+                Err(IdentityError::Unreadable { dir, .. }) if dir == looped
+            ));
+        }
+        assert!(locate(&home).is_ok());
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if dvkg::cli::FAULT_INJECTION {
+        eprintln!("{}", dvkg::cli::FAULT_BUILD_WARNING);
+    }
     let cli = match dvkg::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

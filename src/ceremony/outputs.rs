@@ -450,6 +450,35 @@ pub fn password_file(keystores: &PreparedKeystores, dir: &str) -> Option<OutputF
     ))
 }
 
+/// The password file of validator `v`'s keystore: `keystore-<v>.txt`, named
+/// like the keystore, as Teku (`--validator-keys KEYS:PASSWORDS`) and charon
+/// expect.
+pub fn keystore_password_file(v: usize) -> String {
+    format!("keystore-{v}.txt")
+}
+
+/// `keystore-<v>.txt` for each of `validators` keystores in `dir` (0600):
+/// the generated password, without a newline, beside every keystore;
+/// nothing when the operator gave its own password (dvkg writes a
+/// password of the operator's nowhere).
+pub fn keystore_password_files(
+    keystores: &PreparedKeystores,
+    validators: usize,
+    dir: &str,
+) -> Vec<OutputFile> {
+    let Some(text) = keystores.generated_password.as_ref() else {
+        return Vec::new();
+    };
+    (0..validators)
+        .map(|v| {
+            OutputFile::secret(
+                PathBuf::from(dir).join(keystore_password_file(v)),
+                Zeroizing::new(text.as_bytes().to_vec()),
+            )
+        })
+        .collect()
+}
+
 /// `slashing-protection.json`: an EIP-3076 history with one empty record
 /// per validator, keyed by this holder's public share of it, for the chain
 /// of the definition's network. `None` for a custom network, whose genesis
@@ -586,6 +615,9 @@ pub fn write<R: RngCore + CryptoRng>(
     ))?;
     put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
     if let Some(file) = password_file(keystores, KEYSTORE_DIR) {
+        put(file)?;
+    }
+    for file in keystore_password_files(keystores, output.secret_shares.len(), KEYSTORE_DIR) {
         put(file)?;
     }
     steps.end("share bundle and lock");

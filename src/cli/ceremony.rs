@@ -36,6 +36,16 @@ use tracing::info;
 
 /// Arguments of `dvkg ceremony`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg ceremony --definition cluster-definition.json --identity .dvkg --out dvkg-output
+  dvkg ceremony --definition cluster-definition.json --passphrase-file passphrase.txt --password-file keystore-password.txt
+  pass show dvkg/keystores | dvkg ceremony --definition cluster-definition.json --password-file -
+  dvkg ceremony --definition split-definition.json --keystores validator_keys --keystore-password-file password.txt
+  dvkg ceremony --definition reshare-definition.json --previous old-output
+
+Every operator runs it at the same time. Secret files may be -, a FIFO or
+<(pass show ...); a sealed identity without --passphrase-file is asked for
+on the terminal.")]
 pub struct CeremonyArgs {
     /// The cluster definition every operator agreed on.
     #[arg(long, value_name = "FILE")]
@@ -226,12 +236,16 @@ pub fn check_advertised(
 }
 
 /// Reads a secret from a file (a password or passphrase): bounded, with
-/// one trailing newline removed, and not empty.
+/// one trailing newline removed, and not empty. The file may be a FIFO or
+/// a pipe, and `-` is standard input; `-` on a terminal asks without echo.
 ///
 /// # Errors
 ///
 /// A user error naming the flag and the file.
 pub fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+    if store::is_stdin(path) && super::secret::can_prompt() {
+        return super::secret::prompt(&format!("{flag} (not echoed)"));
+    }
     store::read_secret_text(path).map_err(|err| match err {
         StoreError::Empty { .. } => CliError::user(format!("{flag} {} is empty", path.display())),
         other => {
@@ -279,20 +293,8 @@ impl CeremonyConfig {
             .with_hint("pass another --out; dvkg never overwrites a ceremony's outputs")
         })?;
         let (definition, context) = load_definition(&args.definition)?;
-        let passphrase = args
-            .passphrase_file
-            .as_deref()
-            .map(|p| read_secret_file(p, "--passphrase-file"))
-            .transpose()?;
-        let identity = identity::load(&args.identity, passphrase.as_deref().map(String::as_str))
-            .map_err(|err| {
-                CliError::user(format!(
-                    "failed to load the identity in {}",
-                    args.identity.display()
-                ))
-                .with_source(&err)
-                .with_hint("create one with `dvkg identity new`, or pass --identity DIR")
-            })?;
+        let identity =
+            super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
         let me = definition
             .participant_index(&identity.key.public())
             .ok_or_else(|| {
@@ -485,7 +487,7 @@ fn dealer_inputs(
         None => Passwords::Beside,
     };
     let keys = definition.validator_keys.as_deref().unwrap_or_default();
-    eprintln!(
+    status!(
         "dvkg: the dealer opens {} keystores in {}",
         keys.len(),
         dir.display()
@@ -565,7 +567,7 @@ fn previous_inputs(
         .iter()
         .filter_map(|&v| shares.get(v).cloned())
         .collect();
-    eprintln!(
+    status!(
         "dvkg: dealing operator {operator}'s previous shares of {} validators, from {}",
         known.len(),
         bundle.display()
@@ -1295,6 +1297,7 @@ const RESHARE_WARNING: &str = "dvkg: the reshare is done: the validator keys are
 ///
 /// See [`run_operator`].
 pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
+    let identity_dir = args.identity.clone();
     let config = CeremonyConfig::from_args(args)?;
     let out = config.out.clone();
     let me = config.me;
@@ -1303,7 +1306,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         CeremonyKind::Reshare => Some(RESHARE_WARNING),
         CeremonyKind::Dkg | CeremonyKind::Split => None,
     };
-    eprintln!(
+    status!(
         "dvkg: operator {me} of {} joining the ceremony (definition {}), listening on {}",
         config.context.params().operators(),
         hex::encode(config.context.definition_hash.0),
@@ -1318,7 +1321,7 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         let stop = signal_stop()?;
         run_operator(config, &progress, Some(stop)).await
     })?;
-    eprintln!(
+    status!(
         "dvkg: ceremony complete in {:.2} s (keystore KDF {:.2} s, waiting for the others to connect {:.2} s, protocol {:.2} s, outputs and keystores {:.2} s); lock hash {}",
         (summary.kdf_time + summary.connect_time + summary.protocol_time + summary.output_time)
             .as_secs_f64(),
@@ -1328,22 +1331,82 @@ pub fn run(args: CeremonyArgs, quiet: bool) -> Result<ExitCode, CliError> {
         summary.output_time.as_secs_f64(),
         hex::encode(summary.lock_hash)
     );
-    eprintln!("dvkg: outputs in {}", out.display());
+    status!("dvkg: outputs in {}", out.display());
     if let Some(warning) = warning {
         eprintln!("{warning}");
     }
     for file in &summary.deposit_files {
-        eprintln!("dvkg: deposit data {}", out.join(file).display());
+        status!("dvkg: deposit data {}", out.join(file).display());
     }
     if let Some((owner, nonce)) = &summary.keyshares {
         let file = out.join(crate::ceremony::keyshares::KEYSHARES_FILE);
-        eprintln!(
+        status!(
             "dvkg: SSV keyshares {} (owner {owner}, nonces from {nonce})\n  check your own slot before registration: dvkg verify --keyshares {} --ssv-owner {owner} --ssv-nonce {nonce} --ssv-operator-private-key YOUR_SSV_KEY [--password-file FILE]\n  then the owner registers the file with the SSV web app or SDK, after `dvkg check`",
             file.display(),
             file.display(),
         );
     }
+    status!(
+        "{}",
+        next_steps(
+            &out,
+            &identity_dir,
+            me,
+            &summary.lock_hash,
+            &summary.deposit_files
+        )
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an operator does after a successful ceremony, in order: compare
+/// the lock hash, back up the sealed share bundle, check together, and only
+/// then have one party submit the deposits.
+pub fn next_steps(
+    out: &Path,
+    identity: &Path,
+    me: OperatorId,
+    lock_hash: &[u8; 32],
+    deposit_files: &[String],
+) -> String {
+    let lock = out.join(outputs::LOCK_FILE);
+    let bundle = out.join(outputs::share_bundle_file(me));
+    let mut steps = vec![format!(
+        "compare the lock hash {} with every other operator over another channel (a call, a signed message): all must have the same",
+        hex::encode(lock_hash)
+    )];
+    if bundle.exists() {
+        steps.push(format!(
+            "back up {} off this machine, with the identity in {}: together they rebuild this operator's keystores (`dvkg restore`); the keystores and passwords in {} stay on the validator machine",
+            bundle.display(),
+            identity.display(),
+            out.join(outputs::KEYSTORE_DIR).display()
+        ));
+    }
+    steps.push(format!(
+        "run `dvkg check --lock {} --identity {}` at the same time as every other operator",
+        lock.display(),
+        identity.display()
+    ));
+    if deposit_files.is_empty() {
+        steps.push(
+            "nothing to deposit: these validators were not created by this ceremony".to_owned(),
+        );
+    } else {
+        let files: Vec<String> = deposit_files
+            .iter()
+            .map(|f| out.join(f).display().to_string())
+            .collect();
+        steps.push(format!(
+            "only then, one party (the cluster creator, or whoever the cluster agreed on) submits each deposit of {} once; every operator holds the same deposit data, so nobody else deposits",
+            files.join(", ")
+        ));
+    }
+    let mut text = String::from("dvkg: next steps:");
+    for (i, step) in steps.iter().enumerate() {
+        text.push_str(&format!("\n  {}. {step}", i + 1));
+    }
+    text
 }
 
 #[cfg(test)]

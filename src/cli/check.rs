@@ -19,7 +19,6 @@ use crate::check::{self, CheckReport};
 use crate::crypto::Scalar;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
-use crate::identity;
 use crate::net::{Limits, Mesh, Peer, Transport};
 use crate::store;
 
@@ -115,19 +114,8 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
         ))
         .with_hint("run `dvkg verify` on it"));
     }
-    let passphrase = args
-        .passphrase_file
-        .as_deref()
-        .map(|p| read_secret_file(p, "--passphrase-file"))
-        .transpose()?;
-    let me_identity = identity::load(&args.identity, passphrase.as_deref().map(String::as_str))
-        .map_err(|err| {
-            CliError::user(format!(
-                "failed to load the identity in {}",
-                args.identity.display()
-            ))
-            .with_source(&err)
-        })?;
+    let me_identity =
+        super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
     let me = lock
         .definition
         .operator_index(&me_identity.key.public())

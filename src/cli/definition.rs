@@ -28,6 +28,12 @@ pub const DEFAULT_AMOUNT: Gwei = Gwei(MAX_EFFECTIVE_BALANCE_GWEI);
 /// The cluster name when no `--name` is given.
 pub const DEFAULT_CLUSTER_NAME: &str = "cluster";
 
+/// The withdrawal credential type of `definition new` and `demo` when
+/// `--withdrawal-type` is not given: 0x01, what the deposit CLIs, charon
+/// and ssv-dkg write for an execution address unless compounding is asked
+/// for; 0x02 (compounding, up to 2048 ETH per validator) is opted into.
+pub const DEFAULT_WITHDRAWAL_TYPE: &str = "0x01";
+
 /// `dvkg definition` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DefinitionCommand {
@@ -47,6 +53,8 @@ pub enum DefinitionCommand {
 
 /// Arguments of `dvkg definition split`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg definition split --operator op1.json --operator op2.json --operator op3.json --operator op4.json --dealer dealer.json --keystores validator_keys --network hoodi")]
 pub struct SplitArgs {
     /// An operator record (`operator.json`, or its JSON inline), once per
     /// operator: the operators receive the shares.
@@ -89,6 +97,9 @@ pub struct SplitArgs {
 
 /// Arguments of `dvkg definition reshare`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg definition reshare --previous-lock out/cluster-lock.json --replace 2=new-op2.json
+  dvkg definition reshare --previous-lock out/cluster-lock.json --add op5.json --threshold 4 --out reshare-definition.json")]
 pub struct ReshareArgs {
     /// The lock of the ceremony whose shares are reshared (it must verify).
     #[arg(long, value_name = "FILE")]
@@ -136,6 +147,12 @@ pub struct ReshareArgs {
 
 /// Arguments of `dvkg definition new`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg definition new --operator op1.json --operator op2.json --operator op3.json --operator op4.json --network hoodi --withdrawal-address 0x0f51bb10119727a7e5ea3538074fb341f56b09ad
+  dvkg definition new --operator op1.json --operator op2.json --operator op3.json --operator op4.json --threshold 3 --validators 10 --network mainnet --withdrawal-address 0x0f51bb10119727a7e5ea3538074fb341f56b09ad --withdrawal-type 0x02 --out cluster-definition.json
+
+Send the file to every operator; each checks it with `dvkg definition verify`
+and compares the printed hash.")]
 pub struct NewArgs {
     /// An operator record: a file written by `dvkg identity new`
     /// (`operator.json`), or that JSON inline (starting with `{`). Once per
@@ -156,7 +173,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub withdrawal_address: String,
     /// Withdrawal credential type: 0x01 or 0x02 (compounding).
-    #[arg(long, value_name = "TYPE", default_value = "0x01")]
+    #[arg(long, value_name = "TYPE", default_value = DEFAULT_WITHDRAWAL_TYPE)]
     pub withdrawal_type: String,
     /// Fee recipient address.
     #[arg(long, value_name = "ADDRESS")]
@@ -190,6 +207,8 @@ pub struct NewArgs {
 
 /// Arguments of `dvkg definition verify`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg definition verify cluster-definition.json")]
 pub struct VerifyArgs {
     /// The definition to check.
     #[arg(value_name = "FILE")]
@@ -497,7 +516,7 @@ fn run_split(config: SplitConfig) -> Result<ExitCode, CliError> {
     let definition = ClusterDefinition::create_split(config.definition)
         .map_err(|err| refused_definition(&err, operators))?;
     for (v, (path, key)) in config.keystores.iter().enumerate() {
-        eprintln!(
+        status!(
             "validator {v}: 0x{} from {}",
             hex::encode(key.0),
             path.display()
@@ -692,7 +711,7 @@ fn write_definition(out: &Path, definition: &ClusterDefinition) -> Result<ExitCo
     })?;
     let hash = hex::encode(definition.definition_hash.0);
     writeln!(std::io::stdout().lock(), "{hash}").map_err(|err| output_error(&err))?;
-    eprintln!(
+    status!(
         "wrote {shown}: {}{} operators, threshold {}, {} validator{} on {}\nsend it to every operator; each checks it with `dvkg definition verify {shown}` and compares the hash {hash}",
         match definition.kind {
             CeremonyKind::Split => "a split, ",
@@ -711,7 +730,7 @@ fn write_definition(out: &Path, definition: &ClusterDefinition) -> Result<ExitCo
             .iter()
             .filter_map(|o| o.ssv.as_ref().map(|s| s.operator_id.to_string()))
             .collect();
-        eprintln!(
+        status!(
             "SSV cluster of owner {} from nonce {}: shares at SSV operator ids {}; the ceremony writes keyshares.json for the owner to register",
             ssv.owner,
             ssv.nonce,

@@ -32,6 +32,11 @@ pub const DEMO_WITHDRAWAL_ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56
 
 /// Arguments of `dvkg demo`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg demo
+  dvkg demo --operators 7 --validators 10 --out demo-output
+  dvkg demo --ssv --operators 4
+  dvkg demo --reshare-to 5")]
 pub struct DemoArgs {
     /// Number of operators.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -48,8 +53,9 @@ pub struct DemoArgs {
     /// Withdrawal address of the validators.
     #[arg(long, value_name = "ADDRESS", default_value = DEMO_WITHDRAWAL_ADDRESS)]
     pub withdrawal_address: String,
-    /// Withdrawal credential type: 0x01 or 0x02.
-    #[arg(long, value_name = "TYPE", default_value = "0x02")]
+    /// Withdrawal credential type: 0x01 or 0x02 (compounding); the same
+    /// default as `dvkg definition new`.
+    #[arg(long, value_name = "TYPE", default_value = super::definition::DEFAULT_WITHDRAWAL_TYPE)]
     pub withdrawal_type: String,
     /// Output directory (one subdirectory per operator); must not exist.
     #[arg(long, value_name = "DIR", default_value = "dvkg-demo")]
@@ -208,7 +214,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
                 })?;
             let salts: std::collections::HashSet<&crate::eth::keystore::SaltedKdf> =
                 found.iter().map(|k| k.keystore.kdf()).collect();
-            eprintln!(
+            status!(
                 "dvkg demo: the dealer opened {} keystores in {:.2} s ({} distinct KDF salts, one KDF each, in parallel)",
                 keys.len(),
                 opening.elapsed().as_secs_f64(),
@@ -304,7 +310,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
     std::fs::write(&definition_path, format!("{json}\n")).map_err(|e| {
         CliError::user(format!("cannot write {}", definition_path.display())).with_source(&e)
     })?;
-    eprintln!(
+    status!(
         "dvkg demo: {}{} operators (threshold {threshold}), {} validator(s) on {}, each on its own loopback QUIC endpoint",
         if known.is_some() {
             "a split of existing keys by a dealer to "
@@ -472,7 +478,7 @@ fn verify_dirs(root: &std::path::Path, dirs: &[String]) -> Result<bool, CliError
         let dir = root.join(name);
         let report = super::verify::check_dir(&dir, &Default::default())?;
         all_ok &= report.ok;
-        eprintln!(
+        status!(
             "dvkg demo: verify {}: {} checks, {}",
             dir.display(),
             report.checks.len(),
@@ -659,7 +665,7 @@ fn reshare_phase(
         CliError::user(format!("cannot write {}", definition_path.display())).with_source(&e)
     })?;
     let participants: Vec<OperatorRecord> = definition.participants().cloned().collect();
-    eprintln!(
+    status!(
         "dvkg demo: resharing to {n2} operators (threshold {}): {continuing} continue, {new_count} join, every one of the {n_old} old operators deals",
         definition.threshold
     );
@@ -770,7 +776,7 @@ pub const SSV_KEY_FILE: &str = "ssv-operator-key.pem";
 fn demo_ssv_operators(count: usize) -> Result<Vec<(u64, OperatorPrivateKey)>, CliError> {
     use rand::Rng as _;
     use rayon::prelude::*;
-    eprintln!("dvkg demo: generating {count} demo SSV operator keys (RSA-2048)");
+    status!("dvkg demo: generating {count} demo SSV operator keys (RSA-2048)");
     let mut ids = std::collections::BTreeSet::new();
     while ids.len() < count {
         ids.insert(OsRng.gen_range(1..=2000u64));
@@ -815,7 +821,7 @@ fn check_ssv_outputs(
             .map(|c| format!("{}: {}", c.name(), c.detail()))
             .collect();
         let same = first.get_or_insert_with(|| text.clone()) == &text;
-        eprintln!(
+        status!(
             "dvkg demo: SSV operator {id}: {} checks of {} with its own key, {}{}",
             checks.len(),
             file.display(),
@@ -831,7 +837,7 @@ fn check_ssv_outputs(
             }
         );
         for line in &failed {
-            eprintln!("  {line}");
+            status!("  {line}");
         }
         all_ok &= failed.is_empty() && same;
     }

@@ -29,10 +29,18 @@ pub enum IdentityCommand {
 
 /// Arguments of `dvkg identity new`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg identity new --identity .dvkg --name alice --address node1.example.org:9000
+  dvkg identity new --address 127.0.0.1:9001 --passphrase-file passphrase.txt
+  pass show dvkg/passphrase | dvkg identity new --address 127.0.0.1:9001 --passphrase-file -
+  dvkg identity new --address node1.example.org:9000 --ssv-operator-id 42 --ssv-operator-key ssv-key.txt
+
+Prints the operator record (operator.json) on stdout: send it to the cluster
+creator. A passphrase file may be -, a FIFO or <(pass show ...).")]
 pub struct NewArgs {
     /// Directory to create the identity in (created with mode 0700). An
-    /// existing identity there is never overwritten.
-    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
+    /// existing identity there is never overwritten. `--dir` is an alias.
+    #[arg(long = "identity", visible_alias = "dir", value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
     /// Seal the secret file with the age passphrase read from this file
     /// (one trailing newline is ignored).
@@ -58,9 +66,13 @@ pub struct NewArgs {
 
 /// Arguments of `dvkg identity show`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg identity show
+  dvkg identity show --identity .dvkg --json
+  dvkg identity show --identity .dvkg --passphrase-file passphrase.txt")]
 pub struct ShowArgs {
-    /// Directory holding the identity.
-    #[arg(long, value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
+    /// Directory holding the identity. `--dir` is an alias.
+    #[arg(long = "identity", visible_alias = "dir", value_name = "DIR", default_value = store_identity::DEFAULT_DIR)]
     pub dir: PathBuf,
     /// Print the record as JSON (the `operator.json` format).
     #[arg(long)]
@@ -113,9 +125,14 @@ fn default_name() -> String {
         .unwrap_or_else(|| "operator".to_owned())
 }
 
-/// Reads `--passphrase-file`.
+/// Reads `--passphrase-file`: a file, a FIFO, or `-` for standard input
+/// (asked for without echo when standard input is a terminal).
 pub(crate) fn passphrase_from(path: Option<&Path>) -> Result<Option<Passphrase>, CliError> {
     path.map(|path| {
+        if crate::store::is_stdin(path) && super::secret::can_prompt() {
+            let typed = super::secret::prompt("passphrase (not echoed)")?;
+            return Ok(Passphrase::new(&typed));
+        }
         store_identity::read_passphrase(path).map_err(|err| {
             CliError::user("invalid value for --passphrase-file")
                 .with_source(&err)
@@ -212,34 +229,128 @@ impl ShowConfig {
     }
 }
 
-/// Turns an identity error into a report with a hint.
-pub(crate) fn identity_error(message: String, err: &IdentityError, dir: &Path) -> CliError {
-    let shown = dir.display();
-    let hint = match err {
-        IdentityError::Exists { .. } => Some(format!(
-            "an identity is never overwritten; pass another --dir to create a second one, or use the one in {shown}"
-        )),
-        IdentityError::NotFound { .. } => Some(format!(
-            "create one with `dvkg identity new --dir {shown} --address HOST:PORT`, or pass the --dir it was created in"
-        )),
-        IdentityError::PassphraseRequired { .. } => {
-            Some("pass --passphrase-file FILE with the passphrase the identity was sealed with".to_owned())
-        }
-        IdentityError::Open { .. } => {
-            Some("check the passphrase file given to --passphrase-file".to_owned())
-        }
-        IdentityError::InsecurePermissions { path, .. } => {
-            Some(format!("run `chmod 600 {}`", path.display()))
-        }
-        IdentityError::Mismatch { .. } => Some(
-            "operator.json was replaced or edited; remove it and run `dvkg identity show --json` to see the record of the secret identity".to_owned(),
-        ),
-        _ => None,
-    };
+/// Turns an identity error into a report with the hint for its case.
+/// `flag` is the option that named the directory (`--identity`, which
+/// `dvkg identity` also accepts as `--dir`).
+pub(crate) fn identity_error(message: String, err: &IdentityError, flag: &str) -> CliError {
     let report = CliError::user(message).with_source(err);
-    match hint {
+    match identity_hint(err, flag) {
         Some(hint) => report.with_hint(hint),
         None => report,
+    }
+}
+
+/// The hint for each way an identity fails to load: only a missing one is
+/// told to create one.
+fn identity_hint(err: &IdentityError, flag: &str) -> Option<String> {
+    Some(match err {
+        IdentityError::Exists { .. } => format!(
+            "an identity is never overwritten; pass another {flag} to create a second one, or use this one"
+        ),
+        IdentityError::NotFound { dir } => format!(
+            "create one with `dvkg identity new --identity {} --address HOST:PORT`, or pass the {flag} DIR it was created in",
+            dir.display()
+        ),
+        IdentityError::NotADirectory { path } => {
+            let inside = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| {
+                    [
+                        store_identity::SECRET_FILE,
+                        store_identity::SEALED_SECRET_FILE,
+                        store_identity::PUBLIC_FILE,
+                    ]
+                    .contains(&name)
+                });
+            match path.parent().filter(|p| inside && !p.as_os_str().is_empty()) {
+                Some(parent) => format!(
+                    "{flag} takes the identity directory, not a file in it: pass {flag} {}",
+                    parent.display()
+                ),
+                None => format!(
+                    "{flag} takes the directory that holds {} and {}",
+                    store_identity::SECRET_FILE,
+                    store_identity::PUBLIC_FILE
+                ),
+            }
+        }
+        IdentityError::Unreadable { dir, .. } => format!(
+            "check that {} is the identity directory and that this user may read it (ls -ld {})",
+            dir.display(),
+            dir.display()
+        ),
+        IdentityError::Ambiguous { sealed, .. } => format!(
+            "keep only the file this operator uses: the sealed {} needs --passphrase-file",
+            sealed.display()
+        ),
+        IdentityError::PassphraseRequired { .. } => {
+            "pass --passphrase-file FILE with the passphrase the identity was sealed with (`-` reads it from standard input; run in a terminal to be asked for it)".to_owned()
+        }
+        IdentityError::PassphraseNotNeeded { .. } => {
+            "leave out --passphrase-file: this identity is stored in clear".to_owned()
+        }
+        IdentityError::Open { .. } => {
+            "check the passphrase given with --passphrase-file: it is the one the identity was sealed with".to_owned()
+        }
+        IdentityError::InsecurePermissions { path, .. } => {
+            format!("run `chmod 600 {}`", path.display())
+        }
+        IdentityError::Malformed { .. } | IdentityError::BadSecret { .. } => {
+            "the identity file is damaged: restore it from its backup (an identity cannot be recreated)".to_owned()
+        }
+        IdentityError::UnsupportedVersion { .. } => {
+            "this identity was written by another dvkg version: use that version, or a newer dvkg".to_owned()
+        }
+        IdentityError::Mismatch { .. } => {
+            "operator.json was replaced or edited; remove it and run `dvkg identity show --json` to see the record of the secret identity".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// Loads this operator's identity for a command that acts as it (the one
+/// loader of `ceremony`, `restore`, `check` and `slashing sync`): reads
+/// `--passphrase-file` if given, opens the identity in `dir` (named by
+/// `--identity`), and reports each failure with its own hint.
+///
+/// # Errors
+///
+/// A user error naming the directory or the passphrase file.
+pub(crate) fn load_identity(
+    dir: &Path,
+    passphrase_file: Option<&Path>,
+) -> Result<store_identity::OperatorIdentity, CliError> {
+    let passphrase = passphrase_file
+        .map(|p| crate::cli::ceremony::read_secret_file(p, "--passphrase-file"))
+        .transpose()?;
+    let fail = |err: IdentityError| {
+        identity_error(
+            format!("failed to load the identity in {}", dir.display()),
+            &err,
+            "--identity",
+        )
+    };
+    match store_identity::load(dir, passphrase.as_deref().map(String::as_str)) {
+        // A sealed identity and no --passphrase-file: ask, in a terminal.
+        Err(IdentityError::PassphraseRequired { .. })
+            if passphrase.is_none() && super::secret::can_prompt() =>
+        {
+            let typed = super::secret::prompt(&format!(
+                "passphrase of the sealed identity in {} (not echoed)",
+                dir.display()
+            ))?;
+            store_identity::load(dir, Some(&typed)).map_err(|err| match err {
+                IdentityError::Open { .. } => CliError::user(format!(
+                    "failed to load the identity in {}",
+                    dir.display()
+                ))
+                .with_source(&err)
+                .with_hint("the passphrase typed is not the one the identity was sealed with: run the command again"),
+                other => fail(other),
+            })
+        }
+        loaded => loaded.map_err(fail),
     }
 }
 
@@ -266,7 +377,7 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         identity_error(
             format!("failed to create an identity in {}", config.dir.display()),
             &err,
-            &config.dir,
+            "--identity",
         )
     })?;
     let json = record_json(&record)?;
@@ -286,7 +397,7 @@ fn run_new(config: NewConfig) -> Result<ExitCode, CliError> {
         ),
     };
     let dir = &config.dir;
-    eprintln!(
+    status!(
         "created operator {:?} in {}\n  secret key:      {} (mode 0600, {note})\n  operator record: {} (printed above)\nsend the operator record to the cluster creator; keep the secret key private and backed up",
         record.name,
         dir.display(),
@@ -302,7 +413,7 @@ fn run_show(config: ShowConfig) -> Result<ExitCode, CliError> {
         identity_error(
             format!("failed to read the identity in {}", dir.display()),
             &err,
-            dir,
+            "--identity",
         )
     };
     let paths = store_identity::locate(dir).map_err(fail)?;

@@ -10,17 +10,19 @@ use std::process::ExitCode;
 use clap::Args;
 use rand::rngs::OsRng;
 
-use super::ceremony::{read_new_password, read_secret_file};
+use super::ceremony::read_new_password;
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs::{self, KeystoreOptions, ShareBundle};
 use crate::crypto::Scalar;
 use crate::error::CliError;
 use crate::eth::keystore::{KdfKind, KdfParams, SaltMode};
-use crate::identity;
 use crate::store::{self, sealed};
 
 /// Arguments of `dvkg restore`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg restore --from dvkg-output --identity .dvkg --out restored
+  dvkg restore --pending dvkg-output.pending-shares-operator-2.age --lock their/cluster-lock.json --out restored")]
 pub struct RestoreArgs {
     /// The ceremony output directory holding `cluster-lock.json` and this
     /// operator's `shares-operator-<i>.age`.
@@ -66,21 +68,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         .with_source(&err)
         .with_hint("pass another --out; dvkg never overwrites keystores")
     })?;
-    let passphrase = args
-        .passphrase_file
-        .as_deref()
-        .map(|p| read_secret_file(p, "--passphrase-file"))
-        .transpose()?;
-    let me = identity::load(&args.identity, passphrase.as_deref().map(String::as_str)).map_err(
-        |err| {
-            CliError::user(format!(
-                "failed to load the identity in {}",
-                args.identity.display()
-            ))
-            .with_source(&err)
-            .with_hint("pass the --identity DIR the ceremony ran with")
-        },
-    )?;
+    let me = super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
     let (lock_path, bundle_at): (PathBuf, Option<PathBuf>) =
         match (&args.from, &args.pending, &args.lock) {
             (Some(dir), _, _) => (dir.join(outputs::LOCK_FILE), None),
@@ -162,16 +150,21 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
         files.push(file);
     }
     files.extend(outputs::password_file(&keystores, ""));
+    files.extend(outputs::keystore_password_files(
+        &keystores,
+        lock.validators.len(),
+        "",
+    ));
     store::write_dir_atomically(&args.out, &files).map_err(|err| {
         CliError::user(format!("failed to write {}", args.out.display())).with_source(&err)
     })?;
-    eprintln!(
+    status!(
         "dvkg: restored operator {operator}'s {} keystores into {}",
         lock.validators.len(),
         args.out.display()
     );
     if bundle_at.is_some() {
-        eprintln!(
+        status!(
             "dvkg: keep {} with them (it is this operator's sealed share backup), and run `dvkg check` with every operator before anyone deposits",
             bundle_path.display()
         );

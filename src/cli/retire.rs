@@ -1,5 +1,5 @@
 //! `dvkg retire`: after a reshare, erase one operator's previous secret
-//! files (its share keystores, their password and its sealed share bundle),
+//! files (its share keystores, their passwords and its sealed share bundle),
 //! once the new outputs verify and continue the previous lock.
 //!
 //! Best effort, and it says so: it overwrites each file with zeros, syncs
@@ -23,6 +23,8 @@ use crate::store;
 
 /// Arguments of `dvkg retire`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg retire --previous old-output --confirm-new new-output")]
 pub struct RetireArgs {
     /// This operator's output directory of the previous ceremony, whose
     /// secret files are erased (its public files are kept).
@@ -50,7 +52,8 @@ fn read_lock(dir: &Path, flag: &str) -> Result<ClusterLock, CliError> {
 }
 
 /// The secret files of an output directory: the share keystores, their
-/// password file, and the sealed share bundles.
+/// password files (`password.txt` and each `keystore-<v>.txt`), and the
+/// sealed share bundles.
 fn secret_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     let list = |d: &Path| -> Result<Vec<PathBuf>, CliError> {
@@ -69,7 +72,8 @@ fn secret_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     for path in list(&dir.join("validator_keys"))? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.as_deref().is_some_and(|n| {
-            (n.starts_with("keystore-") && n.ends_with(".json")) || n == "password.txt"
+            n.starts_with("keystore-") && (n.ends_with(".json") || n.ends_with(".txt"))
+                || n == "password.txt"
         }) {
             files.push(path);
         }
@@ -145,7 +149,7 @@ pub fn run(args: RetireArgs) -> Result<ExitCode, CliError> {
         .with_hint("nothing was erased: run `dvkg verify` on the new outputs and retire only once they pass"));
     }
     let files = secret_files(&args.previous)?;
-    eprintln!(
+    status!(
         "dvkg: the reshare in {} verifies ({} checks) and continues {}: erasing {} secret file(s)",
         args.confirm_new.display(),
         report.checks.len(),
@@ -155,7 +159,7 @@ pub fn run(args: RetireArgs) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     for path in &files {
         match erase(path) {
-            Ok(bytes) => eprintln!(
+            Ok(bytes) => status!(
                 "dvkg: overwrote ({bytes} bytes) and removed {}",
                 path.display()
             ),

@@ -82,6 +82,8 @@ pub struct MergeChainArgs {
 
 /// Arguments of `dvkg slashing import`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg slashing import --db slashing.db --network mainnet interchange.json")]
 pub struct ImportArgs {
     /// The slashing-protection database (created if missing).
     #[arg(long, value_name = "FILE")]
@@ -96,6 +98,8 @@ pub struct ImportArgs {
 
 /// Arguments of `dvkg slashing check-block`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg slashing check-block --db slashing.db --network mainnet --pubkey 0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c --slot 123456")]
 pub struct CheckBlockArgs {
     /// The slashing-protection database (created if missing).
     #[arg(long, value_name = "FILE")]
@@ -117,6 +121,8 @@ pub struct CheckBlockArgs {
 
 /// Arguments of `dvkg slashing check-attestation`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg slashing check-attestation --db slashing.db --network mainnet --pubkey 0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c --source-epoch 100 --target-epoch 101")]
 pub struct CheckAttestationArgs {
     /// The slashing-protection database (created if missing).
     #[arg(long, value_name = "FILE")]
@@ -141,6 +147,9 @@ pub struct CheckAttestationArgs {
 
 /// Arguments of `dvkg slashing export`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg slashing export --db slashing.db --network mainnet --out interchange.json
+  dvkg slashing export --db slashing.db --network mainnet --minify --out minified.json")]
 pub struct ExportArgs {
     /// The slashing-protection database (must exist).
     #[arg(long, value_name = "FILE")]
@@ -162,6 +171,8 @@ pub struct ExportArgs {
 
 /// Arguments of `dvkg slashing merge`.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:
+  dvkg slashing merge --lock out/cluster-lock.json --for-operator 2 --network mainnet --out merged.json node1.json node2.json node3.json")]
 #[command(group(ArgGroup::new("keyed_by").required(true).multiple(false)))]
 pub struct MergeArgs {
     /// The cluster lock that maps every share key to its validator.

@@ -14,14 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use super::ceremony::read_secret_file;
 use super::slashing::{MergeChainArgs, db_error, lock_root, open_db, read_lock, say};
 use crate::ceremony::OperatorId;
 use crate::ceremony::lock::ClusterLock;
 use crate::crypto::identity::IdentityKey;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::network::{ChainClock, Network};
-use crate::identity;
 use crate::net::Peer;
 use crate::slashing::Root;
 use crate::slashing::interchange::Interchange;
@@ -133,18 +131,7 @@ impl Member {
             .parse::<Network>()
             .ok()
             .and_then(|n| n.clock());
-        let passphrase = passphrase_file
-            .map(|p| read_secret_file(p, "--passphrase-file"))
-            .transpose()?;
-        let loaded = identity::load(identity_dir, passphrase.as_deref().map(String::as_str))
-            .map_err(|err| {
-                CliError::user(format!(
-                    "failed to load the identity in {}",
-                    identity_dir.display()
-                ))
-                .with_source(&err)
-                .with_hint("pass this operator's --identity DIR (and --passphrase-file if sealed)")
-            })?;
+        let loaded = super::identity::load_identity(identity_dir, passphrase_file)?;
         let me = lock
             .definition
             .operator_index(&loaded.key.public())
@@ -275,11 +262,11 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .map(|p| (p.id, member.name(p.id)))
         .collect();
     let on_event = Arc::new(move |event: ServeEvent| match event {
-        ServeEvent::Served { operator } => eprintln!(
+        ServeEvent::Served { operator } => status!(
             "dvkg: sent this operator's history to {}",
             names.get(&operator).map_or("?", String::as_str)
         ),
-        ServeEvent::Declined { operator, reason } => eprintln!(
+        ServeEvent::Declined { operator, reason } => status!(
             "dvkg: declined a request of {}: {reason}",
             names.get(&operator).map_or("?", String::as_str)
         ),
@@ -301,7 +288,7 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::internal("cannot handle SIGINT").with_source(&e))?;
         let mut terminate = signal(SignalKind::terminate())
             .map_err(|e| CliError::internal("cannot handle SIGTERM").with_source(&e))?;
-        eprintln!(
+        status!(
             "dvkg: {} serving the slashing-protection history of {} for lock {} on {listen}",
             member.name(member.me),
             args.db.display(),
@@ -419,7 +406,7 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode, CliError> {
     let socket = sync::client_socket(&member.peers).map_err(|err| {
         CliError::user("cannot open a UDP socket to reach the other operators").with_source(&err)
     })?;
-    eprintln!(
+    status!(
         "dvkg: {} asking {} other operators for their slashing-protection histories (needs {needed})",
         member.name(member.me),
         member.peers.len()

@@ -19,12 +19,19 @@ use crate::eth::ExecutionAddress;
 use crate::eth::deposit::{self, Expectations};
 use crate::eth::network::Network;
 use crate::store;
-use crate::verify::deposits::{self, DepositReport, EntryReport, FileReport};
+use crate::verify::deposits::{self, EntryReport, FileReport};
 use crate::verify::outputs::{self, DirError, OutputPaths, Preread};
 use crate::verify::{Report, abort};
 
 /// Arguments of `dvkg verify`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dvkg verify dvkg-output
+  dvkg verify dvkg-output --network mainnet --withdrawal-address 0x0f51bb10119727a7e5ea3538074fb341f56b09ad --json
+  dvkg verify --deposit-data dvkg-output/deposit-data.json --network hoodi
+  dvkg verify dvkg-output --keystores dvkg-output/validator_keys --password-file dvkg-output/validator_keys/password.txt
+  dvkg verify --abort-report abort-report.json --definition cluster-definition.json
+  dvkg verify --keyshares keyshares.json --ssv-owner 0x0f51bb10119727a7e5ea3538074fb341f56b09ad --ssv-nonce 0")]
 pub struct VerifyArgs {
     /// A ceremony output directory to check as a whole.
     #[arg(value_name = "DIR")]
@@ -271,13 +278,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     for path in &config.deposit_files {
         files.push(check_deposit_file(path, &config.expect)?);
     }
-    let report = DepositReport::new(files);
-    let (passed, failed, file_problems, ok) = (
-        report.passed,
-        report.failed,
-        report.file_problems(),
-        report.ok,
-    );
+    let report = deposits::deposit_report(&files);
+    let passed = report.deposits.iter().filter(|e| e.ok).count();
+    let failed = report.deposits.len() - passed;
+    let file_problems: usize = files.iter().map(|f| f.problems.len()).sum();
+    let ok = report.ok;
 
     let mut stdout = std::io::stdout().lock();
     let written = if config.json {
@@ -286,7 +291,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
             .and_then(|text| writeln!(stdout, "{text}").map_err(|err| output_error(&err)))
     } else {
         let mut text = String::new();
-        for file in &report.files {
+        for file in &files {
             for entry in &file.entries {
                 text.push_str(&entry_line(entry));
                 text.push('\n');

@@ -181,12 +181,16 @@ fn load_private_key(
     })?);
     let password = password_file
         .map(|file| {
-            store::read_text(file, MAX_KEY_FILE_BYTES)
-                .map(|raw| {
+            // A file, a FIFO or `-` (standard input).
+            store::read_secret_bytes(file, MAX_KEY_FILE_BYTES)
+                .and_then(|raw| {
                     // Normalised as SSV's keystore does: NFKD, control codes
                     // (a trailing newline) removed.
-                    let raw = Zeroizing::new(raw);
-                    Password::new(&raw)
+                    std::str::from_utf8(&raw).map(Password::new).map_err(|_| {
+                        store::StoreError::NotText {
+                            path: file.to_owned(),
+                        }
+                    })
                 })
                 .map_err(|err| {
                     CliError::user(format!("cannot read {}", file.display()))

@@ -71,17 +71,89 @@ pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 ///
 /// [`StoreError`] when the file cannot be read, is not text, or is empty.
 pub fn read_secret_text(path: &Path) -> Result<Zeroizing<String>, StoreError> {
-    let text = Zeroizing::new(read_text(path, MAX_SECRET_FILE_BYTES)?);
+    let bytes = read_secret_bytes(path, MAX_SECRET_FILE_BYTES)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::NotText {
+        path: path.to_owned(),
+    })?;
     let trimmed = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
+        .unwrap_or(text);
     if trimmed.is_empty() {
         return Err(StoreError::Empty {
             path: path.to_owned(),
         });
     }
     Ok(Zeroizing::new(trimmed.to_owned()))
+}
+
+/// The path that names standard input where a secret file is expected.
+pub const STDIN_PATH: &str = "-";
+
+/// Whether `path` is `-`, standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN_PATH
+}
+
+/// Reads a secret source of at most `max` bytes into a zeroizing buffer
+/// that never grows: a regular file, `-` (standard input), or any other
+/// file that is read once from its start to its end: a FIFO, a pipe such
+/// as `/dev/stdin` or a process substitution `<(pass show x)`, a character
+/// device. A directory is refused.
+///
+/// A pipe has no size to check beforehand, so it is read to `max + 1`
+/// bytes and refused as too large past `max`.
+///
+/// # Security
+///
+/// Standard input is read through the process's `Stdin`, whose buffer
+/// (at most 8 KiB, not wiped) may keep a copy of what it read.
+///
+/// # Errors
+///
+/// [`StoreError`] when the source cannot be opened or read, is a
+/// directory, or holds more than `max` bytes.
+pub fn read_secret_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if is_stdin(path) {
+        return read_stream(io::stdin().lock(), path, max);
+    }
+    let file = fs::File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.is_file() {
+        return read_bytes(path, max);
+    }
+    if meta.is_dir() {
+        return Err(StoreError::NotAFile {
+            path: path.to_owned(),
+        });
+    }
+    read_stream(file, path, max)
+}
+
+/// Reads a stream to its end, at most `max` bytes, into a buffer allocated
+/// once.
+fn read_stream(stream: impl Read, path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let capacity = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+    stream
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > max {
+        return Err(StoreError::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Reads at most `max` bytes into a zeroizing buffer sized so that it never

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::{Check, REPORT_VERSION, Report};
 use crate::eth::deposit::{self, DepositEntry, Expectations, FieldProblem};
 use crate::store::{self, StoreError};
 
-/// The outcome of checking one entry.
-#[derive(Debug, Serialize)]
+/// The outcome of checking one entry: the `deposits[]` of a verification
+/// report (formats.md §11.2), in every mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryReport {
     /// The file the entry is in.
     pub file: String,
@@ -27,8 +29,44 @@ pub struct EntryReport {
     pub problems: Vec<FieldProblem>,
 }
 
+impl EntryReport {
+    /// The report of a decoded entry.
+    pub fn decoded(
+        file: &str,
+        index: usize,
+        entry: &DepositEntry,
+        problems: Vec<FieldProblem>,
+    ) -> Self {
+        Self {
+            file: file.to_owned(),
+            index,
+            pubkey: Some(hex::encode(entry.pubkey)),
+            network: Some(entry.network_name.clone()),
+            amount_gwei: Some(entry.amount.0),
+            ok: problems.is_empty(),
+            problems,
+        }
+    }
+
+    /// `entry <i> pubkey <short>: <field>: <message>; …`: the entry, its key
+    /// and every field at fault, for a report line.
+    pub fn describe(&self) -> String {
+        let pubkey = self
+            .pubkey
+            .as_deref()
+            .and_then(|p| hex::decode(p).ok())
+            .map_or_else(|| "?".to_owned(), |bytes| deposit::short_hex(&bytes));
+        let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        format!(
+            "entry {} pubkey {pubkey}: {}",
+            self.index,
+            problems.join("; ")
+        )
+    }
+}
+
 /// The outcome of checking one file.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct FileReport {
     /// The file.
     pub file: String,
@@ -38,50 +76,43 @@ pub struct FileReport {
     pub entries: Vec<EntryReport>,
 }
 
-/// The deposit report format version.
-pub const DEPOSIT_REPORT_VERSION: u32 = 1;
-
-/// The report on deposit files, as printed by `--json`.
-#[derive(Debug, Serialize)]
-pub struct DepositReport {
-    /// Report format version.
-    pub version: u32,
-    /// True when every check passed.
-    pub ok: bool,
-    /// Entries that passed.
-    pub passed: usize,
-    /// Entries that failed.
-    pub failed: usize,
-    /// Per-file results.
-    pub files: Vec<FileReport>,
-}
-
-impl DepositReport {
-    /// The report over `files`.
-    pub fn new(files: Vec<FileReport>) -> Self {
-        let passed = files
+impl FileReport {
+    /// The file's line of a verification report: `deposit data <file>`,
+    /// passing with the number of deposits, or failing with every entry and
+    /// field at fault and the problems across entries.
+    pub fn check(&self) -> Check {
+        let failed: Vec<String> = self
+            .entries
             .iter()
-            .flat_map(|f| &f.entries)
-            .filter(|e| e.ok)
-            .count();
-        let failed = files
-            .iter()
-            .flat_map(|f| &f.entries)
             .filter(|e| !e.ok)
-            .count();
-        let file_problems: usize = files.iter().map(|f| f.problems.len()).sum();
-        Self {
-            version: DEPOSIT_REPORT_VERSION,
-            ok: failed == 0 && file_problems == 0,
-            passed,
-            failed,
-            files,
+            .map(EntryReport::describe)
+            .chain(self.problems.iter().cloned())
+            .collect();
+        Check {
+            check: format!("deposit data {}", self.file),
+            ok: failed.is_empty(),
+            detail: if failed.is_empty() {
+                format!("{} deposits, all valid", self.entries.len())
+            } else {
+                failed.join("; ")
+            },
         }
     }
+}
 
-    /// Problems across entries, in all files.
-    pub fn file_problems(&self) -> usize {
-        self.files.iter().map(|f| f.problems.len()).sum()
+/// The verification report of deposit files alone (`dvkg verify
+/// --deposit-data FILE…`): one check per file and one `deposits` entry per
+/// deposit, the shape of every `dvkg verify` report.
+pub fn deposit_report(files: &[FileReport]) -> Report {
+    let checks: Vec<Check> = files.iter().map(FileReport::check).collect();
+    Report {
+        version: REPORT_VERSION,
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+        deposits: files
+            .iter()
+            .flat_map(|f| f.entries.iter().cloned())
+            .collect(),
     }
 }
 
@@ -137,15 +168,7 @@ pub fn check_deposit_file(
         .map(|(index, parse)| match parse {
             Ok(entry) => {
                 let problems = deposit::verify_entry(&entry, expect);
-                let report = EntryReport {
-                    file: shown.clone(),
-                    index,
-                    pubkey: Some(hex::encode(entry.pubkey)),
-                    network: Some(entry.network_name.clone()),
-                    amount_gwei: Some(entry.amount.0),
-                    ok: problems.is_empty(),
-                    problems,
-                };
+                let report = EntryReport::decoded(&shown, index, &entry, problems);
                 good.push(entry);
                 report
             }

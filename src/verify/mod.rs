@@ -39,10 +39,14 @@ pub struct Report {
     pub ok: bool,
     /// Every check, in order.
     pub checks: Vec<Check>,
+    /// Every deposit data entry checked, each naming its file, index,
+    /// public key and the fields at fault (empty when none was checked).
+    pub deposits: Vec<deposits::EntryReport>,
 }
 
-/// The report format version.
-pub const REPORT_VERSION: u32 = 2;
+/// The report format version: 3, one shape for every mode (formats.md
+/// §11.2).
+pub const REPORT_VERSION: u32 = 3;
 
 /// Checks being gathered.
 #[derive(Debug, Default)]
@@ -63,10 +67,16 @@ impl Checks {
 
     /// The finished report.
     pub fn into_report(self) -> Report {
+        self.into_report_with(Vec::new())
+    }
+
+    /// The finished report, with the deposit entries that were checked.
+    pub fn into_report_with(self, deposits: Vec<deposits::EntryReport>) -> Report {
         Report {
             version: REPORT_VERSION,
-            ok: self.0.iter().all(|c| c.ok),
+            ok: self.0.iter().all(|c| c.ok) && deposits.iter().all(|d| d.ok),
             checks: self.0,
+            deposits,
         }
     }
 }

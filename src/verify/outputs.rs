@@ -6,11 +6,12 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::deposits::{EntryReport, FileReport};
 use super::{Checks, Report, read_json};
 use crate::ceremony::lock::{self, ClusterLock};
 use crate::ceremony::outputs;
 use crate::dkg::transcript::{self, Transcript, Verified};
-use crate::eth::deposit::{self, DepositEntry, Expectations};
+use crate::eth::deposit::{self, DepositEntry, Expectations, FieldProblem};
 use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 use crate::eth::statements::EthStatements;
 use crate::store;
@@ -335,60 +336,33 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
     }
     let lock_set: HashSet<&DepositEntry> = lock_entries.iter().collect();
     let mut in_files: HashSet<DepositEntry> = HashSet::new();
+    let mut deposit_reports = Vec::new();
     for path in &paths.deposit_files {
-        let shown = path.display().to_string();
-        let result = store::read_text(path, store::MAX_INPUT_FILE_BYTES)
-            .map_err(|e| e.to_string())
-            .and_then(|text| deposit::parse_file(&text).map_err(|e| e.to_string()))
-            .and_then(|parsed| {
-                let entries: Vec<DepositEntry> = parsed
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| {
-                        p.map_err(|problems| {
-                            format!(
-                                "entry {i}: {}",
-                                problems
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join("; ")
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                if lock.is_some() && !entries.iter().all(|e| lock_set.contains(e)) {
-                    return Err("holds deposits that are not in the lock".into());
+        let checked = check_deposit_file(
+            path,
+            lock.is_some().then_some(lock_entries.as_slice()),
+            &lock_set,
+            lock_verified,
+            expect,
+            &mut rng,
+        );
+        match checked {
+            Ok((file, decoded)) => {
+                let mut line = file.check();
+                if line.ok && lock_verified {
+                    line.detail = format!(
+                        "{} deposits, all in the lock, all valid",
+                        file.entries.len()
+                    );
                 }
-                in_files.extend(entries.iter().cloned());
-                // Entries equal to the lock's were verified with it.
-                let problems: Vec<String> = if lock_verified {
-                    Vec::new()
-                } else {
-                    deposit::verify_entries(&entries, expect, &mut rng)
-                        .into_iter()
-                        .flatten()
-                        .map(|p| p.to_string())
-                        .collect()
-                }
-                .into_iter()
-                .chain(deposit::verify_file(&entries))
-                .collect();
-                if problems.is_empty() {
-                    Ok(format!(
-                        "{} deposits, {}all valid",
-                        entries.len(),
-                        if lock_verified {
-                            "all in the lock, "
-                        } else {
-                            ""
-                        }
-                    ))
-                } else {
-                    Err(problems.join("; "))
-                }
-            });
-        checks.add(format!("deposit data {shown}"), result);
+                checks.0.push(line);
+                in_files.extend(decoded);
+                deposit_reports.extend(file.entries);
+            }
+            Err(problem) => {
+                checks.add(format!("deposit data {}", path.display()), Err(problem));
+            }
+        }
     }
     if lock.is_some() && !paths.deposit_files.is_empty() {
         let missing = lock_entries
@@ -444,7 +418,157 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             .and_then(|text| check_keystores(dir, &Password::new(&text), lock));
         checks.add(format!("keystores in {}", dir.display()), result);
     }
-    checks.into_report()
+    checks.into_report_with(deposit_reports)
+}
+
+/// Checks one deposit data file of a ceremony's outputs: every entry
+/// decodes, is one of the lock's deposits (when there is a lock; an entry
+/// that is not is compared with the lock's deposit of the same public key,
+/// naming each field that differs) and passes §4.4 (only the entries not
+/// already verified in the lock, when the lock's verified). Returns the
+/// file's report, which names each failing entry's index, public key and
+/// fields, and its decoded entries.
+fn check_deposit_file(
+    path: &Path,
+    lock: Option<&[DepositEntry]>,
+    lock_set: &HashSet<&DepositEntry>,
+    lock_verified: bool,
+    expect: &Expectations,
+    rng: &mut rand::rngs::OsRng,
+) -> Result<(FileReport, Vec<DepositEntry>), String> {
+    let shown = path.display().to_string();
+    let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|e| e.to_string())?;
+    let parsed = deposit::parse_file(&text).map_err(|e| e.to_string())?;
+    let mut reports: Vec<Option<EntryReport>> = Vec::with_capacity(parsed.len());
+    let mut decoded: Vec<(usize, DepositEntry, Vec<FieldProblem>)> = Vec::new();
+    for (index, parse) in parsed.into_iter().enumerate() {
+        match parse {
+            Ok(entry) => {
+                let problems = match lock {
+                    Some(lock) if !lock_set.contains(&entry) => differences_from_lock(&entry, lock),
+                    _ => Vec::new(),
+                };
+                decoded.push((index, entry, problems));
+                reports.push(None);
+            }
+            Err(problems) => reports.push(Some(EntryReport {
+                file: shown.clone(),
+                index,
+                pubkey: None,
+                network: None,
+                amount_gwei: None,
+                ok: false,
+                problems,
+            })),
+        }
+    }
+    // Entries equal to the lock's were verified with it; the others are
+    // verified here, so that a tampered entry also says which of its own
+    // checks fail (a signature that no longer covers the amount).
+    let unverified: Vec<usize> = (0..decoded.len())
+        .filter(|&i| {
+            !lock_verified
+                || decoded
+                    .get(i)
+                    .is_some_and(|(_, entry, _)| !lock_set.contains(entry))
+        })
+        .collect();
+    let to_verify: Vec<DepositEntry> = unverified
+        .iter()
+        .filter_map(|&i| decoded.get(i).map(|(_, entry, _)| entry.clone()))
+        .collect();
+    for (&i, problems) in unverified
+        .iter()
+        .zip(deposit::verify_entries(&to_verify, expect, rng))
+    {
+        if let Some((_, _, found)) = decoded.get_mut(i) {
+            found.extend(problems);
+        }
+    }
+    let entries: Vec<DepositEntry> = decoded.iter().map(|(_, e, _)| e.clone()).collect();
+    let file_problems = deposit::verify_file(&entries);
+    for (index, entry, problems) in decoded {
+        if let Some(slot) = reports.get_mut(index) {
+            *slot = Some(EntryReport::decoded(&shown, index, &entry, problems));
+        }
+    }
+    Ok((
+        FileReport {
+            file: shown,
+            problems: file_problems,
+            entries: reports.into_iter().flatten().collect(),
+        },
+        entries,
+    ))
+}
+
+/// How a deposit entry that is not in the lock differs from the lock's
+/// deposit of the same public key (the closest one, when the lock holds
+/// several for it): one problem per field, or one for a public key that is
+/// not a validator of the lock.
+fn differences_from_lock(entry: &DepositEntry, lock: &[DepositEntry]) -> Vec<FieldProblem> {
+    let differences = |theirs: &DepositEntry| -> Vec<FieldProblem> {
+        let mut found = Vec::new();
+        let mut differ = |field: &str, here: String, there: String| {
+            if here != there {
+                found.push(FieldProblem {
+                    field: field.to_owned(),
+                    message: format!("is {here} here, {there} in the lock's deposit for this key"),
+                });
+            }
+        };
+        differ(
+            "withdrawal_credentials",
+            hex::encode(entry.withdrawal_credentials),
+            hex::encode(theirs.withdrawal_credentials),
+        );
+        differ(
+            "amount",
+            entry.amount.0.to_string(),
+            theirs.amount.0.to_string(),
+        );
+        differ(
+            "signature",
+            deposit::short_hex(&entry.signature),
+            deposit::short_hex(&theirs.signature),
+        );
+        differ(
+            "deposit_message_root",
+            hex::encode(entry.deposit_message_root),
+            hex::encode(theirs.deposit_message_root),
+        );
+        differ(
+            "deposit_data_root",
+            hex::encode(entry.deposit_data_root),
+            hex::encode(theirs.deposit_data_root),
+        );
+        differ(
+            "fork_version",
+            hex::encode(entry.fork_version),
+            hex::encode(theirs.fork_version),
+        );
+        differ(
+            "network_name",
+            entry.network_name.clone(),
+            theirs.network_name.clone(),
+        );
+        differ(
+            "deposit_cli_version",
+            entry.deposit_cli_version.clone(),
+            theirs.deposit_cli_version.clone(),
+        );
+        found
+    };
+    lock.iter()
+        .filter(|theirs| theirs.pubkey == entry.pubkey)
+        .map(differences)
+        .min_by_key(Vec::len)
+        .unwrap_or_else(|| {
+            vec![FieldProblem {
+                field: "pubkey".to_owned(),
+                message: "is not a validator of the lock".to_owned(),
+            }]
+        })
 }
 
 /// A reshare's checks, from the lock alone (its definition holds the

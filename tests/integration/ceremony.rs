@@ -494,3 +494,190 @@ fn an_operator_killed_after_round_one_is_named() {
     }
     assert_no_secrets(&cluster, &[1, 2, 3, 4]);
 }
+
+/// The stderr lines of a run, less the warning a fault-injection build
+/// (the one `cargo test` runs) prints at every start.
+fn without_build_warning(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|line| *line != dvkg::cli::FAULT_BUILD_WARNING)
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Issue 17: a successful ceremony ends with the next steps (compare the
+/// lock hash, back up the share bundle, check together, one party
+/// deposits), and `-q` prints nothing on success; a password file named
+/// like each keystore sits beside it (Teku, charon); and `dvkg verify` on
+/// a tampered deposit file names the entry, its key and the field, in one
+/// JSON shape for both modes.
+#[test]
+fn issue_17_next_steps_keystore_passwords_and_tampered_deposits() {
+    let cluster = Cluster::new(3, 2, 2);
+    let started = Instant::now();
+    let children: Vec<(usize, Child)> = (1..=3)
+        .map(|i| {
+            let quiet: &[&str] = if i == 3 { &["-q"] } else { &[] };
+            let child = Command::new(env!("CARGO_BIN_EXE_dvkg"))
+                .current_dir(cluster.root.path())
+                .args(quiet)
+                .args(["ceremony", "--definition", "definition.json"])
+                .args(["--identity", &format!("op{i}"), "--out", &format!("out{i}")])
+                .args([
+                    "--timeout",
+                    "40",
+                    "--round-timeout",
+                    "20",
+                    "--kdf",
+                    "pbkdf2",
+                ])
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (i, child)
+        })
+        .collect();
+    let mut stderrs = Vec::new();
+    for (i, child) in children {
+        let done = wait(child, started);
+        assert_eq!(done.code, 0, "operator {i}:\n{}", done.stderr);
+        stderrs.push((i, done.stderr));
+    }
+    let lock: ClusterLock =
+        serde_json::from_slice(&read(&cluster.path("out1/cluster-lock.json"))).unwrap();
+    let hash = hex::encode(lock.lock_hash.0);
+    for (i, stderr) in &stderrs {
+        if *i == 3 {
+            assert_eq!(without_build_warning(stderr), "", "-q printed status lines");
+            continue;
+        }
+        let steps = stderr
+            .split("dvkg: next steps:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("operator {i} printed no next steps:\n{stderr}"));
+        for needle in [
+            format!("compare the lock hash {hash}"),
+            format!("back up out{i}/shares-operator-{i}.age"),
+            format!("dvkg check --lock out{i}/cluster-lock.json --identity op{i}"),
+            format!("submits each deposit of out{i}/deposit_data-"),
+        ] {
+            assert!(
+                steps.contains(&needle),
+                "operator {i}: {needle:?} in\n{steps}"
+            );
+        }
+    }
+
+    // keystore-<v>.txt: the generated password, 0600, opening keystore-<v>.json.
+    let mut decryptor = KeystoreDecryptor::new();
+    for dir in ["out1/validator_keys", "out3/validator_keys"] {
+        let keys = cluster.path(dir);
+        let password = std::fs::read_to_string(keys.join("password.txt")).unwrap();
+        for v in 0..2 {
+            let txt = keys.join(format!("keystore-{v}.txt"));
+            assert_eq!(
+                std::fs::read_to_string(&txt).unwrap(),
+                password.trim_end_matches('\n'),
+                "{}",
+                txt.display()
+            );
+            let mode = std::fs::metadata(&txt).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+                0o600
+            );
+            let keystore = Keystore::from_json_str(
+                &std::fs::read_to_string(keys.join(format!("keystore-{v}.json"))).unwrap(),
+            )
+            .unwrap();
+            decryptor
+                .decrypt(
+                    &keystore,
+                    &Password::new(&std::fs::read_to_string(&txt).unwrap()),
+                )
+                .unwrap();
+        }
+    }
+    // `dvkg restore` writes them too.
+    dvkg(
+        cluster.root.path(),
+        &[
+            "restore",
+            "--from",
+            "out2",
+            "--identity",
+            "op2",
+            "--out",
+            "restored2",
+            "--kdf",
+            "pbkdf2",
+        ],
+    )
+    .assert_code(0);
+    assert!(cluster.path("restored2/keystore-1.txt").exists());
+
+    // A deposit file whose first entry's amount was edited.
+    let deposit_name = std::fs::read_dir(cluster.path("out1"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().into_string().unwrap())
+        .find(|n| n.starts_with("deposit_data-"))
+        .unwrap();
+    let path = cluster.path(&format!("out1/{deposit_name}"));
+    let mut entries: serde_json::Value = serde_json::from_slice(&read(&path)).unwrap();
+    let pubkey = entries[0]["pubkey"].as_str().unwrap().to_owned();
+    let amount = entries[0]["amount"].as_u64().unwrap();
+    entries[0]["amount"] = serde_json::Value::from(amount - 1_000_000_000);
+    std::fs::write(&path, serde_json::to_string(&entries).unwrap()).unwrap();
+    let short = format!("{}…{}", &pubkey[..8], &pubkey[pubkey.len() - 8..]);
+
+    let text = dvkg(cluster.root.path(), &["verify", "out1"]);
+    text.assert_code(5)
+        .assert_mentions(&format!(
+            "entry 0 pubkey {short}: amount: is {}",
+            amount - 1_000_000_000
+        ))
+        .assert_mentions(&format!("{amount} in the lock's deposit for this key"));
+
+    let dir_json: serde_json::Value =
+        serde_json::from_str(&dvkg(cluster.root.path(), &["verify", "out1", "--json"]).stdout)
+            .unwrap();
+    let file = format!("out1/{deposit_name}");
+    let file_json: serde_json::Value = serde_json::from_str(
+        &dvkg(
+            cluster.root.path(),
+            &["verify", "--deposit-data", &file, "--json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&dir_json), ["checks", "deposits", "ok", "version"]);
+    assert_eq!(keys(&dir_json), keys(&file_json));
+    assert_eq!(dir_json["version"], file_json["version"]);
+    for report in [&dir_json, &file_json] {
+        assert_eq!(report["ok"], false);
+        let entry = &report["deposits"][0];
+        assert_eq!(entry["index"], 0);
+        assert_eq!(entry["pubkey"], pubkey.as_str());
+        assert_eq!(entry["ok"], false);
+        let fields: Vec<&str> = entry["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["field"].as_str().unwrap())
+            .collect();
+        // The lone file has no lock to compare with: its own checks name
+        // the roots the edit broke.
+        assert!(!fields.is_empty(), "{report}");
+        assert_eq!(report["deposits"][1]["ok"], true, "{report}");
+    }
+    let dir_fields = dir_json["deposits"][0]["problems"].to_string();
+    assert!(dir_fields.contains("\"amount\""), "{dir_fields}");
+}

@@ -63,7 +63,13 @@ fn verify_passes_the_published_entries() {
     out.assert_code(0);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["passed"], 4);
+    // The report of every verify mode (formats.md §11.2): one check per
+    // file, one entry per deposit.
+    assert_eq!(report["version"], 3);
+    let deposits = report["deposits"].as_array().unwrap();
+    assert_eq!(deposits.len(), 4);
+    assert!(deposits.iter().all(|d| d["ok"] == true));
+    assert_eq!(report["checks"].as_array().unwrap().len(), files.len());
 
     // The right address passes; 0x00 credentials cannot match an address.
     let good = files[0].to_str().unwrap();
@@ -118,9 +124,7 @@ fn verify_names_a_wrong_root() {
     let out = dvkg(dir.path(), &["verify", "--deposit-data", &file, "--json"]);
     out.assert_code(5);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
-    let problems = report["files"][0]["entries"][0]["problems"]
-        .as_array()
-        .unwrap();
+    let problems = report["deposits"][0]["problems"].as_array().unwrap();
     let fields: Vec<&str> = problems
         .iter()
         .map(|p| p["field"].as_str().unwrap())

@@ -140,7 +140,9 @@ fn verify_names_what_a_changed_output_breaks() {
     .unwrap();
     dvkg(dir.path(), &["verify", "deposit"])
         .assert_code(5)
-        .assert_mentions("holds deposits that are not in the lock")
+        // The entry, its key and the field (issue 17).
+        .assert_mentions("entry 0 pubkey 88b6b3a9")
+        .assert_mentions("pubkey: is not a validator of the lock")
         .assert_mentions("deposits of the lock are in no deposit data file");
 }
 

@@ -132,7 +132,7 @@ fn identity_new_then_show_round_trips() {
     )
     .assert_code(1)
     .assert_mentions("already exists")
-    .assert_mentions("--dir");
+    .assert_mentions("pass another --identity");
     assert_eq!(std::fs::read(&secret).unwrap(), before);
 
     dvkg(dir.path(), &["identity", "show", "--dir", "nowhere"])
@@ -444,4 +444,321 @@ fn definition_verify_refuses_edited_files() {
     )
     .unwrap();
     dvkg(dir.path(), &["definition", "verify", "compact.json"]).assert_code(0);
+}
+
+/// Issue 17: a sealed identity without `--passphrase-file`, an unreadable
+/// directory and a path to a file each get their own error and hint; only
+/// a missing identity is told to create one. The loader is the one of
+/// `ceremony`, `restore`, `check` and `slashing sync`.
+#[test]
+fn issue_17_identity_load_failures_get_their_own_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut operators = four_operators(dir.path());
+    std::fs::write(dir.path().join("pw"), "correct horse\n").unwrap();
+    dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--dir",
+            "sealed",
+            "--name",
+            "sealed",
+            "--address",
+            "127.0.0.1:9005",
+            "--passphrase-file",
+            "pw",
+        ],
+    )
+    .assert_code(0);
+    operators.pop();
+    operators.push("sealed/operator.json".to_owned());
+    definition_new(dir.path(), &operators, &["--out", "def.json"]).assert_code(0);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+
+    let ceremony = |identity: &str| {
+        dvkg(
+            dir.path(),
+            &[
+                "ceremony",
+                "--definition",
+                "def.json",
+                "--identity",
+                identity,
+                "--out",
+                "out",
+                "--timeout",
+                "1",
+            ],
+        )
+    };
+    let create = "create one with `dvkg identity new";
+    let hints = |out: &Output| -> Vec<String> {
+        out.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("hint: "))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let missing = ceremony("nothere");
+    missing
+        .assert_code(1)
+        .assert_mentions("no identity in nothere");
+    assert!(
+        hints(&missing).iter().any(|h| h.contains(create)),
+        "{missing:?}"
+    );
+
+    let sealed = ceremony("sealed");
+    sealed
+        .assert_code(1)
+        .assert_mentions("is sealed with a passphrase");
+    let sealed_hints = hints(&sealed);
+    assert!(
+        sealed_hints.iter().any(|h| h.contains("--passphrase-file")),
+        "{sealed:?}"
+    );
+    assert!(!sealed.stderr.contains(create), "{sealed:?}");
+
+    let file = ceremony("op1/operator.json");
+    file.assert_code(1)
+        .assert_mentions("op1/operator.json is a file, not an identity directory");
+    assert!(
+        hints(&file)
+            .iter()
+            .any(|h| h.contains("pass --identity op1")),
+        "{file:?}"
+    );
+    assert!(!file.stderr.contains(create), "{file:?}");
+
+    #[cfg(unix)]
+    {
+        let unreadable = ceremony("loop");
+        unreadable
+            .assert_code(1)
+            .assert_mentions("cannot look into the identity directory loop");
+        assert!(
+            hints(&unreadable).iter().any(|h| h.contains("may read it")),
+            "{unreadable:?}"
+        );
+        assert!(!unreadable.stderr.contains(create), "{unreadable:?}");
+    }
+    assert!(!dir.path().join("out").exists());
+
+    // The same loader in `dvkg restore`.
+    let restore = dvkg(
+        dir.path(),
+        &[
+            "restore",
+            "--from",
+            "nothere",
+            "--identity",
+            "op1/identity.json",
+            "--out",
+            "keys",
+        ],
+    );
+    restore
+        .assert_code(1)
+        .assert_mentions("is a file, not an identity directory");
+    assert!(
+        hints(&restore)
+            .iter()
+            .any(|h| h.contains("pass --identity op1")),
+        "{restore:?}"
+    );
+}
+
+/// Issue 17: secrets may come from a file, standard input (`-` or
+/// `/dev/stdin`), a FIFO or a process substitution, not only from a
+/// regular file.
+#[test]
+fn issue_17_secrets_from_stdin_a_pipe_and_a_fifo() {
+    use crate::common::dvkg_with_stdin;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Sealed through `-`: the passphrase arrives on a pipe.
+    dvkg_with_stdin(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--dir",
+            "op",
+            "--name",
+            "piped",
+            "--address",
+            "127.0.0.1:9000",
+            "--passphrase-file",
+            "-",
+        ],
+        b"correct horse\n",
+    )
+    .assert_code(0)
+    .assert_mentions("sealed with your passphrase");
+    assert!(dir.path().join("op/identity.json.age").exists());
+
+    // Opened through /dev/stdin, and a wrong one on stdin is refused.
+    for (path, input, code) in [
+        ("/dev/stdin", &b"correct horse\n"[..], 0),
+        ("-", &b"correct horse"[..], 0),
+        ("-", &b"battery staple\n"[..], 1),
+        ("-", &b""[..], 1),
+    ] {
+        let out = dvkg_with_stdin(
+            dir.path(),
+            &["identity", "show", "--dir", "op", "--passphrase-file", path],
+            input,
+        );
+        out.assert_code(code);
+        if code == 0 {
+            out.assert_mentions("opened and checked");
+        }
+    }
+
+    // A FIFO, written by another process while dvkg reads it.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("pass.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "correct horse\n").unwrap())
+        };
+        dvkg(
+            dir.path(),
+            &[
+                "identity",
+                "show",
+                "--dir",
+                "op",
+                "--passphrase-file",
+                "pass.fifo",
+            ],
+        )
+        .assert_code(0)
+        .assert_mentions("opened and checked");
+        writer.join().unwrap();
+    }
+
+    // A keystore password on stdin is checked like one from a file: the
+    // error names `-`, so it was read.
+    let operators = four_operators(dir.path());
+    definition_new(dir.path(), &operators, &["--out", "def.json"]).assert_code(0);
+    dvkg_with_stdin(
+        dir.path(),
+        &[
+            "ceremony",
+            "--definition",
+            "def.json",
+            "--identity",
+            "op1",
+            "--out",
+            "out",
+            "--password-file",
+            "-",
+        ],
+        b"short\n",
+    )
+    .assert_code(1)
+    .assert_mentions("--password-file - holds a password of 5 character(s)");
+    assert!(!dir.path().join("out").exists());
+
+    // A directory is still refused.
+    dvkg(
+        dir.path(),
+        &["identity", "show", "--dir", "op", "--passphrase-file", "op"],
+    )
+    .assert_code(1)
+    .assert_mentions("is not a regular file");
+}
+
+/// Issue 17: `-q` silences the status lines of `identity new` and
+/// `definition new` (the record and the file are still written).
+#[test]
+fn issue_17_quiet_silences_status_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let warning = |stderr: &str| -> String {
+        stderr
+            .lines()
+            .filter(|line| *line != dvkg::cli::FAULT_BUILD_WARNING)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let loud = dvkg(
+        dir.path(),
+        &[
+            "identity",
+            "new",
+            "--identity",
+            "op1",
+            "--name",
+            "op1",
+            "--address",
+            "127.0.0.1:9001",
+        ],
+    );
+    loud.assert_code(0).assert_mentions("created operator");
+    let quiet = dvkg(
+        dir.path(),
+        &[
+            "-q",
+            "identity",
+            "new",
+            "--identity",
+            "op2",
+            "--name",
+            "op2",
+            "--address",
+            "127.0.0.1:9002",
+        ],
+    );
+    quiet.assert_code(0);
+    assert_eq!(warning(&quiet.stderr), "", "{quiet:?}");
+    assert!(quiet.stdout.contains("identity_key"), "{quiet:?}");
+    // --dir still works, as an alias.
+    dvkg(
+        dir.path(),
+        &[
+            "-q",
+            "identity",
+            "new",
+            "--dir",
+            "op3",
+            "--name",
+            "op3",
+            "--address",
+            "127.0.0.1:9003",
+        ],
+    )
+    .assert_code(0);
+    let operators: Vec<String> = (1..=3).map(|i| format!("op{i}/operator.json")).collect();
+    let loud = definition_new(dir.path(), &operators, &["--out", "a.json"]);
+    loud.assert_code(0).assert_mentions("wrote a.json");
+    let mut args = vec!["-q", "definition", "new"];
+    for op in &operators {
+        args.extend(["--operator", op.as_str()]);
+    }
+    args.extend([
+        "--network",
+        "hoodi",
+        "--withdrawal-address",
+        WITHDRAWAL,
+        "--out",
+        "b.json",
+    ]);
+    let quiet = dvkg(dir.path(), &args);
+    quiet.assert_code(0);
+    assert_eq!(warning(&quiet.stderr), "", "{quiet:?}");
+    assert!(dir.path().join("b.json").exists());
+    // The same default withdrawal type as `dvkg demo`: 0x01.
+    let definition: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("b.json")).unwrap()).unwrap();
+    assert_eq!(definition["withdrawal_type"], "0x01", "{definition}");
 }
