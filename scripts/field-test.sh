@@ -61,6 +61,13 @@ if ! ip netns add dvkg-probe 2>/dev/null; then
 fi
 ip netns del dvkg-probe
 
+# One field test at a time: each builds and removes the same bridge.
+exec 9> /tmp/dvkg-field-test.lock
+if ! flock -n 9; then
+  echo "field-test: another field test is running (it owns the bridge and namespaces)" >&2
+  exit 1
+fi
+
 dvkg=${DVKG:-$root/target/release/dvkg}
 if [ ! -x "$dvkg" ]; then
   cargo build --release --quiet || exit 1
@@ -243,6 +250,11 @@ split_check() {
   fi
 }
 
+# Cuts that start in round 1: 200 validators over 2 Mbit/s links make
+# round 1 last seconds, and the connection handshakes relay well under
+# 150 kB (the relay logs the bytes relayed every half second).
+in_round1="link * * delay=20 rate=2000000"
+round1_bytes=150000
 impairment=("link * * delay=100 jitter=20 loss=0.1 dup=0.01 reorder=0.05 rate=10000000" "link 4 * rate=1000000")
 failures=0
 
@@ -375,8 +387,9 @@ messages_scenario() {
   echo "== messages: the situations of \"Found 3\""
   local situations=(
     "uplink|this machine's uplink is too slow (operator 2 sends at 40 kbit/s)|4|3|300|--timeout 60 --round-timeout 10||link 2 * rate=40000"
-    "isolated|operator 2 loses every peer at once in round 1|4|3|40|--timeout 60 --round-timeout 10||cut 2 * bytes=30000 for=600;cut * 2 bytes=30000 for=600"
-    "vanish|operator 4 vanishes in round 1 (all its links cut)|4|3|40|--timeout 60 --round-timeout 10||cut 4 * bytes=30000 for=600;cut * 4 bytes=30000 for=600"
+    "isolated|operator 2 loses every peer at once in round 1|4|3|200|--timeout 60 --round-timeout 10||$in_round1;cut 2 * bytes=$round1_bytes for=600;cut * 2 bytes=$round1_bytes for=600"
+    "vanish|operator 4 vanishes in round 1 (all its links cut)|4|3|200|--timeout 60 --round-timeout 10||$in_round1;cut 4 * bytes=$round1_bytes for=600;cut * 4 bytes=$round1_bytes for=600"
+    "vanish-connecting|operator 4 vanishes while the others connect|4|3|1|--timeout 60 --round-timeout 10||cut 4 * bytes=20000 for=600;cut * 4 bytes=20000 for=600"
     "gaveup|operator 1 gives up connecting (operator 4 never reachable); the others keep waiting|4|3|1|--round-timeout 10|--timeout 10:--timeout 60:--timeout 60:--timeout 60|cut * 4 at=0;cut 4 * at=0"
     "wrongport|operator 4's record has a wrong port (nobody can dial it)|4|3|1|--timeout 30 --round-timeout 10||noinbound 4"
   )
@@ -430,14 +443,15 @@ selected=${*:-$scenarios_all}
 : > "$work/summary.tsv"
 for s in $selected; do
   case $s in
-    clean) scenario clean 4 3 1 "" "" ;;
+    clean) scenario clean 4 3 "${FIELD_V:-1}" "${FIELD_ARGS:-}" "" ;;
     impaired) scenario impaired 4 3 20 "--round-timeout 120" "" "${impairment[@]}" ;;
     staggered) scenario staggered 4 3 1 "" "0 30 60 90" ;;
-    partition15) scenario partition15 4 3 20 "--round-timeout 60" "" \
-      "cut 1,2 3,4 bytes=60000 for=15" "cut 3,4 1,2 bytes=60000 for=15" ;;
-    partition60) scenario partition60 4 3 20 "--round-timeout 300" "" \
-      "cut 1,2 3,4 bytes=60000 for=60" "cut 3,4 1,2 bytes=60000 for=60" ;;
-    oneway) scenario oneway 4 3 20 "--round-timeout 60" "" "cut 1 3 bytes=60000 for=25" ;;
+    partition15) scenario partition15 4 3 200 "--round-timeout 60 ${FIELD_ARGS:-}" "" "$in_round1" \
+      "cut 1,2 3,4 bytes=$round1_bytes for=15" "cut 3,4 1,2 bytes=$round1_bytes for=15" ;;
+    partition60) scenario partition60 4 3 200 "--round-timeout 300 ${FIELD_ARGS:-}" "" "$in_round1" \
+      "cut 1,2 3,4 bytes=$round1_bytes for=60" "cut 3,4 1,2 bytes=$round1_bytes for=60" ;;
+    oneway) scenario oneway 4 3 200 "--round-timeout 60 ${FIELD_ARGS:-}" "" "$in_round1" \
+      "cut 1 3 bytes=$round1_bytes for=25" ;;
     n7) scenario n7 7 5 10 "--round-timeout 120" "" "${impairment[@]}" ;;
     nat1) scenario nat1 4 3 1 "${FIELD_ARGS:-}" "" "noinbound 3" ;;
     nat2) scenario nat2 4 3 1 "" "" "noinbound 3,4" ;;

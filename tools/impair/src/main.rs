@@ -527,6 +527,22 @@ async fn main() {
             });
         }
     }
+    let ticker = relay.clone();
+    tokio::spawn(async move {
+        // The relayed bytes over time, for placing byte-triggered cuts.
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = ticker.relayed.load(Ordering::Relaxed);
+            if now != last {
+                eprintln!(
+                    "impair: {:.1} s: {now} bytes relayed",
+                    ticker.started.elapsed().as_secs_f64()
+                );
+                last = now;
+            }
+        }
+    });
     eprintln!(
         "impair: relaying {} operators on {listen}",
         relay.config.ops.len()
