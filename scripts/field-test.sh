@@ -22,6 +22,7 @@
 #   FIELD_WORK   where to keep the files (default: a temp dir, kept)
 #   FIELD_RANDOM how many random schedules (default 50)
 #   FIELD_SEED   the first random seed (default 1)
+#   FIELD_SITUATIONS  only these situations of `messages` (their keys)
 #   FIELD_ALLOW_FAULT=1  test a binary that carries --fault (a bench build)
 #
 # Needs root (namespaces, veth, a bridge) and `ip`; without them it says so
@@ -396,6 +397,9 @@ messages_scenario() {
   local entry
   for entry in "${situations[@]}"; do
     IFS='|' read -r key what n t v args perop rules <<< "$entry"
+    if [ -n "${FIELD_SITUATIONS:-}" ] && ! grep -qw -- "$key" <<< "$FIELD_SITUATIONS"; then
+      continue
+    fi
     echo "  -- $what"
     local b
     for b in "${!bins[@]}"; do
