@@ -330,6 +330,9 @@ struct Session<'a, T: Transport> {
     me: OperatorId,
     max: u64,
     round_timeout: Duration,
+    /// Round 0 waits at least until then: the connect deadline (see
+    /// [`Session::collect`]).
+    hello_until: Option<Instant>,
     closing_timeout: Duration,
     progress: &'a dyn Progress,
     round: u8,
@@ -543,8 +546,21 @@ impl<T: Transport> Session<'_, T> {
     }
 
     /// Collects every message the machine awaits, keyed by kind and sender.
+    ///
+    /// Round 0 waits until the connect deadline if that is later than the
+    /// round timeout: a peer connected to this participant may still be
+    /// connecting to another (it sends its hello once its own mesh is
+    /// complete), and naming it missing would blame the wrong operator, and
+    /// another one than the participants that wait for the same absent
+    /// peer name (protocol.md, "Who is missing"). Their abort, naming that
+    /// peer, arrives first.
     async fn collect(&self, machine: &Machine, expects: &[Expect]) -> Result<Inbox, CeremonyError> {
-        let deadline = Instant::now() + self.round_timeout;
+        let mut deadline = Instant::now() + self.round_timeout;
+        if self.round == 0
+            && let Some(until) = self.hello_until
+        {
+            deadline = deadline.max(until);
+        }
         let mut inbox = Inbox::new();
         for expect in expects {
             let kind = expect.kind;
@@ -995,7 +1011,14 @@ pub async fn run(
     })?;
     progress.done(0);
     let connect = started.elapsed();
-    let mut finished = run_over(mesh, setup, identity, progress).await?;
+    let mut finished = run_over_until(
+        mesh,
+        setup,
+        identity,
+        progress,
+        Some(limits.connect_deadline),
+    )
+    .await?;
     finished.times.connect = connect;
     Ok(finished)
 }
@@ -1013,6 +1036,18 @@ pub async fn run_over<T: Transport>(
     setup: Setup,
     identity: Arc<IdentityKey>,
     progress: &dyn Progress,
+) -> Result<Finished<T>, (CeremonyError, AbortReport)> {
+    run_over_until(transport, setup, identity, progress, None).await
+}
+
+/// [`run_over`], with round 0 waiting at least until `hello_until` (the
+/// connect deadline of a mesh that just connected).
+async fn run_over_until<T: Transport>(
+    transport: T,
+    setup: Setup,
+    identity: Arc<IdentityKey>,
+    progress: &dyn Progress,
+    hello_until: Option<Instant>,
 ) -> Result<Finished<T>, (CeremonyError, AbortReport)> {
     let Setup {
         context,
@@ -1033,6 +1068,7 @@ pub async fn run_over<T: Transport>(
         transport,
         me,
         round_timeout,
+        hello_until,
         closing_timeout,
         progress,
         round: 0,

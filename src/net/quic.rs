@@ -946,20 +946,23 @@ fn spawn_acceptor(
             let refused = refused.clone();
             tokio::spawn(async move {
                 let from = incoming.remote_address();
-                let connection =
-                    match tokio::time::timeout(Duration::from_secs(DIAL_ATTEMPT_SECS), incoming)
-                        .await
-                    {
-                        Ok(Ok(connection)) => connection,
-                        Ok(Err(err)) => {
-                            debug!(%from, %err, "incoming connection failed");
-                            if let Ok(mut refused) = refused.lock() {
-                                refused.push((from, err.to_string()));
-                            }
-                            return;
+                // No deadline of our own on the handshake: the dialler may
+                // already hold the connection as established (it completes
+                // one flight before this side does) and keep it, so giving
+                // up here would leave it a connection this side no longer
+                // knows, reset at its next packet, after an outage as short
+                // as a dial attempt. QUIC's idle timeout, which follows
+                // --round-timeout, bounds a handshake that really stalled.
+                let connection = match incoming.await {
+                    Ok(connection) => connection,
+                    Err(err) => {
+                        debug!(%from, %err, "incoming connection failed");
+                        if let Ok(mut refused) = refused.lock() {
+                            refused.push((from, err.to_string()));
                         }
-                        Err(_) => return,
-                    };
+                        return;
+                    }
+                };
                 let key = peer_key(&connection);
                 let Some(&(_, peer)) = roster.iter().find(|(k, _)| Some(*k) == key) else {
                     connection.close(
