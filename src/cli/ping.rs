@@ -204,7 +204,7 @@ pub fn run(args: PingArgs, quiet: bool) -> Result<ExitCode, CliError> {
             .write_all(text.as_bytes())
             .map_err(|e| CliError::user("failed to write the matrix").with_source(&e))?;
     }
-    if verdict.connects() {
+    if verdict.connects_through_relay() {
         return Ok(ExitCode::SUCCESS);
     }
     Err(failure(names, &matrix, &verdict))
@@ -268,22 +268,32 @@ fn verdict_lines(names: &Names, verdict: &Verdict) -> Vec<String> {
         );
     }
     for &(a, b) in &verdict.no_path {
-        let relay = if verdict.relay_candidates.is_empty() {
-            "no operator is reached by every other one: give one of the two a port forward \
-             (inbound UDP to its port)"
-                .to_owned()
+        if verdict.relay_candidates.is_empty() {
+            lines.push(format!(
+                "{} and {} reach each other in neither direction, and no operator is reached by \
+                 every other one to relay them: give one of the two a port forward (inbound UDP \
+                 to its port)",
+                names.name(a),
+                names.name(b)
+            ));
         } else {
-            format!(
-                "run the ceremony with --relay-via OPERATOR naming an operator that every \
-                 operator reaches: {}",
-                list(names, &verdict.relay_candidates, "or")
-            )
-        };
-        lines.push(format!(
-            "{} and {} reach each other in neither direction: they need a relay; {relay}",
-            names.name(a),
-            names.name(b)
-        ));
+            lines.push(format!(
+                "{} and {} reach each other in neither direction: the ceremony connects them via \
+                 a relay, {} (every operator reaches it), automatically after 10 s, or from the \
+                 start with --relay-via {} (the same flag for every operator)",
+                names.name(a),
+                names.name(b),
+                list(names, &verdict.relay_candidates, "or"),
+                verdict.relay_candidates.first().map_or(0, |r| r.get()),
+            ));
+        }
+    }
+    if !verdict.connects() && verdict.connects_through_relay() {
+        lines.push(
+            "every other pair reaches each other directly: the ceremony will connect, through \
+             the relay for the pairs above"
+                .to_owned(),
+        );
     }
     for &(a, b) in &verdict.unknown {
         lines.push(format!(
@@ -510,6 +520,7 @@ struct RefusedView {
 #[derive(Debug, Serialize)]
 struct VerdictView {
     connects: bool,
+    connects_through_relay: bool,
     no_path: Vec<[OperatorId; 2]>,
     unknown: Vec<[OperatorId; 2]>,
     no_inbound: Vec<OperatorId>,
@@ -600,6 +611,7 @@ fn json_report(
             .collect(),
         verdict: VerdictView {
             connects: verdict.connects(),
+            connects_through_relay: verdict.connects_through_relay(),
             no_path: verdict.no_path.iter().map(|&(a, b)| [a, b]).collect(),
             unknown: verdict.unknown.iter().map(|&(a, b)| [a, b]).collect(),
             no_inbound: verdict.no_inbound.clone(),

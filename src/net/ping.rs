@@ -970,6 +970,14 @@ impl Verdict {
     pub fn connects(&self) -> bool {
         self.no_path.is_empty() && self.unknown.is_empty()
     }
+
+    /// Whether the ceremony's mesh will connect, relaying the pairs with no
+    /// direct path: every such pair has an operator that every operator
+    /// reaches directly, through which the mesh relays it (automatically
+    /// after a dial window, or from the start with `--relay-via`).
+    pub fn connects_through_relay(&self) -> bool {
+        self.unknown.is_empty() && (self.no_path.is_empty() || !self.relay_candidates.is_empty())
+    }
 }
 
 impl Matrix {
