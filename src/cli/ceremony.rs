@@ -343,7 +343,8 @@ impl CeremonyConfig {
             .relay_via
             .as_deref()
             .map(|wanted| relay_operator(&definition, me, wanted))
-            .transpose()?;
+            .transpose()?
+            .flatten();
         for (id, record, address) in resolved {
             if id == me {
                 listen.get_or_insert(SocketAddr::new(
@@ -401,12 +402,14 @@ impl CeremonyConfig {
 }
 
 /// The operator `--relay-via` names: an index of the definition or an
-/// operator's name, and not this operator.
+/// operator's name. `None` when it names this operator: the relay itself
+/// runs with the same flags as everyone (one command line for the whole
+/// cluster), and relays for the others whatever it is passed.
 fn relay_operator(
     definition: &ClusterDefinition,
     me: OperatorId,
     wanted: &str,
-) -> Result<OperatorId, CliError> {
+) -> Result<Option<OperatorId>, CliError> {
     let records: Vec<_> = definition.participants().collect();
     let position = match wanted.parse::<usize>() {
         Ok(index) => index.checked_sub(1).filter(|&p| p < records.len()),
@@ -428,12 +431,10 @@ fn relay_operator(
     };
     let id = OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
     if id == me {
-        return Err(CliError::user(format!(
-            "--relay-via {wanted:?} is this operator ({me}); it cannot relay to itself"
-        ))
-        .with_hint("name another operator, one that every operator reaches"));
+        tracing::info!("--relay-via names this operator: it relays for the others");
+        return Ok(None);
     }
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// A split dealer's secrets, from `--keystores`, before any connection; and
@@ -829,6 +830,14 @@ pub fn ceremony_error(
         out = out.with_hint(format!(
             "every other operator went silent at once: check this machine's network (its link, \
              firewall, VPN) before blaming any of them; {slow}"
+        ));
+    } else if let CeremonyError::Transport(TransportError::Unreachable { missing, .. }) = err
+        && missing.len() >= 2
+        && missing.len() + 1 >= definition.participants().count()
+    {
+        out = out.with_hint(format!(
+            "this machine reached none of the {} other operators, in either direction: check              this machine's network (its link, firewall, VPN, and that UDP to and from its port              passes) before blaming any of them",
+            missing.len()
         ));
     } else if kind == ErrorKind::Unproven {
         out = out.with_hint(

@@ -123,6 +123,9 @@ impl Names {
             None if missing.attempts > 0 => out.push_str(", no answer yet"),
             None => {}
         }
+        if let Some(relayed) = &missing.relayed {
+            let _ = write!(out, "; through a relay: {}", self.label(relayed));
+        }
         out
     }
 
@@ -189,6 +192,7 @@ mod tests {
                 address,
                 attempts: 4,
                 last: Some("no answer".into()),
+                relayed: None,
             }],
             refused: Vec::new(),
         };
@@ -196,6 +200,22 @@ mod tests {
             names.transport(&err),
             "could not connect before the deadline, in either direction, to operator 3 (carol, \
              10.0.0.33:9001): 4 attempts, the last: no answer"
+        );
+        let err = TransportError::Unreachable {
+            missing: vec![Unreached {
+                peer,
+                address,
+                attempts: 1,
+                last: None,
+                relayed: Some("operator 1 has no route to it".into()),
+            }],
+            refused: Vec::new(),
+        };
+        assert_eq!(
+            names.transport(&err),
+            "could not connect before the deadline, in either direction, to operator 3 (carol, \
+             10.0.0.33:9001): 1 attempt, no answer yet; through a relay: operator 1 (alice) has \
+             no route to it"
         );
         let err = TransportError::Timeout {
             peer,

@@ -321,6 +321,32 @@ fn a_disk_too_small_is_refused_before_connecting() {
 }
 
 #[test]
+fn an_operator_that_reaches_nobody_is_told_to_check_its_own_network() {
+    // Alone: every other operator is missing, so no one of them is to
+    // blame (issue 17: "losing every peer at once says check this
+    // machine's network").
+    let cluster = Cluster::new(4, 3, 1);
+    let started = Instant::now();
+    let alone = wait(
+        cluster.start_at(2, "definition.json", (3, 10), "out2", &PBKDF2),
+        started,
+    );
+    assert_eq!(alone.code, 4, "{}", alone.stderr);
+    assert!(
+        alone
+            .stderr
+            .contains("this machine reached none of the 3 other operators"),
+        "{}",
+        alone.stderr
+    );
+    assert!(
+        !alone.stderr.contains("check that operator"),
+        "{}",
+        alone.stderr
+    );
+}
+
+#[test]
 fn kill_9_during_the_write_never_costs_an_operator_its_shares() {
     // 20 runs: operator 3 is killed at a random moment of its write. It
     // recovers (its outputs, if they were committed, or its pending file and
