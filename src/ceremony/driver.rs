@@ -27,7 +27,7 @@ use crate::dkg::machine::{Expect, Inbox, Machine, Outgoing, Step};
 use crate::dkg::messages::{AnySigned, MessageKind};
 use crate::dkg::signing::Statements;
 use crate::dkg::{self, Context, DkgError, Evidence, KnownSecrets, Output};
-use crate::net::{self, FrameKind, Limits, Mesh, Peer, Transport, TransportError};
+use crate::net::{self, Closed, FrameKind, Limits, Mesh, Peer, Transport, TransportError};
 use crate::wire::{self, Bytes, WireError};
 
 /// How long to wait for the closing exchange once every finalize message is
@@ -545,6 +545,33 @@ impl<T: Transport> Session<'_, T> {
         }
     }
 
+    /// A silent connection to one peer, when the connections to every
+    /// other peer (two or more) have gone silent too by now: this machine
+    /// lost the network, and no peer is singled out
+    /// ([`CeremonyError::Isolated`], as when no frame of a round arrived
+    /// from anyone). The idle timeouts of connections cut at one moment
+    /// fire within moments of each other; the wait for abort reports in
+    /// flight ([`abort_in_flight`]) has passed by the time this is asked.
+    fn isolated(&self, machine: &Machine, err: CeremonyError) -> CeremonyError {
+        let CeremonyError::Transport(TransportError::PeerClosed { reason, .. }) = &err else {
+            return err;
+        };
+        let peers = self.transport.peers();
+        let closed = self.transport.mailbox().closed_peers();
+        let all_silent = peers.len() >= 2
+            && reason.silent()
+            && peers
+                .iter()
+                .all(|peer| closed.get(peer).is_some_and(Closed::silent));
+        match machine.expects().first() {
+            Some(expect) if all_silent => CeremonyError::Isolated {
+                peers: peers.len(),
+                kind: expect.kind,
+            },
+            _ => err,
+        }
+    }
+
     /// Collects every message the machine awaits, keyed by kind and sender.
     ///
     /// Round 0 waits until the connect deadline if that is later than the
@@ -615,6 +642,7 @@ impl<T: Transport> Session<'_, T> {
             ) => abort_in_flight(&self.transport, err).await,
             other => other,
         };
+        let err = self.isolated(machine, err);
         match err {
             CeremonyError::Transport(TransportError::PeerAborted { peer, report }) => {
                 self.first_hand(machine, &machine.expects(), received, peer, report)

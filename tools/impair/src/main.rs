@@ -20,6 +20,7 @@
 //! link * * delay=100 jitter=20 loss=0.1 dup=0.01 reorder=0.05 rate=10000000
 //! link 2 * rate=1000000                # later lines override the fields they name
 //! noinbound 3                          # nobody's packets reach operator 3 unasked
+//! block 2 3                            # 2 cannot dial 3 (3 can still dial 2)
 //! cut 1,2 3,4 at=10 for=15             # drop 1,2 -> 3,4 from 10 s to 25 s
 //! cut * 4 bytes=200000 for=60          # ... from when 200 kB were relayed
 //! seed 7                               # the random choices, for a repeatable run
@@ -80,6 +81,9 @@ struct Cut {
     text: String,
 }
 
+/// A set of operators; `None` is every one (`*`).
+type Ops = Option<BTreeSet<Op>>;
+
 /// A `link` line: the senders, the receivers, the fields it sets.
 type Rule = (
     Option<BTreeSet<Op>>,
@@ -91,12 +95,10 @@ type Rule = (
 struct Config {
     listen: Option<IpAddr>,
     ops: BTreeMap<Op, OpConfig>,
-    rules: Vec<(
-        Option<BTreeSet<Op>>,
-        Option<BTreeSet<Op>>,
-        Vec<(String, f64)>,
-    )>,
+    rules: Vec<Rule>,
     noinbound: BTreeSet<Op>,
+    /// Flows (client, target) that are dropped: one blocked direction.
+    blocked: Vec<(Ops, Ops)>,
     cuts: Vec<Cut>,
     seed: u64,
 }
@@ -168,6 +170,11 @@ fn parse(text: &str) -> Result<Config, String> {
                     fields.push((k, v.parse::<f64>().map_err(|e| at(format!("{e}")))?));
                 }
                 config.rules.push((from, to, fields));
+            }
+            "block" => {
+                let from = parse_set(word(1)?).map_err(at)?;
+                let to = parse_set(word(2)?).map_err(at)?;
+                config.blocked.push((from, to));
             }
             "noinbound" => {
                 for op in parse_set(word(1)?).map_err(at)?.unwrap_or_default() {
@@ -308,20 +315,28 @@ impl Relay {
         false
     }
 
-    /// Decides the fate of one packet from `from` to `to` on a flow that
-    /// `to_target` says goes towards the flow's target (else back to the
-    /// client), and schedules what gets through.
+    /// Decides the fate of one packet from `from` to `to` on the flow that
+    /// `client_of_flow` opened towards `target_of_flow` (a packet either
+    /// way), and schedules what gets through.
+    #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
         from: Op,
         to: Op,
+        client_of_flow: Op,
         target_of_flow: Op,
         socket: &Arc<UdpSocket>,
         dest: Option<SocketAddr>,
         bytes: Vec<u8>,
     ) {
         let now = Instant::now();
-        if self.config.noinbound.contains(&target_of_flow) {
+        if self.config.noinbound.contains(&target_of_flow)
+            || self
+                .config
+                .blocked
+                .iter()
+                .any(|(c, t)| matches(c, client_of_flow) && matches(t, target_of_flow))
+        {
             self.count(from, to, |c| c.noinbound += 1);
             return;
         }
@@ -462,13 +477,13 @@ async fn serve(relay: Arc<Relay>, target: Op, listener: Arc<UdpSocket>) {
                     let mut buf = vec![0u8; 65_536];
                     while let Ok(len) = back.recv(&mut buf).await {
                         let bytes = buf.get(..len).unwrap_or_default().to_vec();
-                        relay.submit(target, from, target, &listener, Some(client), bytes);
+                        relay.submit(target, from, from, target, &listener, Some(client), bytes);
                     }
                 });
                 socket
             }
         };
-        relay.submit(from, target, target, &upstream, None, bytes);
+        relay.submit(from, target, from, target, &upstream, None, bytes);
     }
 }
 
