@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::ceremony::{check_advertised, load_definition, read_secret_file, resolve};
+use super::ceremony::{check_advertised, load_definition, resolve};
 use super::names::Names;
 use crate::ceremony::OperatorId;
 use crate::error::{CliError, ErrorKind};
@@ -73,20 +73,8 @@ struct PingConfig {
 impl PingConfig {
     fn from_args(args: &PingArgs) -> Result<Self, CliError> {
         let (definition, context) = load_definition(&args.definition)?;
-        let passphrase = args
-            .passphrase_file
-            .as_deref()
-            .map(|p| read_secret_file(p, "--passphrase-file"))
-            .transpose()?;
-        let identity = identity::load(&args.identity, passphrase.as_deref().map(String::as_str))
-            .map_err(|err| {
-                CliError::user(format!(
-                    "failed to load the identity in {}",
-                    args.identity.display()
-                ))
-                .with_source(&err)
-                .with_hint("create one with `dvkg identity new`, or pass --identity DIR")
-            })?;
+        let identity =
+            super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
         let me = definition
             .participant_index(&identity.key.public())
             .ok_or_else(|| {
