@@ -45,7 +45,7 @@ n7              7 operators, threshold 5, with the impairment of `impaired`
 nat1            operator 3 accepts no inbound (a NAT): reached by its own dials
 nat2            operators 3 and 4 accept no inbound: no direct path between them (relay)
 nat2-relay-via  as nat2, with --relay-via 1
-ping            dvkg ping on 4 operators with 2 -> 3 blocked
+ping            dvkg ping on 4 operators; operator 2 cannot dial 3 (3 can dial 2)
 random          FIELD_RANDOM random fault schedules against "Never a split outcome"
 messages        the situations of issue 17 "Found 3", DVKG_BEFORE against DVKG
 EOF
@@ -271,6 +271,7 @@ scenario() {
   run "$dir" "$n" "$args" "$delays"
   end=$(date +%s)
   table "$dir" "$n"
+  grep -h "through operator .* (relay)" "$dir"/op*.log 2>/dev/null | sed 's/^dvkg: /  relayed: /' | sort -u
   local verdict
   verdict=$(split_check "$dir" "$n")
   echo "  $verdict; $((end - start)) s"
@@ -288,13 +289,13 @@ scenario() {
 
 ping_scenario() {
   local dir=$work/ping n=4
-  echo "== ping (2 -> 3 blocked)"
+  echo "== ping (operator 2 cannot dial 3; 3 can dial 2)"
   if ! "$dvkg" ping --help >/dev/null 2>&1; then
     echo "  skipped: this dvkg has no ping command"
     return
   fi
   prepare "$dir" "$n" 3 1
-  relay_config "$dir" "$n" "cut 2 3 at=0"
+  relay_config "$dir" "$n" "block 2 3"
   "$impair" "$dir/impair.conf" > "$dir/impair.stats" 2> "$dir/impair.log" &
   local relay=$! pids=() i
   sleep 0.3

@@ -475,7 +475,14 @@ async fn serve(relay: Arc<Relay>, target: Op, listener: Arc<UdpSocket>) {
                 let (relay, listener) = (relay.clone(), listener.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 65_536];
-                    while let Ok(len) = back.recv(&mut buf).await {
+                    loop {
+                        // An error is an ICMP "port unreachable" for a
+                        // packet sent before the operator listened (it
+                        // started later): the flow lives on, as a NAT's
+                        // mapping does.
+                        let Ok(len) = back.recv(&mut buf).await else {
+                            continue;
+                        };
                         let bytes = buf.get(..len).unwrap_or_default().to_vec();
                         relay.submit(target, from, from, target, &listener, Some(client), bytes);
                     }
