@@ -157,22 +157,25 @@ relay_config() {
   } > "$dir/impair.conf"
 }
 
-# run DIR N "CEREMONY ARGS" "START DELAYS" [BIN] [KILL]: starts the relay and
-# every operator in its namespace, waits, and writes DIR/exit.<i>.
-# KILL is "OPERATOR SECONDS": that operator is killed (SIGKILL) then.
+# run DIR N "CEREMONY ARGS" "START DELAYS" [BIN] [KILL] [PER-OPERATOR]: starts
+# the relay and every operator in its namespace, waits, and writes
+# DIR/exit.<i>. KILL is "OPERATOR SECONDS": that operator is killed
+# (SIGKILL) then. PER-OPERATOR is "ARGS1:ARGS2:...": more arguments for
+# each operator.
 run() {
-  local dir=$1 n=$2 args=$3 delays=${4:-} bin=${5:-$dvkg} kill=${6:-}
+  local dir=$1 n=$2 args=$3 delays=${4:-} bin=${5:-$dvkg} kill=${6:-} perop=${7:-}
   "$impair" "$dir/impair.conf" > "$dir/impair.stats" 2> "$dir/impair.log" &
   local relay=$!
   sleep 0.3
-  local pids=() i delay
+  local pids=() i delay own
   for i in $(seq 1 "$n"); do
     delay=$(echo "$delays" | awk -v i="$i" '{print ($i == "" ? 0 : $i)}')
+    own=$(echo "$perop" | cut -s -d: -f"$i")
     (
       sleep "$delay"
       # shellcheck disable=SC2086
       exec ip netns exec "dvkg-op$i" "$bin" ceremony --definition "$dir/definition.json" \
-        --identity "$dir/op$i" --out "$dir/out$i" --listen "$(op_ip "$i"):9000" $args \
+        --identity "$dir/op$i" --out "$dir/out$i" --listen "$(op_ip "$i"):9000" $args $own \
         > "$dir/op$i.out" 2> "$dir/op$i.log"
     ) &
     pids+=($!)
@@ -409,39 +412,12 @@ messages_scenario() {
       local list=()
       IFS=';' read -ra list <<< "$rules"
       relay_config "$dir" "$n" "${list[@]}"
-      if [ -n "$perop" ]; then
-        # Per-operator arguments: run each with its own.
-        run_per_op "$dir" "$n" "$args" "$perop" "$bin"
-      else
-        run "$dir" "$n" "$args" "" "$bin"
-      fi
+      run "$dir" "$n" "$args" "" "$bin" "" "$perop"
       for i in $(seq 1 "$n"); do
         printf '    %-6s op %d exit %-3s %s\n' "${labels[$b]}" "$i" "$(cat "$dir/exit.$i")" "$(outcome_line "$dir/op$i.log")"
       done
     done
   done
-}
-
-# run_per_op DIR N COMMON "ARGS1:ARGS2:..." BIN
-run_per_op() {
-  local dir=$1 n=$2 common=$3 perop=$4 bin=$5
-  "$impair" "$dir/impair.conf" > "$dir/impair.stats" 2> "$dir/impair.log" &
-  local relay=$! pids=() i own
-  sleep 0.3
-  for i in $(seq 1 "$n"); do
-    own=$(echo "$perop" | cut -d: -f"$i")
-    # shellcheck disable=SC2086
-    ip netns exec "dvkg-op$i" "$bin" ceremony --definition "$dir/definition.json" \
-      --identity "$dir/op$i" --out "$dir/out$i" --listen "$(op_ip "$i"):9000" $common $own \
-      > "$dir/op$i.out" 2> "$dir/op$i.log" &
-    pids+=($!)
-  done
-  for i in $(seq 1 "$n"); do
-    wait "${pids[$((i - 1))]}"
-    echo $? > "$dir/exit.$i"
-  done
-  kill -TERM "$relay" 2>/dev/null
-  wait "$relay" 2>/dev/null
 }
 
 selected=${*:-$scenarios_all}
