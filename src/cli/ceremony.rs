@@ -295,18 +295,7 @@ impl CeremonyConfig {
         let (definition, context) = load_definition(&args.definition)?;
         let identity =
             super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
-        let me = definition
-            .participant_index(&identity.key.public())
-            .ok_or_else(|| {
-                CliError::user(format!(
-                    "this identity ({}) is not an operator of the cluster definition {}",
-                    identity.key.public(),
-                    args.definition.display()
-                ))
-                .with_hint(
-                    "check --identity, or ask the cluster creator to add this operator's record",
-                )
-            })?;
+        let me = participant_slot(&definition, &identity, &args.definition)?;
         #[cfg(feature = "fault-injection")]
         if let Some(fault) = &args.fault {
             use crate::ceremony::fault::FaultKind;
@@ -399,6 +388,25 @@ impl CeremonyConfig {
                 .map(|fault| Arc::new(crate::ceremony::fault::Injector::new(fault, me, true))),
         })
     }
+}
+
+/// This identity's slot in `definition` (read from `path`), or the error
+/// that says it is no operator of it.
+pub(crate) fn participant_slot(
+    definition: &ClusterDefinition,
+    identity: &crate::identity::OperatorIdentity,
+    path: &Path,
+) -> Result<OperatorId, CliError> {
+    definition
+        .participant_index(&identity.key.public())
+        .ok_or_else(|| {
+            CliError::user(format!(
+                "this identity ({}) is not an operator of the cluster definition {}",
+                identity.key.public(),
+                path.display()
+            ))
+            .with_hint("check --identity, or ask the cluster creator to add this operator's record")
+        })
 }
 
 /// The operator `--relay-via` names: an index of the definition or an

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::ceremony::{check_advertised, load_definition, resolve};
+use super::ceremony::{check_advertised, load_definition, participant_slot, resolve};
 use super::names::Names;
 use crate::ceremony::OperatorId;
 use crate::error::{CliError, ErrorKind};
@@ -75,18 +75,7 @@ impl PingConfig {
         let (definition, context) = load_definition(&args.definition)?;
         let identity =
             super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
-        let me = definition
-            .participant_index(&identity.key.public())
-            .ok_or_else(|| {
-                CliError::user(format!(
-                    "this identity ({}) is not an operator of the cluster definition {}",
-                    identity.key.public(),
-                    args.definition.display()
-                ))
-                .with_hint(
-                    "check --identity, or ask the cluster creator to add this operator's record",
-                )
-            })?;
+        let me = participant_slot(&definition, &identity, &args.definition)?;
         let mut resolved = Vec::new();
         for (position, record) in definition.participants().enumerate() {
             let id = OperatorId::from_position(position)
