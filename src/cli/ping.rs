@@ -32,8 +32,9 @@ pub const ROW_GRACE_SECS: u64 = 10;
   dvkg ping --definition cluster-definition.json --listen 0.0.0.0:9000 --json
 
 Every operator of the definition runs it at the same time, days before the
-ceremony. It exits 0 when every pair of operators reaches each other in at
-least one direction (the ceremony will connect), 4 otherwise.")]
+ceremony. It exits 0 when the ceremony will connect: every pair of operators
+reaches each other in at least one direction, or through a relay that every
+operator reaches; 4 otherwise.")]
 pub struct PingArgs {
     /// The cluster definition of the coming ceremony.
     #[arg(long, value_name = "FILE")]
