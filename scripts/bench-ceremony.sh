@@ -77,10 +77,23 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
     fi
     floor_wall_ms=$(awk -v f="$floor_ms" -v v="$v" -v c="$cores" 'BEGIN {printf "%.0f", f * v * 4 / c}')
     ratio=$(awk -v w="$wall_ms" -v f="$floor_wall_ms" 'BEGIN {printf "%.2f", w / f}')
-    "$dvkg" -q verify out1 >/dev/null
+    vstart=$(date +%s%N)
+    if [ ${#timer[@]} -gt 0 ]; then
+      "${timer[@]}" -o vrss "$dvkg" -q verify out1 >/dev/null
+      vrss="$(tail -n 1 vrss | awk '{printf "%.0f", $1/1024}') MiB"
+    else
+      "$dvkg" -q verify out1 >/dev/null
+      vrss="n/a"
+    fi
+    vend=$(date +%s%N)
+    verify_ms=$(( (vend - vstart) / 1000000 ))
+    transcript_bytes=$(du -cb out1/transcript* | tail -n 1 | cut -f1)
     printf 'V=%-6s wall %6.2f s | peak RSS per operator: %s | crypto floor on %s cores %6.2f s | wall/floor %s\n' \
       "$v" "$(awk -v w="$wall_ms" 'BEGIN {print w/1000}')" "$rss" "$cores" \
       "$(awk -v w="$floor_wall_ms" 'BEGIN {print w/1000}')" "$ratio"
+    printf '  dvkg verify out1: %.2f s (%.3f ms per validator), peak RSS %s | transcript %d bytes (%.0f per validator)\n' \
+      "$(awk -v w="$verify_ms" 'BEGIN {print w/1000}')" "$(awk -v w="$verify_ms" -v v="$v" 'BEGIN {print w/v}')" "$vrss" \
+      "$transcript_bytes" "$(awk -v b="$transcript_bytes" -v v="$v" 'BEGIN {print b/v}')"
     # Each operator's own account of where its time went.
     for i in 1 2 3 4; do
       sed -n "s/^dvkg: ceremony complete in \(.*\); lock hash .*/  operator $i: \1/p" "log$i"

@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 use super::definition::ClusterDefinition;
 use super::lock::{self, ClusterLock};
 use crate::ceremony::OperatorId;
-use crate::crypto::{PublicKey, Scalar};
+use crate::crypto::group::G1Batch;
+use crate::crypto::{G1Point, PublicKey, Scalar};
 use crate::dkg::Output;
 use crate::eth::deposit::{self, DepositEntry};
 use crate::eth::keystore::{KdfParams, KeystoreEncryptor, KeystoreMeta, Password, SaltMode};
@@ -388,22 +389,74 @@ pub fn deposit_files(
         .collect()
 }
 
-/// The keystore file of `operator`'s share of validator `v`, in `dir`: an
-/// EIP-2335 keystore (mode 0600: an encrypted key share still invites
-/// offline guessing of a weak password) whose `pubkey` is the operator's
-/// public share (the caller has made sure the share matches it: the protocol
-/// checked it, `dvkg restore` checks it).
+/// Whether [`share_keystore`] checks the share against the public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareCheck {
+    /// Recompute `share·G1` and compare (`dvkg restore`: the shares come
+    /// from a file).
+    Here,
+    /// The caller has checked every share against its public share in one
+    /// batch ([`shares_match`]): a ceremony's outputs.
+    Done,
+}
+
+/// Whether `shares[v]·G1 = public_shares[v]` for every `v`, checked in one
+/// batch with random 64-bit weights (`(Σ r_v·x_v)·G1 = Σ r_v·PK_v`, one
+/// multi-scalar multiplication instead of a multiplication per share); on
+/// failure, the first validator whose share does not match.
 ///
 /// # Errors
 ///
-/// [`OutputError::Keystore`] if the keystore cannot be made.
+/// [`OutputError::Keystore`] naming that validator.
+pub fn shares_match<R: RngCore + CryptoRng + ?Sized>(
+    shares: &[Scalar],
+    public_shares: &[G1Point],
+    rng: &mut R,
+) -> Result<(), OutputError> {
+    let mismatch = |validator| OutputError::Keystore {
+        validator,
+        reason: "the share does not match its public share".into(),
+    };
+    if shares.len() != public_shares.len() {
+        return Err(mismatch(shares.len().min(public_shares.len())));
+    }
+    let mut batch = G1Batch::default();
+    let mut sum = Scalar::from_u64(0);
+    for (share, public) in shares.iter().zip(public_shares) {
+        let weight = rng.next_u64() | 1;
+        sum = sum.add(&share.mul(&Scalar::from_u64(weight)));
+        batch.sub_short(public, u128::from(weight));
+    }
+    batch.add_generator(&sum);
+    if batch.is_identity() {
+        return Ok(());
+    }
+    let first = shares
+        .iter()
+        .zip(public_shares)
+        .position(|(share, public)| G1Point::mul_generator(share) != *public)
+        .unwrap_or(0);
+    Err(mismatch(first))
+}
+
+/// The keystore file of `operator`'s share of validator `v`, in `dir`: an
+/// EIP-2335 keystore (mode 0600: an encrypted key share still invites
+/// offline guessing of a weak password) whose `pubkey` is the operator's
+/// public share, `share·G1`: checked here or, for [`ShareCheck::Done`], by
+/// the caller.
+///
+/// # Errors
+///
+/// [`OutputError::Keystore`] if the keystore cannot be made or, checked
+/// here, the share does not match.
 #[allow(clippy::too_many_arguments)]
 pub fn share_keystore<R: RngCore + CryptoRng>(
     keystores: &PreparedKeystores,
     operator: OperatorId,
     v: usize,
     share: &Scalar,
-    public_share: &Bytes<48>,
+    pubkey: &PublicKey,
+    check: ShareCheck,
     group_key: &Bytes<48>,
     dir: &str,
     rng: &mut R,
@@ -412,25 +465,23 @@ pub fn share_keystore<R: RngCore + CryptoRng>(
         validator: v,
         reason,
     };
-    let pubkey = PublicKey::from_bytes(&public_share.0).map_err(|e| fail(e.to_string()))?;
     let path = keystore_path(v);
     let description = format!(
         "dvkg: operator {operator}'s share of validator {v} ({})",
         deposit::short_hex(&group_key.0)
     );
-    let keystore = keystores
-        .encryptor
-        .encrypt(
-            &share.to_bytes_be(),
-            KeystoreMeta {
-                pubkey: &pubkey,
-                path: &path,
-                description: &description,
-            },
-            rng,
-        )
-        .and_then(|k| k.to_json_string())
-        .map_err(|e| fail(e.to_string()))?;
+    let meta = KeystoreMeta {
+        pubkey,
+        path: &path,
+        description: &description,
+    };
+    let secret = share.to_bytes_be();
+    let keystore = match check {
+        ShareCheck::Here => keystores.encryptor.encrypt(&secret, meta, rng),
+        ShareCheck::Done => keystores.encryptor.encrypt_prechecked(&secret, meta, rng),
+    }
+    .and_then(|k| k.to_json_string())
+    .map_err(|e| fail(e.to_string()))?;
     Ok(OutputFile::secret(
         PathBuf::from(dir).join(keystore_file(v)),
         Zeroizing::new(keystore.into_bytes()),
@@ -669,22 +720,30 @@ pub fn write<R: RngCore + CryptoRng>(
             seed
         })
         .collect();
+    // Defence in depth: round 4's partial signatures proved every share to
+    // match its public share already; this checks the shares about to be
+    // written once more, in one batch.
+    shares_match(&output.secret_shares, &output.public_shares, rng)?;
     let keystore = |(v, ((share, record), seed)): (usize, ((&Scalar, _), &[u8; 32]))| {
         let record: &crate::dkg::transcript::ValidatorRecord = record;
-        let public_share =
-            record
-                .public_shares
-                .get(holder)
-                .ok_or_else(|| OutputError::Keystore {
-                    validator: v,
-                    reason: "no public share".into(),
-                })?;
+        let public_share = output
+            .public_shares
+            .get(v)
+            .ok_or_else(|| OutputError::Keystore {
+                validator: v,
+                reason: "no public share".into(),
+            })?;
+        let pubkey = PublicKey::from_point(public_share).map_err(|e| OutputError::Keystore {
+            validator: v,
+            reason: e.to_string(),
+        })?;
         put(share_keystore(
             keystores,
             me,
             v,
             share,
-            public_share,
+            &pubkey,
+            ShareCheck::Done,
             &record.group_key,
             KEYSTORE_DIR,
             &mut rand::rngs::StdRng::from_seed(*seed),

@@ -134,12 +134,19 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode, CliError> {
             .public_shares
             .get(operator.position())
             .ok_or_else(|| CliError::internal("a checked bundle without its public share"))?;
+        let pubkey = crate::crypto::PublicKey::from_bytes(&public_share.0).map_err(|err| {
+            CliError::user(format!(
+                "validator {v}'s public share in the lock is not a key"
+            ))
+            .with_source(&err)
+        })?;
         let file = outputs::share_keystore(
             &keystores,
             operator,
             v,
             scalar,
-            public_share,
+            &pubkey,
+            outputs::ShareCheck::Here,
             &validator.pubkey,
             "",
             &mut OsRng,

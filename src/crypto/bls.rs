@@ -124,6 +124,24 @@ impl PublicKey {
         })
     }
 
+    /// The public key of a point already known to be in the subgroup (a
+    /// [`G1Point`](super::G1Point) from a checked constructor or derived
+    /// from checked points), without decoding it again: no square root, no
+    /// subgroup check.
+    ///
+    /// # Errors
+    ///
+    /// [`BlsError::Identity`] for the identity, which is no usable key.
+    pub fn from_point(point: &super::G1Point) -> Result<Self, BlsError> {
+        if point.is_identity() {
+            return Err(BlsError::Identity);
+        }
+        Ok(Self {
+            bytes: point.to_bytes(),
+            point: min_pk::PublicKey::from(*point.0.as_ref()),
+        })
+    }
+
     /// The 48-byte compressed encoding.
     pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_BYTES] {
         self.bytes

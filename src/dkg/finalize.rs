@@ -317,6 +317,15 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
         })
         .collect();
     let transcript = Transcript::new(context.clone(), hellos, deals, acks, partials, validators);
+    let public_shares = context
+        .plan
+        .holder_position(me)
+        .map(|position| {
+            keys.iter()
+                .filter_map(|k| k.public_shares.get(position).copied())
+                .collect()
+        })
+        .unwrap_or_default();
     let transcript_hash = transcript.hash();
     let body = Finalize {
         partials: transcript.partials.iter().map(Receipt::of).collect(),
@@ -331,6 +340,7 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
             transcript,
             transcript_hash,
             secret_shares,
+            public_shares,
             finalize: finalize.clone(),
         },
         finalize,
@@ -356,6 +366,7 @@ pub fn finish(
         mut transcript,
         transcript_hash,
         secret_shares,
+        public_shares,
         finalize,
     } = state;
     let finals = receive(
@@ -383,5 +394,6 @@ pub fn finish(
         me,
         transcript,
         secret_shares,
+        public_shares,
     })
 }

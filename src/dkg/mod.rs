@@ -28,7 +28,7 @@
 use std::fmt;
 
 use crate::ceremony::OperatorId;
-use crate::crypto::Scalar;
+use crate::crypto::{G1Point, Scalar};
 
 mod ack;
 mod checks;
@@ -69,6 +69,10 @@ pub struct Output {
     /// `x_{v,me}` for every validator `v`; empty for a participant that
     /// holds no share.
     pub secret_shares: Vec<Scalar>,
+    /// `PK_{v,me} = x_{v,me}·G1` for every validator `v`, as the protocol
+    /// derived (and, by the partial signatures it verified in round 4,
+    /// checked) them; empty for a participant that holds no share.
+    pub public_shares: Vec<G1Point>,
 }
 
 impl fmt::Debug for Output {

@@ -104,6 +104,7 @@ pub struct Round4 {
     pub(super) transcript: Transcript,
     pub(super) transcript_hash: [u8; 32],
     pub(super) secret_shares: Vec<Scalar>,
+    pub(super) public_shares: Vec<G1Point>,
     pub(super) finalize: Signed<Finalize>,
 }
 

@@ -85,8 +85,26 @@ impl DepositEntry {
         network: &Network,
         signature: &Signature,
     ) -> Self {
+        Self::from_signature_bytes(
+            pubkey.to_bytes(),
+            credentials,
+            amount,
+            network,
+            signature.to_bytes(),
+        )
+    }
+
+    /// [`DepositEntry::from_signature`], from the compressed key and
+    /// signature as they are (not decoded, so not checked to be points).
+    pub fn from_signature_bytes(
+        pubkey: [u8; 48],
+        credentials: WithdrawalCredentials,
+        amount: Gwei,
+        network: &Network,
+        signature: [u8; 96],
+    ) -> Self {
         let message = DepositMessage {
-            pubkey: pubkey.to_bytes(),
+            pubkey,
             withdrawal_credentials: credentials.to_bytes(),
             amount: amount.0,
         };
@@ -94,7 +112,7 @@ impl DepositEntry {
             pubkey: message.pubkey,
             withdrawal_credentials: message.withdrawal_credentials,
             amount: message.amount,
-            signature: signature.to_bytes(),
+            signature,
         };
         Self {
             pubkey: message.pubkey,

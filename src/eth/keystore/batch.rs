@@ -78,6 +78,33 @@ impl KeystoreEncryptor {
         rng: &mut R,
     ) -> Result<Keystore, KeystoreError> {
         check_before_writing(secret, &meta)?;
+        self.seal_new(secret, meta, rng)
+    }
+
+    /// [`KeystoreEncryptor::encrypt`] for a secret the caller has already
+    /// checked against `meta.pubkey` (the ceremony checks all its shares
+    /// against their public shares in one batch): the path is checked, the
+    /// public key is not recomputed from the secret.
+    ///
+    /// # Errors
+    ///
+    /// As [`encrypt_with`], but never [`KeystoreError::PubkeyMismatch`].
+    pub fn encrypt_prechecked<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        secret: &SecretBytes<SECRET_KEY_BYTES>,
+        meta: KeystoreMeta<'_>,
+        rng: &mut R,
+    ) -> Result<Keystore, KeystoreError> {
+        check_path(&meta)?;
+        self.seal_new(secret, meta, rng)
+    }
+
+    fn seal_new<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        secret: &SecretBytes<SECRET_KEY_BYTES>,
+        meta: KeystoreMeta<'_>,
+        rng: &mut R,
+    ) -> Result<Keystore, KeystoreError> {
         let mut iv = [0u8; IV_BYTES];
         rng.fill_bytes(&mut iv);
         let mut uuid_bytes = [0u8; 16];

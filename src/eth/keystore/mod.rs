@@ -614,6 +614,11 @@ fn check_before_writing(
     secret: &SecretBytes<SECRET_KEY_BYTES>,
     meta: &KeystoreMeta<'_>,
 ) -> Result<(), KeystoreError> {
+    check_path(meta)?;
+    check_secret_matches(secret, meta.pubkey)
+}
+
+fn check_path(meta: &KeystoreMeta<'_>) -> Result<(), KeystoreError> {
     if meta.path.is_empty() {
         return Err(KeystoreError::MissingPath);
     }
@@ -622,7 +627,7 @@ fn check_before_writing(
             path: meta.path.to_owned(),
         });
     }
-    check_secret_matches(secret, meta.pubkey)
+    Ok(())
 }
 
 fn check_secret_matches(
