@@ -133,12 +133,17 @@ pub fn lock(data: &[u8]) {
     }
 }
 
-/// The transcript reader and the full public verification.
+/// The transcript readers (the binary file and the JSON view) and the full
+/// public verification.
 pub fn transcript(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
+    let parsed = if data.starts_with(crate::ceremony::transcript_file::MAGIC) {
+        crate::ceremony::transcript_file::from_bytes(data).ok()
+    } else {
+        std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Transcript>(text).ok())
     };
-    let Ok(transcript) = serde_json::from_str::<Transcript>(text) else {
+    let Some(transcript) = parsed else {
         return;
     };
     let _ = transcript.hash();
@@ -313,6 +318,11 @@ fn push_ceremony(
         "transcript",
         format!("{prefix}-transcript"),
         serde_json::to_vec_pretty(transcript).expect("transcript json"),
+    ));
+    out.push((
+        "transcript",
+        format!("{prefix}-transcript-bin"),
+        crate::ceremony::transcript_file::to_bytes(transcript).expect("transcript bytes"),
     ));
     out.push((
         "lock",
@@ -536,6 +546,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("definition", "definition".into(), definition.into_bytes()));
     let transcript = serde_json::to_vec_pretty(&output.transcript).expect("transcript json");
     out.push(("transcript", "transcript".into(), transcript));
+    out.push((
+        "transcript",
+        "transcript-bin".into(),
+        crate::ceremony::transcript_file::to_bytes(&output.transcript).expect("transcript bytes"),
+    ));
     let lock = ClusterLock::new(&f.definition, &output.transcript).expect("lock");
     out.push((
         "lock",

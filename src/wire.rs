@@ -30,6 +30,12 @@ pub enum WireError {
     /// Not a valid encoding of the expected type.
     #[error("malformed message: {}", describe(.0))]
     Malformed(#[source] bincode::Error),
+    /// Bytes after the encoded value.
+    #[error("trailing bytes after the encoded value")]
+    Trailing,
+    /// A file that does not begin with the magic bytes of its format.
+    #[error("the file does not begin with its format's magic bytes")]
+    Magic,
 }
 
 /// bincode's errors in words a reader can act on (its own Display says
@@ -66,6 +72,54 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     options(MAX_MESSAGE_BYTES)
         .serialize(value)
         .map_err(WireError::Malformed)
+}
+
+/// The compact options, for files only (never signed or hashed): the same
+/// encoding with every integer, length and enum tag as a bincode 1 varint
+/// (below 251 one byte; else 251, 252 or 253 then 2, 4 or 8 little-endian
+/// bytes).
+fn compact_options(limit: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .with_little_endian()
+        .with_limit(limit)
+        .reject_trailing_bytes()
+}
+
+/// The compact encoding of `value` (see [`compact_options`]): what
+/// `transcript.bin` holds. Signatures and hashes are over [`encode`]; a
+/// reader re-encodes.
+///
+/// # Errors
+///
+/// [`WireError::Malformed`] if serde reports an error, which would be a bug.
+pub fn encode_compact<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    compact_options(MAX_MESSAGE_BYTES)
+        .serialize(value)
+        .map_err(WireError::Malformed)
+}
+
+/// Decodes one compactly encoded `T` from `reader`, as it reads (no copy of
+/// the input in memory), reading at most `max` bytes, and refusing bytes
+/// after it.
+///
+/// # Errors
+///
+/// [`WireError`] naming the problem (an I/O error is
+/// [`WireError::Malformed`]).
+pub fn decode_compact_from<R: std::io::Read, T: DeserializeOwned>(
+    mut reader: R,
+    max: u64,
+) -> Result<T, WireError> {
+    let value = compact_options(max.min(MAX_MESSAGE_BYTES))
+        .deserialize_from(&mut reader)
+        .map_err(WireError::Malformed)?;
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Ok(0) => Ok(value),
+        Ok(_) => Err(WireError::Trailing),
+        Err(err) => Err(WireError::Malformed(Box::new(bincode::ErrorKind::Io(err)))),
+    }
 }
 
 /// Decodes `bytes` as a `T`, refusing inputs over `max` bytes (checked before

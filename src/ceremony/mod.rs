@@ -10,6 +10,7 @@ pub mod lock;
 pub mod outputs;
 pub mod report;
 pub mod split;
+pub mod transcript_file;
 
 use std::fmt;
 

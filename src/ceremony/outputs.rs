@@ -30,7 +30,7 @@ use crate::wire::Bytes;
 /// The lock's file name.
 pub const LOCK_FILE: &str = "cluster-lock.json";
 /// The transcript's file name.
-pub const TRANSCRIPT_FILE: &str = "transcript.json";
+pub use super::transcript_file::TRANSCRIPT_FILE;
 /// The keystore directory.
 pub const KEYSTORE_DIR: &str = "validator_keys";
 /// The generated password's file name, inside [`KEYSTORE_DIR`].
@@ -359,6 +359,16 @@ impl Steps {
     }
 }
 
+/// The bytes of `transcript.bin` (formats.md §8.3).
+fn transcript_bytes(
+    transcript: &crate::dkg::transcript::Transcript,
+) -> Result<Vec<u8>, OutputError> {
+    super::transcript_file::to_bytes(transcript).map_err(|e| OutputError::Encode {
+        what: "transcript",
+        reason: e.to_string(),
+    })
+}
+
 /// Groups the deposit entries into files, one per distinct amount, named
 /// after the transcript hash.
 pub fn deposit_files(
@@ -624,12 +634,9 @@ pub fn write<R: RngCore + CryptoRng>(
         // A split's dealer holds no share: the public record only, and no
         // secret file at all.
         put(OutputFile::public(LOCK_FILE, lock_json.into_bytes()))?;
-        let mut transcript_json =
-            serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
-        transcript_json.push('\n');
         put(OutputFile::public(
             TRANSCRIPT_FILE,
-            transcript_json.into_bytes(),
+            transcript_bytes(transcript)?,
         ))?;
         put(OutputFile::public(
             CONFIRMATION_FILE,
@@ -673,12 +680,9 @@ pub fn write<R: RngCore + CryptoRng>(
     }
     steps.end("share bundle and lock");
 
-    let mut transcript_json =
-        serde_json::to_string(transcript).map_err(|e| encode("transcript", e))?;
-    transcript_json.push('\n');
     put(OutputFile::public(
         TRANSCRIPT_FILE,
-        transcript_json.into_bytes(),
+        transcript_bytes(transcript)?,
     ))?;
     steps.end("transcript");
     // The lock holds the transcript hash already: not hashed again.

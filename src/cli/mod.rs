@@ -39,6 +39,7 @@ pub mod retire;
 pub mod secret;
 pub mod slashing;
 pub mod slashing_sync;
+pub mod transcript;
 pub mod verify;
 pub mod verify_keyshares;
 
@@ -122,6 +123,9 @@ pub enum Command {
     /// exports, and the merge of a cluster's histories.
     #[command(subcommand)]
     Slashing(slashing::SlashingCommand),
+    /// Print a ceremony transcript readably, or as JSON.
+    #[command(subcommand)]
+    Transcript(transcript::TranscriptCommand),
 }
 
 /// Sets up logging on stderr from `-v`/`-q` and `RUST_LOG` ([`log_filter`]),
@@ -190,6 +194,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Retire(args) => retire::run(args),
         Command::Check(args) => check::run(args, cli.quiet),
         Command::Slashing(command) => slashing::run(command),
+        Command::Transcript(command) => transcript::run(command),
     }
 }
 

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::ceremony::transcript_file;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::ExecutionAddress;
 use crate::eth::deposit::{self, Expectations};
@@ -329,6 +330,18 @@ fn output_error(err: &std::io::Error) -> CliError {
 /// check but cannot read or that is not JSON at all: a wrong path is not a
 /// verification finding. What is JSON is checked, and its problems are
 /// findings (exit 5). Returns the text, so that it is read once.
+/// A binary transcript is read later, as a stream (`None`); the JSON view
+/// must be JSON, as [`require_json`].
+fn require_transcript(path: &Path, flag: &str) -> Result<Option<String>, CliError> {
+    match transcript_file::format_of(path) {
+        Ok(transcript_file::Format::Binary) => Ok(None),
+        Ok(transcript_file::Format::Json) => require_json(path, flag).map(Some),
+        Err(err) => Err(CliError::user(format!("cannot read {}", path.display()))
+            .with_source(&err)
+            .with_hint(format!("check the path given to {flag}"))),
+    }
+}
+
 fn require_json(path: &Path, flag: &str) -> Result<String, CliError> {
     let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|err| {
         CliError::user(format!("cannot read {}", path.display()))
@@ -366,8 +379,9 @@ fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, C
         transcript: paths
             .transcript
             .as_deref()
-            .map(|transcript| require_json(transcript, "--transcript (or in DIR)"))
-            .transpose()?,
+            .map(|transcript| require_transcript(transcript, "--transcript (or in DIR)"))
+            .transpose()?
+            .flatten(),
     };
     let mut paths = paths.clone();
     paths

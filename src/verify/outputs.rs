@@ -10,6 +10,7 @@ use super::deposits::{EntryReport, FileReport};
 use super::{Checks, Report, read_json};
 use crate::ceremony::lock::{self, ClusterLock};
 use crate::ceremony::outputs;
+use crate::ceremony::transcript_file;
 use crate::dkg::transcript::{self, Transcript, Verified};
 use crate::eth::deposit::{self, DepositEntry, Expectations, FieldProblem};
 use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
@@ -84,7 +85,7 @@ impl OutputPaths {
         }
         Ok(Self {
             lock: Some(lock),
-            transcript: Some(dir.join(outputs::TRANSCRIPT_FILE)),
+            transcript: Some(transcript_file::in_dir(dir)),
             deposit_files,
             keystores: None,
             confirmation: Some(dir.join(outputs::CONFIRMATION_FILE)),
@@ -98,7 +99,8 @@ impl OutputPaths {
 pub struct Preread {
     /// The lock's text.
     pub lock: Option<String>,
-    /// The transcript's text.
+    /// The transcript's text, for the JSON view (a binary transcript is
+    /// decoded from its file as it is read).
     pub transcript: Option<String>,
 }
 
@@ -164,7 +166,11 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
     let mut checks = Checks::default();
     let mut rng = rand::rngs::OsRng;
     let transcript: Option<Transcript> = paths.transcript.as_ref().and_then(|path| {
-        let parsed = read_json::<Transcript>(path, preread.transcript.as_deref(), "transcript");
+        let parsed = match preread.transcript.as_deref() {
+            Some(text) => transcript_file::from_json(path, text),
+            None => transcript_file::read(path),
+        }
+        .map_err(|e| e.to_string());
         let ok = parsed
             .as_ref()
             .map(|_| format!("{} parsed", path.display()))

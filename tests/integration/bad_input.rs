@@ -160,7 +160,24 @@ fn fixture() -> tempfile::TempDir {
         std::fs::copy(from, dir.join(to)).unwrap();
     };
     copy(&operator.join("cluster-lock.json"), "lock.json");
-    copy(&operator.join("transcript.json"), "transcript.json");
+    // The binary transcript, two broken copies of it, and its JSON view
+    // (whose variants follow).
+    copy(&operator.join("transcript.bin"), "transcript.bin");
+    let binary = std::fs::read(dir.join("transcript.bin")).unwrap();
+    std::fs::write(
+        dir.join("transcript.truncated.bin"),
+        &binary[..binary.len() / 2],
+    )
+    .unwrap();
+    let mut trailing = binary.clone();
+    trailing.push(0);
+    std::fs::write(dir.join("transcript.trailing.bin"), trailing).unwrap();
+    let transcript = ::dvkg::ceremony::transcript_file::read(&dir.join("transcript.bin")).unwrap();
+    std::fs::write(
+        dir.join("transcript.json"),
+        serde_json::to_vec(&transcript).unwrap(),
+    )
+    .unwrap();
     let deposit = std::fs::read_dir(&operator)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -177,11 +177,7 @@ pub fn check_outputs(cluster: &Cluster, t: usize) {
         .expect("a deposit data file");
     for i in 1..=cluster.n {
         let dir = cluster.path(&format!("out{i}"));
-        for file in [
-            "cluster-lock.json",
-            "transcript.json",
-            deposit_name.as_str(),
-        ] {
+        for file in ["cluster-lock.json", "transcript.bin", deposit_name.as_str()] {
             assert_eq!(
                 read(&dir.join(file)),
                 read(&first.join(file)),

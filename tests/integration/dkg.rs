@@ -349,3 +349,72 @@ fn outputs_do_not_depend_on_the_number_of_cores() {
         assert_eq!(a.secret_shares, b.secret_shares);
     }
 }
+
+/// `transcript.bin` (formats.md §8.3): the magic, then the compact
+/// encoding; it decodes to the same transcript (same hash, still
+/// verifying), from bytes and from a file, as does the JSON view; a
+/// truncated file, a trailing byte and a file of neither format are
+/// refused; and a validator costs at most 3 KB at n = 4, t = 3 (issue 15).
+#[test]
+fn the_transcript_file_round_trips_compactly() {
+    use dvkg::ceremony::transcript_file::{self, Format, MAGIC, TranscriptFileError};
+
+    let transcript_of = |v: u64, seed: u64| -> Transcript {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cluster = dkg_cluster(4, 3, v, hoodi_plan(), &mut rng);
+        let run = run(&cluster, Hooks::default(), seed);
+        run.outputs.into_values().next().unwrap().transcript
+    };
+    let small = transcript_of(8, 150);
+    let large = transcript_of(24, 151);
+    let small_bytes = transcript_file::to_bytes(&small).unwrap();
+    let large_bytes = transcript_file::to_bytes(&large).unwrap();
+    assert!(small_bytes.starts_with(MAGIC));
+    let per_validator = (large_bytes.len() - small_bytes.len()) / 16;
+    assert!(
+        per_validator <= 3 * 1024,
+        "{per_validator} bytes per validator"
+    );
+    // Against the JSON view, which spells every byte as two.
+    let json = serde_json::to_vec(&large).unwrap();
+    assert!(large_bytes.len() * 2 < json.len());
+
+    let decoded = transcript_file::from_bytes(&large_bytes).unwrap();
+    assert_eq!(decoded, large);
+    assert_eq!(decoded.hash(), large.hash());
+    verify_transcript(&decoded, &EthStatements, &mut StdRng::seed_from_u64(1)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let binary = write("transcript.bin", &large_bytes);
+    assert_eq!(transcript_file::format_of(&binary).unwrap(), Format::Binary);
+    assert_eq!(transcript_file::read(&binary).unwrap(), large);
+    let view = write("transcript.json", &json);
+    assert_eq!(transcript_file::format_of(&view).unwrap(), Format::Json);
+    assert_eq!(transcript_file::read(&view).unwrap(), large);
+
+    let truncated = write("truncated.bin", &large_bytes[..large_bytes.len() - 1]);
+    assert!(matches!(
+        transcript_file::read(&truncated),
+        Err(TranscriptFileError::Binary { .. })
+    ));
+    let mut extra = large_bytes.clone();
+    extra.push(0);
+    let trailing = write("trailing.bin", &extra);
+    let err = transcript_file::read(&trailing).unwrap_err();
+    assert!(err.to_string().contains("trailing bytes"), "{err}");
+    let neither = write("neither.bin", b"dvkg transcrip\x00 not this");
+    assert!(matches!(
+        transcript_file::read(&neither),
+        Err(TranscriptFileError::Unknown { .. })
+    ));
+    // An output directory prefers transcript.bin, and falls back on an
+    // earlier dvkg's transcript.json.
+    assert_eq!(transcript_file::in_dir(dir.path()), binary);
+    std::fs::remove_file(&binary).unwrap();
+    assert_eq!(transcript_file::in_dir(dir.path()), view);
+}

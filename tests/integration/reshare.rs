@@ -295,7 +295,7 @@ fn check_reshare(
             files.sort();
             assert_eq!(
                 files,
-                ["cluster-lock.json", "confirmation.json", "transcript.json"]
+                ["cluster-lock.json", "confirmation.json", "transcript.bin"]
             );
         }
     }

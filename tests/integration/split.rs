@@ -226,7 +226,7 @@ fn three_keys_split_over_four_operators_and_a_dealer() {
     // The dealer writes the public record only.
     assert_eq!(
         files_in(&cluster.path("out-dealer")),
-        ["cluster-lock.json", "confirmation.json", "transcript.json"]
+        ["cluster-lock.json", "confirmation.json", "transcript.bin"]
     );
     let lock_bytes = std::fs::read(cluster.path("out1/cluster-lock.json")).unwrap();
     assert_eq!(
