@@ -99,6 +99,20 @@ pub fn encode_compact<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
         .map_err(WireError::Malformed)
 }
 
+/// [`encode_compact`] straight into `writer`, with no copy in memory.
+///
+/// # Errors
+///
+/// [`WireError::Malformed`] if serde or `writer` reports an error.
+pub fn encode_compact_into<T: Serialize>(
+    writer: &mut dyn std::io::Write,
+    value: &T,
+) -> Result<(), WireError> {
+    compact_options(MAX_MESSAGE_BYTES)
+        .serialize_into(writer, value)
+        .map_err(WireError::Malformed)
+}
+
 /// Decodes one compactly encoded `T` from `reader`, as it reads (no copy of
 /// the input in memory), reading at most `max` bytes, and refusing bytes
 /// after it.

@@ -92,6 +92,17 @@ pub fn to_bytes(transcript: &Transcript) -> Result<Vec<u8>, WireError> {
     Ok(bytes)
 }
 
+/// Writes `MAGIC ‖ encode(transcript)` to `out`, as [`to_bytes`] makes.
+///
+/// # Errors
+///
+/// An I/O error from `out`, or the encoder's (as
+/// [`std::io::ErrorKind::Other`]).
+pub fn write_to(out: &mut dyn std::io::Write, transcript: &Transcript) -> std::io::Result<()> {
+    out.write_all(MAGIC)?;
+    wire::encode_compact_into(out, transcript).map_err(std::io::Error::other)
+}
+
 /// Decodes the bytes of a binary transcript file (magic included).
 ///
 /// # Errors
