@@ -422,12 +422,15 @@ pub fn verify_entries<R: rand::RngCore + rand::CryptoRng + ?Sized>(
     expect: &Expectations,
     rng: &mut R,
 ) -> Vec<Vec<FieldProblem>> {
+    use rayon::prelude::*;
+    // Every core: decoding a signature (a square root and a subgroup check
+    // in G2) costs more than its share of the batch.
     let mut problems: Vec<Vec<FieldProblem>> = entries
-        .iter()
+        .par_iter()
         .map(|e| check_entry(e, expect, false))
         .collect();
     let decoded: Vec<Option<(PublicKey, [u8; 32], Signature)>> = entries
-        .iter()
+        .par_iter()
         .map(|e| {
             let key = PublicKey::from_bytes(&e.pubkey).ok()?;
             let signature = Signature::from_bytes(&e.signature).ok()?;
