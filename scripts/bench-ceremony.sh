@@ -6,7 +6,8 @@
 # to the cryptographic floor measured in the same run by `cargo bench --bench
 # dkg` on one core (t G1 multiplications, 1 signature, and 1/V of a sound
 # batched check with 64-bit weights per validator per operator), spread over
-# this machine's cores.
+# this machine's cores. Then `dvkg verify` on operator 1's outputs: its wall
+# time per validator, its peak memory, and the transcript's size.
 #
 # Every operator also encrypts its V keystores with one KDF run: scrypt
 # n = 2^18 by default, whose working set alone is 256 MiB (128 * r * n bytes);
@@ -54,6 +55,9 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
     done
     "$dvkg" -q definition new "${ops[@]}" --threshold $t --validators "$v" --network hoodi \
       --withdrawal-address $address --withdrawal-type 0x02 --out def.json >/dev/null 2>&1
+    # Flush what earlier steps (the build, the last V) left dirty: each
+    # operator's output commit is one syncfs, which would wait for it too.
+    sync
     start=$(date +%s%N)
     pids=()
     # Not -q: each operator's `ceremony complete in ...` line is read below

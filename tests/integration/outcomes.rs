@@ -402,7 +402,40 @@ fn kill_9_during_the_write_never_costs_an_operator_its_shares() {
                 d.stderr
             );
         }
-        let committed = cluster.path("out3/cluster-lock.json").exists();
+        // All or nothing: out3 is absent, or complete and verifying with
+        // every keystore (the files are made durable together at the
+        // commit, then the directory is renamed into place).
+        let out3 = cluster.path("out3");
+        let committed = out3.exists();
+        if committed {
+            let keystores = std::fs::read_dir(out3.join("validator_keys"))
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("keystore-") && name.ends_with(".json")
+                })
+                .count();
+            assert_eq!(keystores, 40, "run {run}: a committed out3 lacks keystores");
+            // Killed before (or during) the confirmation exchange, it
+            // cannot have confirmed: every other check passes.
+            let verified = Command::new(env!("CARGO_BIN_EXE_dvkg"))
+                .arg("verify")
+                .arg(&out3)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&verified.stdout);
+            assert!(
+                report
+                    .lines()
+                    .any(|l| l.starts_with("ok    transcript: verifies"))
+                    && report
+                        .lines()
+                        .filter(|l| l.starts_with("FAIL"))
+                        .all(|l| l.starts_with("FAIL  confirmation:")),
+                "run {run}: a committed out3 does not verify:\n{report}"
+            );
+        }
         if !committed {
             restore(&cluster, 3, "out1/cluster-lock.json");
         }
