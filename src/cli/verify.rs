@@ -40,7 +40,8 @@ pub struct VerifyArgs {
     /// A cluster lock file.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// A public ceremony transcript.
+    /// A public ceremony transcript: transcript.bin, or its JSON view
+    /// (`dvkg transcript show --json`).
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
     /// A deposit data file (repeat for several).
