@@ -395,14 +395,20 @@ impl G1Batch {
     }
 
     /// Whether the combination is the identity.
+    ///
+    /// The generator's scalar is secret-derived (a random combination of
+    /// shares): it is multiplied by blst's constant-time multiplication,
+    /// not inside the Pippenger multi-scalar multiplication, whose memory
+    /// accesses follow its scalars' digits. The other terms are public
+    /// points with public or random weights.
     pub fn is_identity(mut self) -> bool {
-        if let Some(g) = self.generator.take() {
-            self.points.push(G1Point::generator());
-            self.scalars.push(g);
-        }
+        let generator = self
+            .generator
+            .take()
+            .map_or_else(G1Projective::identity, |g| G1Projective::generator() * g.0);
         let long = g1_msm(&self.points, &self.scalars);
         let short = g1_msm_u128(&self.short_points, &self.short_weights);
-        bool::from((long - short).is_identity())
+        bool::from((generator + long - short).is_identity())
     }
 }
 
@@ -458,8 +464,12 @@ pub fn g2_msm_u128(points: &[G2Point], weights: &[u128]) -> G2Point {
     G2Point(out.to_affine())
 }
 
-/// `sum_i scalars[i] * points[i]`, by Pippenger's algorithm.
+/// `sum_i scalars[i] * points[i]`, by Pippenger's algorithm (the identity
+/// for no points: blst's Pippenger indexes its first point).
 pub fn g1_msm(points: &[G1Point], scalars: &[Scalar]) -> G1Projective {
+    if points.is_empty() || scalars.is_empty() {
+        return G1Projective::identity();
+    }
     let projective: Vec<G1Projective> = points.iter().map(|p| G1Projective::from(p.0)).collect();
     let raw: Vec<blstrs::Scalar> = scalars.iter().map(|s| s.0).collect();
     G1Projective::multi_exp(&projective, &raw)
@@ -674,6 +684,25 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+
+    #[test]
+    fn a_batch_of_generator_and_short_terms_alone_is_checked() {
+        // The generator term (multiplied apart, in constant time) with
+        // short terms only, and no full-width term: x·G1 − 1·(x·G1) is
+        // the identity, x·G1 − 1·((x+1)·G1) is not.
+        let mut rng = StdRng::seed_from_u64(15);
+        let x = Scalar::random(&mut rng);
+        let mut batch = G1Batch::default();
+        batch.add_generator(&x);
+        batch.sub_short(&G1Point::mul_generator(&x), 1);
+        assert!(batch.is_identity());
+        let mut batch = G1Batch::default();
+        batch.add_generator(&x);
+        batch.sub_short(&G1Point::mul_generator(&x.add(&Scalar::from_u64(1))), 1);
+        assert!(!batch.is_identity());
+        assert!(bool::from(g1_msm(&[], &[]).is_identity()));
+        assert!(G1Batch::default().is_identity());
+    }
 
     #[test]
     fn wide_reduction_matches_field_arithmetic() {
