@@ -431,12 +431,19 @@ pub fn shares_match<R: RngCore + CryptoRng + ?Sized>(
     if batch.is_identity() {
         return Ok(());
     }
-    let first = shares
+    // One by one to name the validator; a batch that fails with every share
+    // matching would be a bug of the batch, said as such.
+    match shares
         .iter()
         .zip(public_shares)
         .position(|(share, public)| G1Point::mul_generator(share) != *public)
-        .unwrap_or(0);
-    Err(mismatch(first))
+    {
+        Some(first) => Err(mismatch(first)),
+        None => Err(OutputError::Keystore {
+            validator: 0,
+            reason: "the batched share check failed, yet every share matches one by one".into(),
+        }),
+    }
 }
 
 /// The keystore file of `operator`'s share of validator `v`, in `dir`: an

@@ -193,6 +193,64 @@ pub fn resolve(operator: OperatorId, address: &str) -> Result<SocketAddr, CliErr
         })
 }
 
+/// The mesh a definition describes, seen from participant `me`: every
+/// participant's resolved address (checked by [`check_advertised`]), where
+/// `me` listens by default (every interface, at its advertised port), and
+/// the others as peers to dial.
+pub struct Mesh {
+    /// Every participant's address, `me`'s included.
+    pub addresses: std::collections::BTreeMap<OperatorId, SocketAddr>,
+    /// `0.0.0.0` at `me`'s advertised port.
+    pub listen: SocketAddr,
+    /// Every other participant, in slot order.
+    pub peers: Vec<Peer>,
+}
+
+impl Mesh {
+    /// Resolves and checks every participant's address in `definition`
+    /// (read from `path`, for messages).
+    ///
+    /// # Errors
+    ///
+    /// A user error naming an address that does not resolve or that the
+    /// others cannot dial.
+    pub fn of(
+        definition: &ClusterDefinition,
+        me: OperatorId,
+        path: &Path,
+    ) -> Result<Self, CliError> {
+        let mut resolved = Vec::new();
+        for (position, record) in definition.participants().enumerate() {
+            let id = OperatorId::from_position(position)
+                .map_err(|e| CliError::internal(e.to_string()))?;
+            resolved.push((id, record, resolve(id, &record.address)?));
+        }
+        check_advertised(&resolved, path)?;
+        let mut listen = None;
+        let mut peers = Vec::new();
+        for &(id, record, address) in &resolved {
+            if id == me {
+                listen = Some(SocketAddr::new(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    address.port(),
+                ));
+            } else {
+                peers.push(Peer {
+                    id,
+                    name: record.name.clone(),
+                    key: record.identity_key,
+                    address,
+                });
+            }
+        }
+        Ok(Self {
+            addresses: resolved.iter().map(|&(id, _, a)| (id, a)).collect(),
+            listen: listen.ok_or_else(|| CliError::internal("no address of this operator"))?,
+            peers,
+        })
+    }
+}
+
 /// Refuses advertised addresses the other operators cannot dial: an
 /// unspecified one (`0.0.0.0`, `[::]`) always, and a loopback one when
 /// other operators are on other hosts (a definition whose operators are all
@@ -319,36 +377,15 @@ impl CeremonyConfig {
             }
         }
         let known = dealer_inputs(&definition, &context, me, &args, &identity)?;
-        let mut peers = Vec::new();
-        let mut listen = args.listen;
-        let mut resolved = Vec::new();
-        for (position, record) in definition.participants().enumerate() {
-            let id = OperatorId::from_position(position)
-                .map_err(|e| CliError::internal(e.to_string()))?;
-            resolved.push((id, record, resolve(id, &record.address)?));
-        }
-        check_advertised(&resolved, &args.definition)?;
+        let mesh = Mesh::of(&definition, me, &args.definition)?;
+        let listen = args.listen.unwrap_or(mesh.listen);
+        let peers = mesh.peers;
         let relay_via = args
             .relay_via
             .as_deref()
             .map(|wanted| relay_operator(&definition, me, wanted))
             .transpose()?
             .flatten();
-        for (id, record, address) in resolved {
-            if id == me {
-                listen.get_or_insert(SocketAddr::new(
-                    std::net::Ipv4Addr::UNSPECIFIED.into(),
-                    address.port(),
-                ));
-            } else {
-                peers.push(Peer {
-                    id,
-                    name: record.name.clone(),
-                    key: record.identity_key,
-                    address,
-                });
-            }
-        }
         let password = args
             .password_file
             .as_deref()
@@ -364,7 +401,7 @@ impl CeremonyConfig {
             context,
             identity,
             me,
-            listen: listen.ok_or_else(|| CliError::internal("no listen address"))?,
+            listen,
             socket: None,
             peers,
             out: args.out,

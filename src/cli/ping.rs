@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::ceremony::{check_advertised, load_definition, participant_slot, resolve};
+use super::ceremony::{load_definition, participant_slot};
 use super::names::Names;
 use crate::ceremony::OperatorId;
 use crate::error::{CliError, ErrorKind};
@@ -77,39 +77,14 @@ impl PingConfig {
         let identity =
             super::identity::load_identity(&args.identity, args.passphrase_file.as_deref())?;
         let me = participant_slot(&definition, &identity, &args.definition)?;
-        let mut resolved = Vec::new();
-        for (position, record) in definition.participants().enumerate() {
-            let id = OperatorId::from_position(position)
-                .map_err(|e| CliError::internal(e.to_string()))?;
-            resolved.push((id, record, resolve(id, &record.address)?));
-        }
-        check_advertised(&resolved, &args.definition)?;
-        let mut peers = Vec::new();
-        let mut addresses = BTreeMap::new();
-        let mut listen = args.listen;
-        for (id, record, address) in resolved {
-            addresses.insert(id, address);
-            if id == me {
-                listen.get_or_insert(SocketAddr::new(
-                    std::net::Ipv4Addr::UNSPECIFIED.into(),
-                    address.port(),
-                ));
-            } else {
-                peers.push(Peer {
-                    id,
-                    name: record.name.clone(),
-                    key: record.identity_key,
-                    address,
-                });
-            }
-        }
+        let mesh = super::ceremony::Mesh::of(&definition, me, &args.definition)?;
         Ok(Self {
             names: Names::new(&definition),
             identity,
             me,
-            listen: listen.ok_or_else(|| CliError::internal("no listen address"))?,
-            peers,
-            addresses,
+            listen: args.listen.unwrap_or(mesh.listen),
+            peers: mesh.peers,
+            addresses: mesh.addresses,
             definition_hash: context.definition_hash.0,
             timeout: Duration::from_secs(args.timeout),
         })

@@ -124,6 +124,7 @@ fn write_summary(
         Format::Json => "JSON",
     };
     let validators = transcript.validators.len();
+    let hash = transcript.hash();
     writeln!(
         out,
         "{}: {format} transcript, version {}, {size} bytes ({} per validator)",
@@ -157,7 +158,7 @@ fn write_summary(
     writeln!(
         out,
         "transcript hash  {}  (recomputed; every finalize message and the lock must carry it)",
-        hex::encode(transcript.hash())
+        hex::encode(hash)
     )?;
     writeln!(out, "participants:")?;
     for (slot, participant) in plan.slots().iter().zip(plan.participants()) {
@@ -211,7 +212,6 @@ fn write_summary(
             &format!("{} validators' partial signatures", m.body.signatures.len()),
         )?;
     }
-    let hash = transcript.hash();
     for m in &transcript.finals {
         let signed = if m.body.transcript_hash.0 == hash {
             "signs this transcript's hash"
