@@ -148,7 +148,21 @@ pub fn transcript(data: &[u8]) {
     };
     let _ = transcript.hash();
     let _ = transcript.session_id();
-    let _ = verify_transcript(&transcript, &EthStatements, &mut StdRng::seed_from_u64(0));
+    let verdict = verify_transcript(&transcript, &EthStatements, &mut StdRng::seed_from_u64(0));
+    // The binary file verified as a stream agrees with the transcript
+    // verified in memory.
+    if data.starts_with(crate::ceremony::transcript_file::MAGIC) {
+        let streamed = crate::ceremony::transcript_file::verify_bytes(
+            data,
+            &EthStatements,
+            &mut StdRng::seed_from_u64(0),
+        );
+        let agrees = streamed.is_ok_and(|c| c.verdict.is_ok() == verdict.is_ok());
+        assert!(
+            agrees,
+            "the streamed verdict differs from the in-memory one"
+        );
+    }
 }
 
 /// The deposit data reader, and every entry's checks (one by one and

@@ -31,6 +31,7 @@
 pub mod ceremony;
 pub mod check;
 pub mod cli;
+pub mod collect;
 pub mod crypto;
 pub mod dkg;
 pub mod error;

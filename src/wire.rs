@@ -74,6 +74,43 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
         .map_err(WireError::Malformed)
 }
 
+/// [`encode`] straight into `writer` (a hasher, say), with no copy in
+/// memory: the same bytes.
+///
+/// # Errors
+///
+/// [`WireError::Malformed`] if serde or `writer` reports an error.
+pub fn encode_into<T: Serialize + ?Sized>(
+    writer: &mut dyn std::io::Write,
+    value: &T,
+) -> Result<(), WireError> {
+    options(MAX_MESSAGE_BYTES)
+        .serialize_into(writer, value)
+        .map_err(WireError::Malformed)
+}
+
+/// The bytes [`encode`] puts before the elements of a sequence of `len`
+/// elements (its length as a `u64`), for a hash of a sequence whose
+/// elements arrive one at a time.
+pub fn encode_len(len: usize) -> Vec<u8> {
+    encode(&(len as u64)).unwrap_or_default()
+}
+
+/// A SHA-256 that [`encode_into`] can write to: a hash of an encoding
+/// without the encoding in memory.
+pub struct HashWriter<'a>(pub &'a mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The compact options, for files only (never signed or hashed): the same
 /// encoding with every integer, length and enum tag as a bincode 1 varint
 /// (below 251 one byte; else 251, 252 or 253 then 2, 4 or 8 little-endian
@@ -127,6 +164,29 @@ pub fn decode_compact_from<R: std::io::Read, T: DeserializeOwned>(
 ) -> Result<T, WireError> {
     let value = compact_options(max.min(MAX_MESSAGE_BYTES))
         .deserialize_from(&mut reader)
+        .map_err(WireError::Malformed)?;
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Ok(0) => Ok(value),
+        Ok(_) => Err(WireError::Trailing),
+        Err(err) => Err(WireError::Malformed(Box::new(bincode::ErrorKind::Io(err)))),
+    }
+}
+
+/// [`decode_compact_from`] through a serde `seed`, which may consume the
+/// value's parts as they are decoded (a transcript verified as it is read,
+/// keeping none of its deals).
+///
+/// # Errors
+///
+/// As [`decode_compact_from`].
+pub fn decode_compact_seed_from<'de, R: std::io::Read, S: de::DeserializeSeed<'de>>(
+    mut reader: R,
+    max: u64,
+    seed: S,
+) -> Result<S::Value, WireError> {
+    let value = compact_options(max.min(MAX_MESSAGE_BYTES))
+        .deserialize_from_seed(seed, &mut reader)
         .map_err(WireError::Malformed)?;
     let mut extra = [0u8; 1];
     match reader.read(&mut extra) {

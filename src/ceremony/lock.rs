@@ -97,7 +97,20 @@ pub struct LockValidator {
     /// [`ClusterLock::share_indices`]).
     pub public_shares: Vec<Bytes<48>>,
     /// Its deposits, as in the deposit data files.
+    #[serde(deserialize_with = "exact_vec")]
     pub deposit_data: Vec<LockDeposit>,
+}
+
+/// A list read with no spare room: a JSON list's length is not known
+/// before its end, so a vector read from one keeps room for four; one
+/// deposit per validator then cost 1 KB more per validator, 65 MB for a
+/// lock of 65,536.
+fn exact_vec<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let mut list = Vec::<T>::deserialize(deserializer)?;
+    list.shrink_to_fit();
+    Ok(list)
 }
 
 /// One validator's SSV registration in the lock.
@@ -321,10 +334,8 @@ pub fn deposit_entries(
         .validators
         .par_iter()
         .map(|record| {
-            plan.amounts
-                .iter()
-                .zip(&deposit_positions)
-                .map(|(&amount, &d)| {
+            crate::collect::try_collect_exact(plan.amounts.iter().zip(&deposit_positions).map(
+                |(&amount, &d)| {
                     let signature = record.signatures.get(d).ok_or(LockError::NoDeposits)?;
                     Ok(DepositEntry::from_signature_bytes(
                         record.group_key.0,
@@ -333,8 +344,8 @@ pub fn deposit_entries(
                         network,
                         signature.0,
                     ))
-                })
-                .collect()
+                },
+            ))
         })
         .collect()
 }
@@ -346,6 +357,21 @@ impl ClusterLock {
     ///
     /// [`LockError`] if the definition or transcript is unusable.
     pub fn new(definition: &ClusterDefinition, transcript: &Transcript) -> Result<Self, LockError> {
+        Self::with_transcript_hash(definition, transcript, transcript.hash())
+    }
+
+    /// [`ClusterLock::new`] with the transcript's hash given: that of a
+    /// transcript verified as a stream, whose deals and partial signatures
+    /// were not kept ([`crate::ceremony::transcript_file::Checked`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ClusterLock::new`].
+    pub fn with_transcript_hash(
+        definition: &ClusterDefinition,
+        transcript: &Transcript,
+        transcript_hash: [u8; 32],
+    ) -> Result<Self, LockError> {
         let valid = definition.validate()?;
         // A split's validators are live: they deposit nothing new. A
         // reshare's carry the previous lock's deposits over unchanged.
@@ -390,7 +416,7 @@ impl ClusterLock {
             kind: plan.kind(),
             definition: definition.clone(),
             share_indices: plan.indices().to_vec(),
-            transcript_hash: Bytes(transcript.hash()),
+            transcript_hash: Bytes(transcript_hash),
             validators,
             ssv,
             previous_lock_hash: definition.previous_lock.as_ref().map(|l| l.lock_hash),
@@ -418,7 +444,9 @@ impl ClusterLock {
         };
         let mut hasher = Sha256::new();
         hasher.update(LOCK_DOMAIN);
-        hasher.update(wire::encode(&hashed).unwrap_or_default());
+        // Hashed as it is encoded: at 65,536 validators the encoding is
+        // 100 MB or more. Encoding our own types cannot fail.
+        let _ = wire::encode_into(&mut wire::HashWriter(&mut hasher), &hashed);
         hasher.finalize().into()
     }
 

@@ -371,12 +371,13 @@ pub fn check_dir(dir: &Path, expect: &Expectations) -> Result<Report, CliError> 
 }
 
 fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, CliError> {
+    // The lock must be JSON (a user error otherwise); the checks read it
+    // again, so that its text (94 MB at 65,536 validators) is not held
+    // while the transcript is verified.
+    if let Some(lock) = paths.lock.as_deref() {
+        require_json(lock, "--lock (or in DIR)")?;
+    }
     let preread = Preread {
-        lock: paths
-            .lock
-            .as_deref()
-            .map(|lock| require_json(lock, "--lock (or in DIR)"))
-            .transpose()?,
         transcript: paths
             .transcript
             .as_deref()
@@ -390,10 +391,13 @@ fn run_outputs(paths: &OutputPaths, config: &VerifyConfig) -> Result<ExitCode, C
         .extend(config.deposit_files.iter().cloned());
     let mut report = outputs::check_outputs(&paths, &config.expect, &preread);
     if !config.previous.is_empty() {
-        let lock = preread
+        let lock = paths
             .lock
             .as_deref()
-            .and_then(|text| serde_json::from_str::<crate::ceremony::lock::ClusterLock>(text).ok());
+            .and_then(|path| store::read_text(path, store::MAX_INPUT_FILE_BYTES).ok())
+            .and_then(|text| {
+                serde_json::from_str::<crate::ceremony::lock::ClusterLock>(&text).ok()
+            });
         check_chain(
             &mut report,
             lock.and_then(|l| l.previous_lock_hash),

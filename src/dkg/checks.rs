@@ -102,41 +102,67 @@ pub(crate) fn check_echoes(
     reports: &[Report<'_>],
     own: Option<&[Receipt]>,
 ) -> Result<(), DkgError> {
-    let senders = context.plan.senders(echoed);
-    let n = senders.len();
     for (reporter, receipts, carrier) in reports {
-        let evidence = || {
-            Box::new(Evidence::Message {
-                message: carrier.clone(),
-            })
-        };
-        if receipts.len() != n {
-            return Err(DkgError::WrongCount {
-                culprit: *reporter,
-                what: Counted::Receipts(echoed),
-                expected: n,
-                got: receipts.len(),
+        check_receipts(context, echoed, echoed_session, *reporter, receipts, || {
+            carrier.clone()
+        })?;
+    }
+    let echoes: Vec<&[Receipt]> = reports.iter().map(|(_, receipts, _)| *receipts).collect();
+    check_agreement(context, echoed, echoed_session, &echoes, own)
+}
+
+/// The first half of [`check_echoes`], for one reporter: its receipts are
+/// one per sender of `echoed`, in the plan's order, each signed by its
+/// sender. `carrier` gives the message carrying them, the evidence.
+pub(crate) fn check_receipts(
+    context: &Context,
+    echoed: MessageKind,
+    echoed_session: &[u8; 32],
+    reporter: OperatorId,
+    receipts: &[Receipt],
+    carrier: impl Fn() -> AnySigned,
+) -> Result<(), DkgError> {
+    let senders = context.plan.senders(echoed);
+    let evidence = || Box::new(Evidence::Message { message: carrier() });
+    if receipts.len() != senders.len() {
+        return Err(DkgError::WrongCount {
+            culprit: reporter,
+            what: Counted::Receipts(echoed),
+            expected: senders.len(),
+            got: receipts.len(),
+            evidence: evidence(),
+        });
+    }
+    for (receipt, &sender) in receipts.iter().zip(senders) {
+        let signed = receipt.operator == sender
+            && context
+                .key(sender)
+                .is_some_and(|key| receipt.valid(echoed, echoed_session, key));
+        if !signed {
+            return Err(DkgError::InvalidReceipt {
+                culprit: reporter,
+                operator: receipt.operator,
+                echoed,
                 evidence: evidence(),
             });
         }
-        for (receipt, &sender) in receipts.iter().zip(senders) {
-            let signed = receipt.operator == sender
-                && context
-                    .key(sender)
-                    .is_some_and(|key| receipt.valid(echoed, echoed_session, key));
-            if !signed {
-                return Err(DkgError::InvalidReceipt {
-                    culprit: *reporter,
-                    operator: receipt.operator,
-                    echoed,
-                    evidence: evidence(),
-                });
-            }
-        }
     }
-    for position in 0..n {
+    Ok(())
+}
+
+/// The second half of [`check_echoes`]: every reporter's receipts (each
+/// already checked by [`check_receipts`]) and `own` agree, sender by
+/// sender; two that differ prove their sender equivocated.
+pub(crate) fn check_agreement(
+    context: &Context,
+    echoed: MessageKind,
+    echoed_session: &[u8; 32],
+    echoes: &[&[Receipt]],
+    own: Option<&[Receipt]>,
+) -> Result<(), DkgError> {
+    for position in 0..context.plan.senders(echoed).len() {
         let mut seen: Option<&Receipt> = own.and_then(|o| o.get(position));
-        for (_, receipts, _) in reports {
+        for receipts in echoes {
             let Some(receipt) = receipts.get(position) else {
                 continue;
             };

@@ -11,7 +11,7 @@ use super::Output;
 use super::checks::receive;
 use super::error::{Counted, DkgError, Evidence, Item, LocalError};
 use super::messages::{Ack, DealBundle, Finalize, MessageKind, PartialSignatures, Receipt, Signed};
-use super::plan::Context;
+use super::plan::{Context, Plan};
 use super::signing::{self, Combiner, SignatureCheck, ValidatorKeys};
 use super::state;
 use super::transcript::{Transcript, ValidatorRecord};
@@ -27,25 +27,112 @@ pub(crate) fn parse_partials(
     ack: &Signed<Ack>,
     message: &Signed<PartialSignatures>,
 ) -> Result<Vec<Vec<G2Point>>, DkgError> {
-    let signer = message.header.sender;
-    let plan = &context.plan;
-    let evidence = || {
-        Box::new(Evidence::Partials {
-            partials: message.clone(),
-            ack: ack.clone(),
-            deals: deals.to_vec(),
-        })
-    };
+    decode_partials(&context.plan, message).map_err(|fault| {
+        fault.into_error(
+            &context.plan,
+            message.header.sender,
+            Box::new(Evidence::Partials {
+                partials: message.clone(),
+                ack: ack.clone(),
+                deals: deals.to_vec(),
+            }),
+        )
+    })
+}
+
+/// Why one holder's partial signatures do not decode, before the evidence
+/// (the message, its signer's ack and every deal) is attached.
+#[derive(Debug)]
+pub(crate) enum PartialsFault {
+    /// Not one row per validator: as many as this.
+    Rows(usize),
+    /// Not as many attachments as the plan asks: as many as this.
+    Attachments(usize),
+    /// An attachment of the wrong length.
+    AttachmentBytes {
+        /// Its validator.
+        validator: usize,
+        /// Its length.
+        got: usize,
+    },
+    /// A row without one signature per statement.
+    Count {
+        /// The row's validator.
+        validator: usize,
+        /// Its signatures.
+        got: usize,
+    },
+    /// A signature that is no point of G2's subgroup.
+    Point {
+        /// Its validator.
+        validator: usize,
+        /// Its statement.
+        statement: usize,
+        /// Why.
+        reason: crate::crypto::BlsError,
+    },
+}
+
+impl PartialsFault {
+    /// The error naming `signer`, with `evidence`.
+    pub(crate) fn into_error(
+        self,
+        plan: &Plan,
+        signer: OperatorId,
+        evidence: Box<Evidence>,
+    ) -> DkgError {
+        let validators = plan.params().validators();
+        let (what, expected, got) = match self {
+            Self::Rows(got) => (Counted::PartialRows, validators, got),
+            Self::Attachments(got) => (
+                Counted::Attachments,
+                plan.attachments().map_or(0, |_| validators),
+                got,
+            ),
+            Self::AttachmentBytes { validator, got } => (
+                Counted::AttachmentBytes { validator },
+                plan.attachments().map_or(0, |a| a.bytes as usize),
+                got,
+            ),
+            Self::Count { validator, got } => (
+                Counted::Partials { validator },
+                plan.statements().len(),
+                got,
+            ),
+            Self::Point {
+                validator,
+                statement,
+                reason,
+            } => {
+                return DkgError::InvalidPoint {
+                    culprit: signer,
+                    validator,
+                    item: Item::Partial(signing::label(plan, statement)),
+                    reason,
+                    evidence,
+                };
+            }
+        };
+        DkgError::WrongCount {
+            culprit: signer,
+            what,
+            expected,
+            got,
+            evidence,
+        }
+    }
+}
+
+/// Decodes and counts one holder's partial signatures, naming the first
+/// fault in validator order (whatever the cores).
+pub(crate) fn decode_partials(
+    plan: &Plan,
+    message: &Signed<PartialSignatures>,
+) -> Result<Vec<Vec<G2Point>>, PartialsFault> {
     let rows = &message.body.signatures;
     let validators = plan.params().validators();
     if rows.len() != validators {
-        return Err(DkgError::WrongCount {
-            culprit: signer,
-            what: Counted::PartialRows,
-            expected: validators,
-            got: rows.len(),
-            evidence: evidence(),
-        });
+        return Err(PartialsFault::Rows(rows.len()));
     }
     // Round 4, Step 2
     // > First each holder's message is parsed: as many attachments as the
@@ -58,71 +145,40 @@ pub(crate) fn parse_partials(
     };
     let attachments = &message.body.attachments;
     if attachments.len() != attached {
-        return Err(DkgError::WrongCount {
-            culprit: signer,
-            what: Counted::Attachments,
-            expected: attached,
-            got: attachments.len(),
-            evidence: evidence(),
-        });
+        return Err(PartialsFault::Attachments(attachments.len()));
     }
-    if let Some((v, a)) = attachments
+    if let Some((validator, a)) = attachments
         .iter()
         .enumerate()
         .find(|(_, a)| a.0.len() != length)
     {
-        return Err(DkgError::WrongCount {
-            culprit: signer,
-            what: Counted::AttachmentBytes { validator: v },
-            expected: length,
+        return Err(PartialsFault::AttachmentBytes {
+            validator,
             got: a.0.len(),
-            evidence: evidence(),
         });
     }
     // Decoded on every core (a subgroup check each); the first failure in
-    // validator order is the one named, whatever the cores. The parallel
-    // part reports failures in a few bytes: the evidence (a copy of every
-    // deal) is built once, for the failure named.
-    enum Fault {
-        Count(usize),
-        Point(usize, crate::crypto::BlsError),
-    }
+    // validator order is the one named.
     let statements = plan.statements().len();
-    let decoded: Vec<Result<Vec<G2Point>, Fault>> = rows
-        .par_iter()
-        .map(|row| {
-            if row.len() != statements {
-                return Err(Fault::Count(row.len()));
-            }
-            row.iter()
-                .enumerate()
-                .map(|(d, bytes)| {
-                    G2Point::from_uncompressed(&bytes.0).map_err(|e| Fault::Point(d, e))
-                })
-                .collect()
-        })
-        .collect();
-    decoded
-        .into_iter()
+    rows.par_iter()
         .enumerate()
-        .map(|(v, row)| {
-            row.map_err(|fault| match fault {
-                Fault::Count(got) => DkgError::WrongCount {
-                    culprit: signer,
-                    what: Counted::Partials { validator: v },
-                    expected: statements,
-                    got,
-                    evidence: evidence(),
-                },
-                Fault::Point(d, reason) => DkgError::InvalidPoint {
-                    culprit: signer,
-                    validator: v,
-                    item: Item::Partial(signing::label(plan, d)),
+        .map(|(validator, row)| {
+            if row.len() != statements {
+                return Err(PartialsFault::Count {
+                    validator,
+                    got: row.len(),
+                });
+            }
+            crate::collect::try_collect_exact(row.iter().enumerate().map(|(statement, bytes)| {
+                G2Point::from_uncompressed(&bytes.0).map_err(|reason| PartialsFault::Point {
+                    validator,
+                    statement,
                     reason,
-                    evidence: evidence(),
-                },
-            })
+                })
+            }))
         })
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect()
 }
 
@@ -154,7 +210,6 @@ pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
 ) -> Result<Vec<Vec<G2Point>>, DkgError> {
     let Expected { keys, hashed, own } = *expected;
     let plan = &context.plan;
-    let t = plan.params().threshold();
     let decoded: Vec<Vec<Vec<G2Point>>> = partials
         .iter()
         .zip(acks)
@@ -164,6 +219,56 @@ pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
             _ => parse_partials(context, deals, ack, m),
         })
         .collect::<Result<_, _>>()?;
+    combine_checked(plan, &decoded, keys, hashed, rng).map_err(|fault| match fault {
+        CombineFault::Invalid {
+            position,
+            validator,
+            statement,
+        } => match (partials.get(position), acks.get(position)) {
+            (Some(message), Some(ack)) => DkgError::InvalidPartialSignature {
+                culprit: message.header.sender,
+                validator,
+                statement: signing::label(plan, statement),
+                evidence: Box::new(Evidence::Partials {
+                    partials: message.clone(),
+                    ack: (*ack).clone(),
+                    deals: deals.to_vec(),
+                }),
+            },
+            _ => LocalError::BatchMismatch("partial signature").into(),
+        },
+        CombineFault::Mismatch => LocalError::BatchMismatch("partial signature").into(),
+    })
+}
+
+/// Why the partial signatures did not check out, before the evidence is
+/// attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CombineFault {
+    /// The first invalid one, in holder order, then validator order.
+    Invalid {
+        /// The signer's position among the holders.
+        position: usize,
+        /// Its validator.
+        validator: usize,
+        /// Its statement.
+        statement: usize,
+    },
+    /// The batch failed and no signature on its own did (a bug).
+    Mismatch,
+}
+
+/// The core of [`verify_and_combine`], on decoded signatures
+/// (`decoded[holder][v][d]`): one batch of every partial and combined
+/// signature; one by one on failure.
+pub(crate) fn combine_checked<R: RngCore + CryptoRng + ?Sized>(
+    plan: &Plan,
+    decoded: &[Vec<Vec<G2Point>>],
+    keys: &[ValidatorKeys],
+    hashed: &[Vec<G2Point>],
+    rng: &mut R,
+) -> Result<Vec<Vec<G2Point>>, CombineFault> {
+    let t = plan.params().threshold();
     // combined[v][d]
     let combiner = Combiner::first_t(plan.indices(), t);
     let statements = plan.statements().len();
@@ -212,25 +317,16 @@ pub(crate) fn verify_and_combine<R: RngCore + CryptoRng + ?Sized>(
                     continue;
                 };
                 if !signing::signature_valid(key, message, sigma) {
-                    let (Some(message), Some(ack)) = (partials.get(position), acks.get(position))
-                    else {
-                        continue;
-                    };
-                    return Err(DkgError::InvalidPartialSignature {
-                        culprit: message.header.sender,
+                    return Err(CombineFault::Invalid {
+                        position,
                         validator: v,
-                        statement: signing::label(plan, d),
-                        evidence: Box::new(Evidence::Partials {
-                            partials: message.clone(),
-                            ack: (*ack).clone(),
-                            deals: deals.to_vec(),
-                        }),
+                        statement: d,
                     });
                 }
             }
         }
     }
-    Err(LocalError::BatchMismatch("partial signature").into())
+    Err(CombineFault::Mismatch)
 }
 
 /// The acks of the holders, in holder order (their signers' own acks,

@@ -176,22 +176,51 @@ pub fn derive_keys(
     keys_from_aggregate(params, indices, &aggregate(params, commitments))
 }
 
-/// `A_{v,k} = Σ_j C_{vj,k}` for every validator `v` and `k < t`, validator
-/// by validator (`t` points each), over every dealer.
+/// `A_{v,k} = Σ_j C_{vj,k}` for every validator `v` and `k < t`, over every
+/// dealer.
 pub fn aggregate(params: &Params, commitments: &[&[Vec<G1Point>]]) -> Vec<G1Point> {
-    let mut sums: Vec<G1Sum> = Vec::with_capacity(params.validators() * params.threshold());
-    for v in 0..params.validators() {
-        for k in 0..params.threshold() {
-            let mut acc = G1Sum::default();
-            for dealer in commitments {
-                if let Some(point) = dealer.get(v).and_then(|c| c.get(k)) {
-                    acc.add(point);
-                }
-            }
-            sums.push(acc);
+    let mut aggregator = Aggregator::new(params);
+    for dealer in commitments {
+        aggregator.add(dealer);
+    }
+    aggregator.finish()
+}
+
+/// The sums of [`aggregate`], taken one dealer at a time: a transcript's
+/// verifier adds each deal as it reads it, and keeps no deal.
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    threshold: usize,
+    /// `sums[v·t + k]`.
+    sums: Vec<G1Sum>,
+}
+
+impl Aggregator {
+    /// Empty sums for `params`' validators and threshold.
+    pub fn new(params: &Params) -> Self {
+        Self {
+            threshold: params.threshold(),
+            sums: vec![G1Sum::default(); params.validators() * params.threshold()],
         }
     }
-    group::normalize_g1(&sums)
+
+    /// Adds one dealer's `commitments[v][k]` (on every core); entries past
+    /// the validators or the threshold are ignored (a parsed deal has none).
+    pub fn add(&mut self, commitments: &[Vec<G1Point>]) {
+        self.sums
+            .par_chunks_mut(self.threshold.max(1))
+            .zip(commitments)
+            .for_each(|(sums, points)| {
+                for (sum, point) in sums.iter_mut().zip(points) {
+                    sum.add(point);
+                }
+            });
+    }
+
+    /// `A_{v,k}`, flattened validator by validator (`t` points each).
+    pub fn finish(self) -> Vec<G1Point> {
+        group::normalize_g1(&self.sums)
+    }
 }
 
 /// The group keys and public shares (at the holders' `indices`) from the

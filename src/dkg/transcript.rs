@@ -7,9 +7,14 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::checks::{Report, check_echoes, check_hello, check_hello_echoes, check_signed};
-use super::error::{DkgError, Evidence};
-use super::finalize::{Expected, holder_acks, verify_and_combine};
+use rayon::prelude::*;
+
+use super::checks::{
+    Report, check_agreement, check_echoes, check_hello, check_hello_echoes, check_receipts,
+    check_signed,
+};
+use super::error::{DkgError, Evidence, LocalError};
+use super::finalize::{self, CombineFault};
 use super::judge::judge;
 use super::messages::{
     Ack, DealBundle, Finalize, Hello, IntoAny, MessageKind, PartialSignatures, Receipt, Signed,
@@ -17,7 +22,7 @@ use super::messages::{
 use super::plan::Context;
 use super::signing::{self, Statements};
 use super::{sign, vss};
-use crate::crypto::G1Point;
+use crate::crypto::{G1Point, G2Point};
 use crate::wire::{self, Bytes};
 
 /// The transcript format version.
@@ -111,7 +116,9 @@ impl Transcript {
         };
         let mut hasher = Sha256::new();
         hasher.update(self.context.plan.kind().domain(TRANSCRIPT_PURPOSE));
-        hasher.update(wire::encode(&part).unwrap_or_default());
+        // Hashed as it is encoded: at 65,536 validators the encoding is
+        // 100 MB or more. Encoding our own types cannot fail.
+        let _ = wire::encode_into(&mut wire::HashWriter(&mut hasher), &part);
         hasher.finalize().into()
     }
 
@@ -134,6 +141,10 @@ pub enum TranscriptError {
     /// recomputation.
     #[error("transcript inconsistent: {0}")]
     Inconsistent(Inconsistency),
+    /// A message checked and not kept could not be read again as evidence
+    /// (the file changed, or became unreadable, while it was verified).
+    #[error("cannot read the transcript again for the evidence: {0}")]
+    Recall(String),
 }
 
 /// How a transcript differs from what the protocol produces.
@@ -222,20 +233,51 @@ fn in_order<T: super::messages::Body>(
     Ok(())
 }
 
-/// Checks that the first report's receipts are those of `messages`.
-fn echoes_match<T: super::messages::Body>(
+/// Checks that the first echo's receipts are `receipts`, those of the
+/// messages it echoes.
+fn echoes_match(
     kind: MessageKind,
-    reports: &[Report<'_>],
-    messages: &[Signed<T>],
+    first: Option<&[Receipt]>,
+    receipts: &[Receipt],
 ) -> Result<(), TranscriptError> {
-    let receipts: Vec<Receipt> = messages.iter().map(Receipt::of).collect();
-    if reports
-        .first()
-        .is_some_and(|(_, r, _)| *r != receipts.as_slice())
-    {
+    if first.is_some_and(|r| r != receipts) {
         return Err(TranscriptError::Inconsistent(Inconsistency::Echoes(kind)));
     }
     Ok(())
+}
+
+/// Where a [`Verifier`] gets back, as evidence, a message it checked and
+/// did not keep: a transcript read as a stream keeps no deal and no partial
+/// signature. Only a transcript that fails needs one.
+pub trait Recall {
+    /// Every deal, in slot order.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError::Recall`] if they cannot be read again.
+    fn deals(&mut self) -> Result<Vec<Signed<DealBundle>>, TranscriptError>;
+
+    /// The partial-signature message of the holder at `position`.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError::Recall`] if it cannot be read again.
+    fn partials(&mut self, position: usize) -> Result<Signed<PartialSignatures>, TranscriptError>;
+}
+
+/// The [`Recall`] of a transcript in memory.
+struct InMemory<'a>(&'a Transcript);
+
+impl Recall for InMemory<'_> {
+    fn deals(&mut self) -> Result<Vec<Signed<DealBundle>>, TranscriptError> {
+        Ok(self.0.deals.clone())
+    }
+
+    fn partials(&mut self, position: usize) -> Result<Signed<PartialSignatures>, TranscriptError> {
+        self.0.partials.get(position).cloned().ok_or_else(|| {
+            TranscriptError::Recall(format!("no partial-signature message {position}"))
+        })
+    }
 }
 
 /// Checks a transcript against the protocol with no secret
@@ -245,6 +287,9 @@ fn echoes_match<T: super::messages::Body>(
 /// group keys and public shares, every partial and combined signature, and
 /// every operator's signature on the transcript hash.
 ///
+/// A [`Verifier`] fed with the transcript's parts, in order: the same
+/// checks as a transcript file read as a stream.
+///
 /// # Errors
 ///
 /// [`TranscriptError`]: a named operator's violation, or an inconsistency.
@@ -253,46 +298,144 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
     statements: &dyn Statements,
     rng: &mut R,
 ) -> Result<Verified, TranscriptError> {
-    let context = &transcript.context;
-    let plan = &context.plan;
-    let params = plan.params();
-    if transcript.version != TRANSCRIPT_VERSION {
-        return Err(TranscriptError::Inconsistent(Inconsistency::Version(
-            transcript.version,
-        )));
+    let mut recall = InMemory(transcript);
+    let mut verifier = Verifier::start(
+        transcript.version,
+        &transcript.context,
+        &transcript.hellos,
+        statements,
+        rng,
+    )?;
+    verifier.deals(transcript.deals.len())?;
+    for (position, deal) in transcript.deals.iter().enumerate() {
+        verifier.deal(position, deal)?;
     }
-    in_order(context, MessageKind::Hello, &transcript.hellos)?;
-    in_order(context, MessageKind::Deal, &transcript.deals)?;
-    in_order(context, MessageKind::Ack, &transcript.acks)?;
-    in_order(context, MessageKind::Partials, &transcript.partials)?;
-    in_order(context, MessageKind::Finalize, &transcript.finals)?;
+    verifier.acks(&transcript.acks, &mut recall)?;
+    verifier.partials(transcript.partials.len())?;
+    for (position, message) in transcript.partials.iter().enumerate() {
+        verifier.partial(position, message, &mut recall)?;
+    }
+    verifier.combine(&mut recall)?;
+    verifier.records(&transcript.validators)?;
+    verifier.finals(&transcript.finals)
+}
 
-    // Round 0: hellos for this definition, then the session id.
-    for hello in &transcript.hellos {
-        check_hello(context, hello.header.sender, hello)?;
-    }
-    let session = transcript.session_id();
+/// A transcript checked part by part, in the order of its encoding
+/// (protocol.md, "Verifying a transcript"), keeping only what later parts
+/// are checked against: the receipts, the running sums of the commitments,
+/// the derived keys, the decoded partial signatures, and a running hash of
+/// the transcript. No deal and no raw partial signature is kept, so a
+/// transcript file is verified as it is read, in memory that does not
+/// grow with its deals.
+///
+/// Call, in order: [`start`](Self::start), [`deals`](Self::deals),
+/// [`deal`](Self::deal) for each, [`acks`](Self::acks),
+/// [`partials`](Self::partials), [`partial`](Self::partial) for each,
+/// [`combine`](Self::combine), [`records`](Self::records),
+/// [`finals`](Self::finals). Each checks what it is given and returns the
+/// first fault; after one, the verifier is of no further use.
+pub struct Verifier<'a, R: ?Sized> {
+    context: &'a Context,
+    statements: &'a dyn Statements,
+    rng: &'a mut R,
+    session: [u8; 32],
+    /// `SHA-256(domain ‖ encode(everything before the finals))`, so far.
+    hasher: Sha256,
+    hellos: &'a [Signed<Hello>],
+    /// Receipts of the deals seen, in slot order.
+    deals: Vec<Receipt>,
+    aggregator: Option<signing::Aggregator>,
+    acks: Vec<Signed<Ack>>,
+    keys: Vec<signing::ValidatorKeys>,
+    hashed: Vec<Vec<G2Point>>,
+    /// Receipts of the partial-signature messages seen, in holder order.
+    partials: Vec<Receipt>,
+    /// The ack receipts each of them carries.
+    partial_echoes: Vec<Vec<Receipt>>,
+    /// `decoded[holder][v][d]`.
+    decoded: Vec<Vec<Vec<G2Point>>>,
+    combined: Vec<Vec<G2Point>>,
+    group_keys: Vec<G1Point>,
+}
 
-    // Round 1: deals, their hello echoes, encodings, proofs and constants.
-    for deal in &transcript.deals {
-        check_signed(context, &session, deal.header.sender, deal)?;
+impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
+    /// Round 0: the version, the context and the hellos, then the session
+    /// id.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] for another version, or a hello at fault.
+    pub fn start(
+        version: u32,
+        context: &'a Context,
+        hellos: &'a [Signed<Hello>],
+        statements: &'a dyn Statements,
+        rng: &'a mut R,
+    ) -> Result<Self, TranscriptError> {
+        if version != TRANSCRIPT_VERSION {
+            return Err(TranscriptError::Inconsistent(Inconsistency::Version(
+                version,
+            )));
+        }
+        in_order(context, MessageKind::Hello, hellos)?;
+        for hello in hellos {
+            check_hello(context, hello.header.sender, hello)?;
+        }
+        let session = context.session_id(&hellos.iter().collect::<Vec<_>>());
+        let mut hasher = Sha256::new();
+        hasher.update(context.plan.kind().domain(TRANSCRIPT_PURPOSE));
+        hash_into(&mut hasher, &version);
+        hash_into(&mut hasher, context);
+        hash_into(&mut hasher, hellos);
+        Ok(Self {
+            context,
+            statements,
+            rng,
+            session,
+            hasher,
+            hellos,
+            deals: Vec::new(),
+            aggregator: Some(signing::Aggregator::new(&context.plan.params())),
+            acks: Vec::new(),
+            keys: Vec::new(),
+            hashed: Vec::new(),
+            partials: Vec::new(),
+            partial_echoes: Vec::new(),
+            decoded: Vec::new(),
+            combined: Vec::new(),
+            group_keys: Vec::new(),
+        })
     }
-    for deal in &transcript.deals {
-        check_hello_echoes(context, &transcript.hellos, deal)?;
+
+    /// Round 1 begins: `count` deals follow.
+    ///
+    /// # Errors
+    ///
+    /// [`Inconsistency::Count`] unless there is one per dealer.
+    pub fn deals(&mut self, count: usize) -> Result<(), TranscriptError> {
+        self.count(MessageKind::Deal, count)
     }
-    let parsed: Vec<vss::ParsedDeal> = transcript
-        .deals
-        .iter()
-        .map(|d| vss::parse_deal_subgroup_deferred(plan, d))
-        .collect::<Result<_, _>>()?;
-    let refs: Vec<&vss::ParsedDeal> = parsed.iter().collect();
-    if let Some((dealer, validator)) = vss::first_invalid_proof(plan.kind(), &session, &refs, rng) {
-        let deal = plan
-            .dealers()
-            .iter()
-            .position(|&d| d == dealer)
-            .and_then(|position| transcript.deals.get(position));
-        if let Some(deal) = deal {
+
+    /// One deal, the `position`-th: its sender, signature, hello echoes,
+    /// encodings, proofs of knowledge and (for a split or reshare) constant
+    /// commitments; then its commitments join the sums.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] naming the dealer.
+    pub fn deal(
+        &mut self,
+        position: usize,
+        deal: &Signed<DealBundle>,
+    ) -> Result<(), TranscriptError> {
+        let (context, plan) = (self.context, &self.context.plan);
+        self.sender(MessageKind::Deal, position, &deal.header)?;
+        check_signed(context, &self.session, deal.header.sender, deal)?;
+        check_hello_echoes(context, self.hellos, deal)?;
+        let parsed = vss::parse_deal_subgroup_deferred(plan, deal)?;
+        if let Some((dealer, validator)) =
+            vss::first_invalid_proof(plan.kind(), &self.session, &[&parsed], self.rng)
+        {
             // A point outside the subgroup is the more precise fault.
             vss::parse_deal(plan, deal)?;
             return Err(DkgError::InvalidProof {
@@ -302,137 +445,360 @@ pub fn verify_transcript<R: RngCore + CryptoRng + ?Sized>(
             }
             .into());
         }
-    }
-    for (deal, signed) in parsed.iter().zip(&transcript.deals) {
-        if let Some(validator) = vss::first_wrong_constant(plan, deal)? {
-            return Err(vss::wrong_constant(plan, signed, validator).into());
+        if let Some(validator) = vss::first_wrong_constant(plan, &parsed)? {
+            return Err(vss::wrong_constant(plan, deal, validator).into());
         }
+        if let Some(aggregator) = &mut self.aggregator {
+            aggregator.add(&parsed.commitments);
+        }
+        self.deals.push(Receipt::of(deal));
+        hash_into(&mut self.hasher, deal);
+        Ok(())
     }
 
-    // Round 2: acks, their deal echoes, no complaints.
-    for ack in &transcript.acks {
-        check_signed(context, &session, ack.header.sender, ack)?;
-    }
-    let reports: Vec<Report<'_>> = transcript
-        .acks
-        .iter()
-        .map(|ack| {
-            (
-                ack.header.sender,
-                ack.body.deals.as_slice(),
-                ack.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(context, MessageKind::Deal, &session, &reports, None)?;
-    echoes_match(MessageKind::Deal, &reports, &transcript.deals)?;
-    for ack in &transcript.acks {
-        if let Some(complaint) = ack.body.complaints.first() {
-            let agreed = plan
-                .dealers()
-                .iter()
-                .position(|&d| d == complaint.dealer())
-                .and_then(|position| transcript.deals.get(position));
-            return Err(judge(context, &session, agreed, ack, complaint).into());
+    /// Round 2: the acks, their deal echoes, no complaint; then round 3's
+    /// derivation: the sums' subgroup, the known keys (split, reshare), the
+    /// group keys and public shares, and the messages to sign.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] naming an operator at fault.
+    pub fn acks(
+        &mut self,
+        acks: &[Signed<Ack>],
+        recall: &mut dyn Recall,
+    ) -> Result<(), TranscriptError> {
+        let (context, plan) = (self.context, &self.context.plan);
+        let session = self.session;
+        in_order(context, MessageKind::Ack, acks)?;
+        for ack in acks {
+            check_signed(context, &session, ack.header.sender, ack)?;
         }
+        let reports: Vec<Report<'_>> = acks
+            .iter()
+            .map(|ack| {
+                (
+                    ack.header.sender,
+                    ack.body.deals.as_slice(),
+                    ack.clone().into_any(),
+                )
+            })
+            .collect();
+        check_echoes(context, MessageKind::Deal, &session, &reports, None)?;
+        echoes_match(
+            MessageKind::Deal,
+            acks.first().map(|a| a.body.deals.as_slice()),
+            &self.deals,
+        )?;
+        for ack in acks {
+            if let Some(complaint) = ack.body.complaints.first() {
+                let deals = self.recall_deals(recall)?;
+                let agreed = plan
+                    .dealers()
+                    .iter()
+                    .position(|&d| d == complaint.dealer())
+                    .and_then(|position| deals.get(position));
+                return Err(judge(context, &session, agreed, ack, complaint).into());
+            }
+        }
+        hash_into(&mut self.hasher, acks);
+        self.acks = acks.to_vec();
+
+        let params = plan.params();
+        let aggregated = self
+            .aggregator
+            .take()
+            .map(signing::Aggregator::finish)
+            .unwrap_or_default();
+        if !aggregated.par_iter().all(G1Point::in_subgroup) {
+            vss::check_aggregate(plan, &aggregated, &self.recall_deals(recall)?)?;
+        }
+        if let Some(known) = plan.group_keys() {
+            sign::check_known_keys(&aggregated, params.threshold(), known)?;
+        }
+        self.keys = signing::keys_from_aggregate(&params, plan.indices(), &aggregated);
+        self.hashed = signing::hashed_messages(plan, self.statements, &session, &self.keys)
+            .map_err(DkgError::from)?;
+        Ok(())
     }
 
-    // Round 3: derived keys, then partial signatures (their ack echoes).
-    let commitments: Vec<&[Vec<G1Point>]> =
-        parsed.iter().map(|p| p.commitments.as_slice()).collect();
-    let aggregated = signing::aggregate(&params, &commitments);
-    vss::check_aggregate(plan, &aggregated, &transcript.deals)?;
-    if let Some(known) = plan.group_keys() {
-        sign::check_known_keys(&aggregated, params.threshold(), known)?;
+    /// Round 3 begins: `count` partial-signature messages follow.
+    ///
+    /// # Errors
+    ///
+    /// [`Inconsistency::Count`] unless there is one per holder.
+    pub fn partials(&mut self, count: usize) -> Result<(), TranscriptError> {
+        self.count(MessageKind::Partials, count)
     }
-    let keys = signing::keys_from_aggregate(&params, plan.indices(), &aggregated);
-    if keys.len() != transcript.validators.len() {
-        return Err(TranscriptError::Inconsistent(Inconsistency::Records {
-            got: transcript.validators.len(),
-            expected: keys.len(),
-        }));
+
+    /// One holder's partial signatures, the `position`-th: its sender,
+    /// signature, ack receipts, and every signature's encoding and
+    /// subgroup. The signatures are checked by [`combine`](Self::combine).
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] naming the holder.
+    pub fn partial(
+        &mut self,
+        position: usize,
+        message: &Signed<PartialSignatures>,
+        recall: &mut dyn Recall,
+    ) -> Result<(), TranscriptError> {
+        let (context, plan) = (self.context, &self.context.plan);
+        let sender = message.header.sender;
+        self.sender(MessageKind::Partials, position, &message.header)?;
+        check_signed(context, &self.session, sender, message)?;
+        check_receipts(
+            context,
+            MessageKind::Ack,
+            &self.session,
+            sender,
+            &message.body.acks,
+            || message.clone().into_any(),
+        )?;
+        let decoded = match finalize::decode_partials(plan, message) {
+            Ok(decoded) => decoded,
+            Err(fault) => {
+                let evidence = Evidence::Partials {
+                    partials: message.clone(),
+                    ack: self.holder_ack(position)?,
+                    deals: self.recall_deals(recall)?,
+                };
+                return Err(fault.into_error(plan, sender, Box::new(evidence)).into());
+            }
+        };
+        self.decoded.push(decoded);
+        self.partials.push(Receipt::of(message));
+        self.partial_echoes.push(message.body.acks.clone());
+        hash_into(&mut self.hasher, message);
+        Ok(())
     }
-    for (v, (derived, record)) in keys.iter().zip(&transcript.validators).enumerate() {
-        let shares_match = derived.public_shares.len() == record.public_shares.len()
-            && derived
-                .public_shares
-                .iter()
-                .zip(&record.public_shares)
-                .all(|(p, r)| p.to_bytes() == r.0);
-        if record.group_key.0 != derived.group_key.to_bytes() || !shares_match {
+
+    /// Round 3 ends: the holders agree on the acks they echo, and every
+    /// partial signature and the combination of the first `t` check out, in
+    /// one batch.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] naming an equivocating operator or the first
+    /// invalid signer.
+    pub fn combine(&mut self, recall: &mut dyn Recall) -> Result<(), TranscriptError> {
+        let (context, plan) = (self.context, &self.context.plan);
+        let echoes: Vec<&[Receipt]> = self.partial_echoes.iter().map(Vec::as_slice).collect();
+        check_agreement(context, MessageKind::Ack, &self.session, &echoes, None)?;
+        let receipts: Vec<Receipt> = self.acks.iter().map(Receipt::of).collect();
+        echoes_match(MessageKind::Ack, echoes.first().copied(), &receipts)?;
+        let decoded = std::mem::take(&mut self.decoded);
+        let combined =
+            finalize::combine_checked(plan, &decoded, &self.keys, &self.hashed, self.rng);
+        drop(decoded);
+        self.hashed = Vec::new();
+        self.combined = match combined {
+            Ok(combined) => combined,
+            Err(CombineFault::Invalid {
+                position,
+                validator,
+                statement,
+            }) => {
+                let partials = self.recall_partials(recall, position)?;
+                return Err(DkgError::InvalidPartialSignature {
+                    culprit: partials.header.sender,
+                    validator,
+                    statement: signing::label(plan, statement),
+                    evidence: Box::new(Evidence::Partials {
+                        partials,
+                        ack: self.holder_ack(position)?,
+                        deals: self.recall_deals(recall)?,
+                    }),
+                }
+                .into());
+            }
+            Err(CombineFault::Mismatch) => {
+                return Err(DkgError::from(LocalError::BatchMismatch("partial signature")).into());
+            }
+        };
+        Ok(())
+    }
+
+    /// The validator records: each the derived group key, public shares
+    /// and combined signatures.
+    ///
+    /// # Errors
+    ///
+    /// [`Inconsistency`] naming the first validator whose record is not
+    /// what the deals and partial signatures make.
+    pub fn records(&mut self, records: &[ValidatorRecord]) -> Result<(), TranscriptError> {
+        if self.keys.len() != records.len() {
+            return Err(TranscriptError::Inconsistent(Inconsistency::Records {
+                got: records.len(),
+                expected: self.keys.len(),
+            }));
+        }
+        let keys_differ = self
+            .keys
+            .par_iter()
+            .zip(records)
+            .position_first(|(derived, record)| {
+                record.group_key.0 != derived.group_key.to_bytes()
+                    || derived.public_shares.len() != record.public_shares.len()
+                    || derived
+                        .public_shares
+                        .iter()
+                        .zip(&record.public_shares)
+                        .any(|(p, r)| p.to_bytes() != r.0)
+            });
+        if let Some(v) = keys_differ {
             return Err(TranscriptError::Inconsistent(Inconsistency::Keys(v)));
         }
-    }
-    for message in &transcript.partials {
-        check_signed(context, &session, message.header.sender, message)?;
-    }
-    let reports: Vec<Report<'_>> = transcript
-        .partials
-        .iter()
-        .map(|m| {
-            (
-                m.header.sender,
-                m.body.acks.as_slice(),
-                m.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(context, MessageKind::Ack, &session, &reports, None)?;
-    echoes_match(MessageKind::Ack, &reports, &transcript.acks)?;
-    let hashed =
-        signing::hashed_messages(plan, statements, &session, &keys).map_err(DkgError::from)?;
-    let combined = verify_and_combine(
-        context,
-        &transcript.deals,
-        &holder_acks(context, &transcript.acks),
-        &transcript.partials,
-        &Expected {
-            keys: &keys,
-            hashed: &hashed,
-            own: None,
-        },
-        rng,
-    )?;
-    for (v, (sigs, record)) in combined.iter().zip(&transcript.validators).enumerate() {
-        let recorded: Vec<Bytes<96>> = sigs.iter().map(|s| Bytes(s.to_bytes())).collect();
-        if recorded != record.signatures {
+        let signatures_differ =
+            self.combined
+                .par_iter()
+                .zip(records)
+                .position_first(|(combined, record)| {
+                    combined.len() != record.signatures.len()
+                        || combined
+                            .iter()
+                            .zip(&record.signatures)
+                            .any(|(s, r)| s.to_bytes() != r.0)
+                });
+        if let Some(v) = signatures_differ {
             return Err(TranscriptError::Inconsistent(Inconsistency::Signatures(v)));
+        }
+        self.group_keys = std::mem::take(&mut self.keys)
+            .into_iter()
+            .map(|k| k.group_key)
+            .collect();
+        self.combined = Vec::new();
+        hash_into(&mut self.hasher, records);
+        Ok(())
+    }
+
+    /// Round 4: every participant signed this transcript's hash, echoing
+    /// the partial-signature messages.
+    ///
+    /// # Errors
+    ///
+    /// [`TranscriptError`] naming a participant at fault.
+    pub fn finals(self, finals: &[Signed<Finalize>]) -> Result<Verified, TranscriptError> {
+        let context = self.context;
+        let session = self.session;
+        in_order(context, MessageKind::Finalize, finals)?;
+        let hash: [u8; 32] = self.hasher.finalize().into();
+        for message in finals {
+            check_signed(context, &session, message.header.sender, message)?;
+        }
+        let reports: Vec<Report<'_>> = finals
+            .iter()
+            .map(|m| {
+                (
+                    m.header.sender,
+                    m.body.partials.as_slice(),
+                    m.clone().into_any(),
+                )
+            })
+            .collect();
+        check_echoes(context, MessageKind::Partials, &session, &reports, None)?;
+        echoes_match(
+            MessageKind::Partials,
+            finals.first().map(|f| f.body.partials.as_slice()),
+            &self.partials,
+        )?;
+        for message in finals {
+            if message.body.transcript_hash.0 != hash {
+                return Err(DkgError::FinalizeMismatch {
+                    culprit: message.header.sender,
+                    evidence: Box::new(Evidence::Finalize {
+                        finalize: message.clone(),
+                        expected_hash: Bytes(hash),
+                    }),
+                }
+                .into());
+            }
+        }
+        Ok(Verified {
+            session,
+            hash,
+            group_keys: self.group_keys,
+        })
+    }
+
+    /// Checks that `count` messages of `kind` are one per sender, and hashes
+    /// the sequence's length.
+    fn count(&mut self, kind: MessageKind, count: usize) -> Result<(), TranscriptError> {
+        let expected = self.context.plan.senders(kind).len();
+        if count != expected {
+            return Err(TranscriptError::Inconsistent(Inconsistency::Count {
+                kind,
+                got: count,
+                expected,
+            }));
+        }
+        self.hasher.update(wire::encode_len(count));
+        Ok(())
+    }
+
+    /// Checks that the `position`-th message of `kind` is signed as its
+    /// sender.
+    fn sender(
+        &self,
+        kind: MessageKind,
+        position: usize,
+        header: &super::messages::Header,
+    ) -> Result<(), TranscriptError> {
+        match self.context.plan.senders(kind).get(position) {
+            Some(&sender) if sender == header.sender => Ok(()),
+            _ => Err(TranscriptError::Inconsistent(Inconsistency::Order {
+                kind,
+                position,
+                sender: header.sender,
+            })),
         }
     }
 
-    // Round 4: every participant signed this transcript's hash.
-    let hash = transcript.hash();
-    for message in &transcript.finals {
-        check_signed(context, &session, message.header.sender, message)?;
+    /// The ack of the holder at `position` (the one its partial signatures
+    /// echo).
+    fn holder_ack(&self, position: usize) -> Result<Signed<Ack>, TranscriptError> {
+        finalize::holder_acks(self.context, &self.acks)
+            .get(position)
+            .map(|ack| (*ack).clone())
+            .ok_or_else(|| TranscriptError::Recall(format!("no ack of holder {position}")))
     }
-    let reports: Vec<Report<'_>> = transcript
-        .finals
-        .iter()
-        .map(|m| {
-            (
-                m.header.sender,
-                m.body.partials.as_slice(),
-                m.clone().into_any(),
-            )
-        })
-        .collect();
-    check_echoes(context, MessageKind::Partials, &session, &reports, None)?;
-    echoes_match(MessageKind::Partials, &reports, &transcript.partials)?;
-    for message in &transcript.finals {
-        if message.body.transcript_hash.0 != hash {
-            return Err(DkgError::FinalizeMismatch {
-                culprit: message.header.sender,
-                evidence: Box::new(Evidence::Finalize {
-                    finalize: message.clone(),
-                    expected_hash: Bytes(hash),
-                }),
-            }
-            .into());
+
+    /// Every deal, recalled, and checked to be the deals verified.
+    fn recall_deals(
+        &self,
+        recall: &mut dyn Recall,
+    ) -> Result<Vec<Signed<DealBundle>>, TranscriptError> {
+        let deals = recall.deals()?;
+        let receipts: Vec<Receipt> = deals.iter().map(Receipt::of).collect();
+        if receipts != self.deals {
+            return Err(TranscriptError::Recall(
+                "the deals read again are not those verified: the transcript changed".into(),
+            ));
         }
+        Ok(deals)
     }
-    Ok(Verified {
-        session,
-        hash,
-        group_keys: keys.iter().map(|k| k.group_key).collect(),
-    })
+
+    /// The partial-signature message at `position`, recalled, and checked
+    /// to be the one verified.
+    fn recall_partials(
+        &self,
+        recall: &mut dyn Recall,
+        position: usize,
+    ) -> Result<Signed<PartialSignatures>, TranscriptError> {
+        let message = recall.partials(position)?;
+        if self.partials.get(position) != Some(&Receipt::of(&message)) {
+            return Err(TranscriptError::Recall(format!(
+                "partial-signature message {position} read again is not the one verified: the transcript changed"
+            )));
+        }
+        Ok(message)
+    }
+}
+
+/// Adds `encode(value)` to the running transcript hash.
+fn hash_into<T: Serialize + ?Sized>(hasher: &mut Sha256, value: &T) {
+    // Encoding our own types cannot fail; a hash of a partial encoding
+    // would only fail the finalize check.
+    let _ = wire::encode_into(&mut wire::HashWriter(hasher), value);
 }

@@ -233,11 +233,8 @@ fn parse_deal_with(
                 evidence: evidence(),
             });
         }
-        let points = entry
-            .commitments
-            .iter()
-            .enumerate()
-            .map(|(k, bytes)| {
+        let points = crate::collect::try_collect_exact(entry.commitments.iter().enumerate().map(
+            |(k, bytes)| {
                 decode(&bytes.0).map_err(|reason| DkgError::InvalidPoint {
                     culprit: dealer,
                     validator: v,
@@ -245,8 +242,8 @@ fn parse_deal_with(
                     reason,
                     evidence: evidence(),
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            },
+        ))?;
         let r = decode(&entry.proof.r.0).map_err(|reason| DkgError::InvalidPoint {
             culprit: dealer,
             validator: v,

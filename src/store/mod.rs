@@ -156,13 +156,8 @@ fn read_stream(stream: impl Read, path: &Path, max: u64) -> Result<Zeroizing<Vec
     Ok(bytes)
 }
 
-/// Reads at most `max` bytes into a zeroizing buffer sized so that it never
-/// grows (so no copy of a secret is left behind).
-///
-/// # Errors
-///
-/// [`StoreError`] when the file is missing, not a regular file or too large.
-pub fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+/// Opens a regular file of at most `max` bytes; returns it with its length.
+fn open_regular(path: &Path, max: u64) -> Result<(fs::File, u64), StoreError> {
     let io_error = |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -181,10 +176,37 @@ pub fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreErro
             max,
         });
     }
+    Ok((file, meta.len()))
+}
+
+/// A public input file of at most `max` bytes (checked as [`read_text`]
+/// does), to be read as a stream: a file too large to hold twice, a lock
+/// of 65,536 validators (94 MB) parsed without its text in memory.
+/// Reading stops after `max` bytes, should the file grow.
+///
+/// # Errors
+///
+/// [`StoreError`] when the file is missing, not a regular file or too large.
+pub fn open_input(path: &Path, max: u64) -> Result<impl std::io::Read, StoreError> {
+    let (file, _) = open_regular(path, max)?;
+    Ok(std::io::BufReader::with_capacity(1 << 16, file.take(max)))
+}
+
+/// Reads at most `max` bytes into a zeroizing buffer sized so that it never
+/// grows (so no copy of a secret is left behind).
+///
+/// # Errors
+///
+/// [`StoreError`] when the file is missing, not a regular file or too large.
+pub fn read_bytes(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let (file, len) = open_regular(path, max)?;
     // One spare byte so that reading to the end of the file finds EOF
     // without growing the buffer (unless the file grew since the stat).
-
-    let capacity = usize::try_from(meta.len().min(max) + 1).unwrap_or(usize::MAX);
+    let capacity = usize::try_from(len + 1).unwrap_or(usize::MAX);
     let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     file.take(max + 1)
         .read_to_end(&mut bytes)
@@ -224,9 +246,15 @@ pub fn describe_json_error(err: &serde_json::Error) -> String {
 /// [`StoreError`] when the file is missing, not a regular file, too large or
 /// not UTF-8.
 pub fn read_text(path: &Path, max: u64) -> Result<String, StoreError> {
-    let bytes = read_bytes(path, max)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::NotText {
-        path: path.to_owned(),
+    // The bytes become the string, not a copy of it (a lock of 65,536
+    // validators is 94 MB); bytes that are not text are wiped as
+    // `read_bytes` would have.
+    let mut bytes = read_bytes(path, max)?;
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|err| {
+        zeroize::Zeroize::zeroize(&mut err.into_bytes());
+        StoreError::NotText {
+            path: path.to_owned(),
+        }
     })
 }
 

@@ -3,7 +3,7 @@
 //! against the lock, and optionally one operator's keystores against the
 //! lock's public shares.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::deposits::{EntryReport, FileReport};
@@ -11,7 +11,7 @@ use super::{Checks, Report, read_json};
 use crate::ceremony::lock::{self, ClusterLock};
 use crate::ceremony::outputs;
 use crate::ceremony::transcript_file;
-use crate::dkg::transcript::{self, Transcript, Verified};
+use crate::dkg::transcript::{self, Transcript, TranscriptError, Verified};
 use crate::eth::deposit::{self, DepositEntry, Expectations, FieldProblem};
 use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 use crate::eth::statements::EthStatements;
@@ -94,11 +94,9 @@ impl OutputPaths {
     }
 }
 
-/// The lock and transcript texts, when the caller already read them.
+/// The transcript's text, when the caller already read it.
 #[derive(Debug, Default)]
 pub struct Preread {
-    /// The lock's text.
-    pub lock: Option<String>,
     /// The transcript's text, for the JSON view (a binary transcript is
     /// decoded from its file as it is read).
     pub transcript: Option<String>,
@@ -138,66 +136,90 @@ fn is_split_dealer_dir(keyshares: &Path, lock: &ClusterLock) -> bool {
 }
 
 /// Reads a lock, refusing another format version by name (before its
-/// fields, which another version names differently).
-fn read_lock(path: &Path, text: Option<&str>) -> Result<ClusterLock, String> {
-    let value: serde_json::Value = read_json(path, text, "cluster lock")?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(lock::LOCK_VERSION)) {
-        return Err(format!(
-            "{}: unsupported cluster lock version {}: this dvkg reads version {}",
-            path.display(),
-            value
-                .get("version")
-                .map_or_else(|| "(none)".to_owned(), ToString::to_string),
-            lock::LOCK_VERSION
-        ));
+/// fields, which another version names differently). The version is read
+/// on its own, not through a JSON tree of the whole lock (five times its
+/// text).
+fn read_lock(path: &Path) -> Result<ClusterLock, String> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        version: Option<serde_json::Value>,
     }
-    serde_json::from_value(value).map_err(|e| {
+    // Parsed from the file, twice (the version, then the lock), so that its
+    // text is never held beside the lock.
+    let open = || {
+        store::open_input(path, store::MAX_INPUT_FILE_BYTES)
+            .map_err(|e| format!("cannot read cluster lock {}: {e}", path.display()))
+    };
+    let invalid = |e: serde_json::Error| {
         format!(
             "{} is not a valid cluster lock: {}",
             path.display(),
             store::describe_json_error(&e)
         )
-    })
+    };
+    let version: VersionOnly = serde_json::from_reader(open()?).map_err(invalid)?;
+    if version.version.as_ref().and_then(serde_json::Value::as_u64)
+        != Some(u64::from(lock::LOCK_VERSION))
+    {
+        return Err(format!(
+            "{}: unsupported cluster lock version {}: this dvkg reads version {}",
+            path.display(),
+            version
+                .version
+                .map_or_else(|| "(none)".to_owned(), |v| v.to_string()),
+            lock::LOCK_VERSION
+        ));
+    }
+    serde_json::from_reader(open()?).map_err(invalid)
 }
 
 /// Checks the given outputs; every problem becomes a failed check.
 pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Preread) -> Report {
     let mut checks = Checks::default();
     let mut rng = rand::rngs::OsRng;
-    let transcript: Option<Transcript> = paths.transcript.as_ref().and_then(|path| {
-        let parsed = match preread.transcript.as_deref() {
-            Some(text) => transcript_file::from_json(path, text),
-            None => transcript_file::read(path),
-        }
-        .map_err(|e| e.to_string());
-        let ok = parsed
-            .as_ref()
-            .map(|_| format!("{} parsed", path.display()))
-            .map_err(Clone::clone);
-        checks.add("transcript: readable", ok);
-        parsed.ok()
-    });
-    let verified: Option<Verified> = transcript.as_ref().and_then(|t| {
-        let result = transcript::verify_transcript(t, &EthStatements, &mut rng);
-        let params = t.context.params();
-        let detail = result.as_ref().map(|v| {
-            format!(
-                "{} operators (threshold {}), {} validators: every signature, echo, proof, share, partial and combined signature checks out; session {}",
-                params.operators(),
-                params.threshold(),
-                v.group_keys.len(),
-                hex::encode(v.session)
-            )
+    // Read and verified as one: a binary transcript as a stream, keeping
+    // none of its deals and partial signatures (what `transcript` is then
+    // without: `transcript_file::Checked`).
+    let checked: Option<(Transcript, Result<Verified, TranscriptError>)> =
+        paths.transcript.as_ref().and_then(|path| {
+            let checked = match preread.transcript.as_deref() {
+                Some(text) => transcript_file::from_json(path, text).map(|t| {
+                    let verdict = transcript::verify_transcript(&t, &EthStatements, &mut rng);
+                    (t, verdict)
+                }),
+                None => transcript_file::verify_file(path, &EthStatements, &mut rng)
+                    .map(|c| (c.transcript, c.verdict)),
+            }
+            .map_err(|e| e.to_string());
+            let ok = checked
+                .as_ref()
+                .map(|_| format!("{} parsed", path.display()))
+                .map_err(Clone::clone);
+            checks.add("transcript: readable", ok);
+            checked.ok()
         });
-        checks.add(
-            "transcript: verifies against the protocol",
-            detail.map_err(|e| e.to_string()),
-        );
-        result.ok()
-    });
+    let (transcript, verified): (Option<Transcript>, Option<Verified>) = match checked {
+        Some((t, result)) => {
+            let params = t.context.params();
+            let detail = result.as_ref().map(|v| {
+                format!(
+                    "{} operators (threshold {}), {} validators: every signature, echo, proof, share, partial and combined signature checks out; session {}",
+                    params.operators(),
+                    params.threshold(),
+                    v.group_keys.len(),
+                    hex::encode(v.session)
+                )
+            });
+            checks.add(
+                "transcript: verifies against the protocol",
+                detail.map_err(|e| e.to_string()),
+            );
+            (Some(t), result.ok())
+        }
+        None => (None, None),
+    };
     let lock: Option<ClusterLock> = paths.lock.as_ref().and_then(|path| {
-        let parsed = read_lock(path, preread.lock.as_deref());
+        let parsed = read_lock(path);
         checks.add(
             "lock: readable",
             parsed
@@ -234,7 +256,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             },
         );
         lock_entries = lock.deposit_entries();
-        if let (Some(transcript), Some(_)) = (&transcript, &verified) {
+        if let (Some(transcript), Some(verified)) = (&transcript, &verified) {
             checks.add(
                 "lock: the transcript ran this definition",
                 match definition.to_context() {
@@ -247,7 +269,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                     Err(e) => Err(e.to_string()),
                 },
             );
-            let same = lock.transcript_hash.0 == transcript.hash();
+            let same = lock.transcript_hash.0 == verified.hash;
             if same {
                 lock_transcript = Some(transcript);
             }
@@ -270,7 +292,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                     Err("the lock's operator signatures are not the transcript's".into())
                 },
             );
-            let rebuilt = ClusterLock::new(definition, transcript);
+            let rebuilt = ClusterLock::with_transcript_hash(definition, transcript, verified.hash);
             checks.add(
                 "lock: validators, public shares and deposit data derive from the transcript",
                 match rebuilt {
@@ -340,8 +362,15 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
             },
         );
     }
-    let lock_set: HashSet<&DepositEntry> = lock_entries.iter().collect();
-    let mut in_files: HashSet<DepositEntry> = HashSet::new();
+    // Each of the lock's deposits, by value, to its position; which of them
+    // the files hold (flags, not a set of the files' entries: 43 MB at
+    // 65,536).
+    let lock_set: HashMap<&DepositEntry, usize> = lock_entries
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| (entry, position))
+        .collect();
+    let mut in_files = vec![false; lock_entries.len()];
     let mut deposit_reports = Vec::new();
     for path in &paths.deposit_files {
         let checked = check_deposit_file(
@@ -362,7 +391,11 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
                     );
                 }
                 checks.0.push(line);
-                in_files.extend(decoded);
+                for entry in &decoded {
+                    if let Some(found) = lock_set.get(entry).and_then(|&p| in_files.get_mut(p)) {
+                        *found = true;
+                    }
+                }
                 deposit_reports.extend(file.entries);
             }
             Err(problem) => {
@@ -373,7 +406,11 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
     if lock.is_some() && !paths.deposit_files.is_empty() {
         let missing = lock_entries
             .iter()
-            .filter(|e| !in_files.contains(*e))
+            .filter(|e| {
+                !lock_set
+                    .get(e)
+                    .is_some_and(|&p| in_files.get(p).copied().unwrap_or(false))
+            })
             .count();
         checks.add(
             "deposit data files hold every deposit of the lock",
@@ -437,7 +474,7 @@ pub fn check_outputs(paths: &OutputPaths, expect: &Expectations, preread: &Prere
 fn check_deposit_file(
     path: &Path,
     lock: Option<&[DepositEntry]>,
-    lock_set: &HashSet<&DepositEntry>,
+    lock_set: &HashMap<&DepositEntry, usize>,
     lock_verified: bool,
     expect: &Expectations,
     rng: &mut rand::rngs::OsRng,
@@ -445,13 +482,17 @@ fn check_deposit_file(
     let shown = path.display().to_string();
     let text = store::read_text(path, store::MAX_INPUT_FILE_BYTES).map_err(|e| e.to_string())?;
     let parsed = deposit::parse_file(&text).map_err(|e| e.to_string())?;
+    // Not held beside the decoded entries (46 MB at 65,536).
+    drop(text);
     let mut reports: Vec<Option<EntryReport>> = Vec::with_capacity(parsed.len());
     let mut decoded: Vec<(usize, DepositEntry, Vec<FieldProblem>)> = Vec::new();
     for (index, parse) in parsed.into_iter().enumerate() {
         match parse {
             Ok(entry) => {
                 let problems = match lock {
-                    Some(lock) if !lock_set.contains(&entry) => differences_from_lock(&entry, lock),
+                    Some(lock) if !lock_set.contains_key(&entry) => {
+                        differences_from_lock(&entry, lock)
+                    }
                     _ => Vec::new(),
                 };
                 decoded.push((index, entry, problems));
@@ -476,7 +517,7 @@ fn check_deposit_file(
             !lock_verified
                 || decoded
                     .get(i)
-                    .is_some_and(|(_, entry, _)| !lock_set.contains(entry))
+                    .is_some_and(|(_, entry, _)| !lock_set.contains_key(entry))
         })
         .collect();
     let to_verify: Vec<DepositEntry> = unverified

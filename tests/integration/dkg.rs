@@ -175,6 +175,8 @@ fn verify_transcript_fails_on_changed_bytes() {
     let run = run(&cluster, Hooks::default(), 9);
     let transcript = run.outputs.values().next().unwrap().transcript.clone();
     verify_transcript(&transcript, &EthStatements, &mut rng).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    use dvkg::ceremony::transcript_file;
     let bytes = wire::encode(&transcript).unwrap();
     // Every region of the encoding, then random positions.
     let mut positions: Vec<usize> = (0..bytes.len()).step_by(bytes.len() / 97 + 1).collect();
@@ -190,6 +192,109 @@ fn verify_transcript_fails_on_changed_bytes() {
             "flipping a bit at byte {position} of {} went unnoticed",
             bytes.len()
         );
+        // The same transcript as a file, verified as it is read.
+        let path = dir.path().join("changed.bin");
+        std::fs::write(&path, transcript_file::to_bytes(&decoded).unwrap()).unwrap();
+        let checked = transcript_file::verify_file(&path, &EthStatements, &mut rng).unwrap();
+        assert!(
+            checked.verdict.is_err(),
+            "flipping a bit at byte {position} went unnoticed in the file"
+        );
+    }
+}
+
+/// A binary transcript file is verified as it is decoded
+/// (`transcript_file::verify_file`, no deal or partial signature kept):
+/// the same verdict as in memory, and for a forgery the same culprit with
+/// the same evidence, read again from the file when it was not kept.
+#[test]
+fn a_transcript_file_verifies_as_a_stream_as_in_memory() {
+    use dvkg::ceremony::transcript_file;
+    use dvkg::dkg::DkgError;
+    use dvkg::dkg::evidence::verify_evidence;
+    use dvkg::dkg::transcript::TranscriptError;
+
+    use crate::dkg_harness::{Cluster, resign};
+
+    let mut rng = StdRng::seed_from_u64(152);
+    let cluster = dkg_cluster(4, 3, 6, hoodi_plan(), &mut rng);
+    let transcript = run(&cluster, Hooks::default(), 152)
+        .outputs
+        .into_values()
+        .next()
+        .unwrap()
+        .transcript;
+    let dir = tempfile::tempdir().unwrap();
+    let mut verify_both = |name: &str, t: &Transcript| {
+        let path = dir.path().join(name);
+        let bytes = transcript_file::to_bytes(t).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let checked = transcript_file::verify_file(&path, &EthStatements, &mut rng).unwrap();
+        let in_memory = verify_transcript(t, &EthStatements, &mut rng);
+        // The bytes verified as a stream (what the fuzz target compares).
+        let streamed = transcript_file::verify_bytes(&bytes, &EthStatements, &mut rng).unwrap();
+        assert_eq!(
+            streamed.verdict.as_ref().err().map(ToString::to_string),
+            checked.verdict.as_ref().err().map(ToString::to_string),
+            "{name}"
+        );
+        (checked, in_memory)
+    };
+
+    let (checked, in_memory) = verify_both("good.bin", &transcript);
+    let verified = in_memory.unwrap();
+    assert_eq!(verified.hash, transcript.hash());
+    assert_eq!(checked.verdict.unwrap(), verified);
+    // What the checks after verification read is all there; the bulk is not.
+    let kept = &checked.transcript;
+    assert_eq!(kept.context, transcript.context);
+    assert_eq!(kept.validators, transcript.validators);
+    assert_eq!(kept.finals, transcript.finals);
+    assert!(kept.deals.iter().all(|d| d.body.validators.is_empty()));
+    assert!(kept.partials.iter().all(|p| p.body.signatures.is_empty()));
+
+    // Forgeries re-signed by their senders, each named the same way on both
+    // paths, with evidence that convicts the sender.
+    type Forge = fn(&Cluster, &mut Transcript) -> OperatorId;
+    type Expected = fn(&DkgError) -> bool;
+    let forgeries: [(&str, Forge, Expected); 2] = [
+        (
+            "a partial signature of another validator",
+            |cluster, t| {
+                let other = t.partials[1].body.signatures[1][0];
+                t.partials[1].body.signatures[0][0] = other;
+                resign(cluster, &mut t.partials[1]);
+                t.partials[1].header.sender
+            },
+            |e| matches!(e, DkgError::InvalidPartialSignature { validator: 0, .. }),
+        ),
+        (
+            "a proof of knowledge of another validator",
+            |cluster, t| {
+                let other = t.deals[2].body.validators[4].proof;
+                t.deals[2].body.validators[3].proof = other;
+                resign(cluster, &mut t.deals[2]);
+                t.deals[2].header.sender
+            },
+            |e| matches!(e, DkgError::InvalidProof { validator: 3, .. }),
+        ),
+    ];
+    for (what, forge, expected) in forgeries {
+        let mut forged = transcript.clone();
+        let culprit = forge(&cluster, &mut forged);
+        let (checked, in_memory) = verify_both("forged.bin", &forged);
+        let (Err(TranscriptError::Protocol(streamed)), Err(TranscriptError::Protocol(in_memory))) =
+            (checked.verdict, in_memory)
+        else {
+            panic!("{what}: not refused as a protocol fault on both paths");
+        };
+        assert!(expected(&streamed), "{what}: {streamed}");
+        assert_eq!(streamed.culprit(), Some(culprit), "{what}");
+        assert_eq!(streamed.evidence(), in_memory.evidence(), "{what}");
+        let evidence = streamed.evidence().expect("a blame carries evidence");
+        let verdict = verify_evidence(&cluster.context, cluster.statements(), evidence).unwrap();
+        assert_eq!(verdict.culprit, culprit, "{what}");
+        assert!(verdict.proven, "{what}");
     }
 }
 
