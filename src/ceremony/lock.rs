@@ -444,9 +444,7 @@ impl ClusterLock {
         };
         let mut hasher = Sha256::new();
         hasher.update(LOCK_DOMAIN);
-        // Hashed as it is encoded: at 65,536 validators the encoding is
-        // 100 MB or more. Encoding our own types cannot fail.
-        let _ = wire::encode_into(&mut wire::HashWriter(&mut hasher), &hashed);
+        wire::hash_encoding(&mut hasher, &hashed);
         hasher.finalize().into()
     }
 

@@ -225,21 +225,13 @@ pub fn verify_file<R: RngCore + CryptoRng + ?Sized>(
             verdict,
         });
     }
-    let mut recall = Reread {
-        read: || read(path).map_err(|e| e.to_string()),
-        cache: None,
-    };
-    let seed = Streaming {
-        statements,
-        rng,
-        recall: &mut recall,
-    };
-    wire::decode_compact_seed_from(open_binary(path)?, MAX_TRANSCRIPT_BYTES, seed).map_err(
-        |source| TranscriptFileError::Binary {
-            path: path.to_owned(),
-            source,
-        },
-    )
+    stream(open_binary(path)?, statements, rng, || {
+        read(path).map_err(|e| e.to_string())
+    })
+    .map_err(|source| TranscriptFileError::Binary {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// [`verify_file`] on the bytes of a binary transcript file (magic
@@ -257,8 +249,22 @@ pub fn verify_bytes<R: RngCore + CryptoRng + ?Sized>(
     let body = bytes
         .strip_prefix(MAGIC.as_slice())
         .ok_or(WireError::Magic)?;
+    stream(body, statements, rng, || {
+        from_bytes(bytes).map_err(|e| e.to_string())
+    })
+}
+
+/// Decodes the transcript after the magic from `reader`, verifying it as
+/// it goes; `read_again` decodes the whole transcript, should a failure
+/// need evidence.
+fn stream<R: RngCore + CryptoRng + ?Sized>(
+    reader: impl std::io::Read,
+    statements: &dyn Statements,
+    rng: &mut R,
+    read_again: impl FnMut() -> Result<Transcript, String>,
+) -> Result<Checked, WireError> {
     let mut recall = Reread {
-        read: || from_bytes(bytes).map_err(|e| e.to_string()),
+        read: read_again,
         cache: None,
     };
     let seed = Streaming {
@@ -266,7 +272,7 @@ pub fn verify_bytes<R: RngCore + CryptoRng + ?Sized>(
         rng,
         recall: &mut recall,
     };
-    wire::decode_compact_seed_from(body, MAX_TRANSCRIPT_BYTES, seed)
+    wire::decode_compact_seed_from(reader, MAX_TRANSCRIPT_BYTES, seed)
 }
 
 /// The [`Recall`] of a transcript read as a stream: the whole transcript

@@ -17,7 +17,8 @@ use super::error::{DkgError, Evidence, LocalError};
 use super::finalize::{self, CombineFault};
 use super::judge::judge;
 use super::messages::{
-    Ack, DealBundle, Finalize, Hello, IntoAny, MessageKind, PartialSignatures, Receipt, Signed,
+    Ack, Body, DealBundle, Finalize, Hello, IntoAny, MessageKind, PartialSignatures, Receipt,
+    Signed,
 };
 use super::plan::Context;
 use super::signing::{self, Statements};
@@ -116,9 +117,7 @@ impl Transcript {
         };
         let mut hasher = Sha256::new();
         hasher.update(self.context.plan.kind().domain(TRANSCRIPT_PURPOSE));
-        // Hashed as it is encoded: at 65,536 validators the encoding is
-        // 100 MB or more. Encoding our own types cannot fail.
-        let _ = wire::encode_into(&mut wire::HashWriter(&mut hasher), &part);
+        wire::hash_encoding(&mut hasher, &part);
         hasher.finalize().into()
     }
 
@@ -384,9 +383,9 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
         let session = context.session_id(&hellos.iter().collect::<Vec<_>>());
         let mut hasher = Sha256::new();
         hasher.update(context.plan.kind().domain(TRANSCRIPT_PURPOSE));
-        hash_into(&mut hasher, &version);
-        hash_into(&mut hasher, context);
-        hash_into(&mut hasher, hellos);
+        wire::hash_encoding(&mut hasher, &version);
+        wire::hash_encoding(&mut hasher, context);
+        wire::hash_encoding(&mut hasher, hellos);
         Ok(Self {
             context,
             statements,
@@ -452,7 +451,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
             aggregator.add(&parsed.commitments);
         }
         self.deals.push(Receipt::of(deal));
-        hash_into(&mut self.hasher, deal);
+        wire::hash_encoding(&mut self.hasher, deal);
         Ok(())
     }
 
@@ -470,26 +469,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
     ) -> Result<(), TranscriptError> {
         let (context, plan) = (self.context, &self.context.plan);
         let session = self.session;
-        in_order(context, MessageKind::Ack, acks)?;
-        for ack in acks {
-            check_signed(context, &session, ack.header.sender, ack)?;
-        }
-        let reports: Vec<Report<'_>> = acks
-            .iter()
-            .map(|ack| {
-                (
-                    ack.header.sender,
-                    ack.body.deals.as_slice(),
-                    ack.clone().into_any(),
-                )
-            })
-            .collect();
-        check_echoes(context, MessageKind::Deal, &session, &reports, None)?;
-        echoes_match(
-            MessageKind::Deal,
-            acks.first().map(|a| a.body.deals.as_slice()),
-            &self.deals,
-        )?;
+        self.echoing(acks, MessageKind::Deal, |a| &a.deals, &self.deals)?;
         for ack in acks {
             if let Some(complaint) = ack.body.complaints.first() {
                 let deals = self.recall_deals(recall)?;
@@ -501,7 +481,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
                 return Err(judge(context, &session, agreed, ack, complaint).into());
             }
         }
-        hash_into(&mut self.hasher, acks);
+        wire::hash_encoding(&mut self.hasher, acks);
         self.acks = acks.to_vec();
 
         let params = plan.params();
@@ -570,7 +550,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
         self.decoded.push(decoded);
         self.partials.push(Receipt::of(message));
         self.partial_echoes.push(message.body.acks.clone());
-        hash_into(&mut self.hasher, message);
+        wire::hash_encoding(&mut self.hasher, message);
         Ok(())
     }
 
@@ -669,7 +649,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
             .map(|k| k.group_key)
             .collect();
         self.combined = Vec::new();
-        hash_into(&mut self.hasher, records);
+        wire::hash_encoding(&mut self.hasher, records);
         Ok(())
     }
 
@@ -680,29 +660,14 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
     ///
     /// [`TranscriptError`] naming a participant at fault.
     pub fn finals(self, finals: &[Signed<Finalize>]) -> Result<Verified, TranscriptError> {
-        let context = self.context;
         let session = self.session;
-        in_order(context, MessageKind::Finalize, finals)?;
-        let hash: [u8; 32] = self.hasher.finalize().into();
-        for message in finals {
-            check_signed(context, &session, message.header.sender, message)?;
-        }
-        let reports: Vec<Report<'_>> = finals
-            .iter()
-            .map(|m| {
-                (
-                    m.header.sender,
-                    m.body.partials.as_slice(),
-                    m.clone().into_any(),
-                )
-            })
-            .collect();
-        check_echoes(context, MessageKind::Partials, &session, &reports, None)?;
-        echoes_match(
+        self.echoing(
+            finals,
             MessageKind::Partials,
-            finals.first().map(|f| f.body.partials.as_slice()),
+            |f| &f.partials,
             &self.partials,
         )?;
+        let hash: [u8; 32] = self.hasher.finalize().into();
         for message in finals {
             if message.body.transcript_hash.0 != hash {
                 return Err(DkgError::FinalizeMismatch {
@@ -720,6 +685,43 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
             hash,
             group_keys: self.group_keys,
         })
+    }
+
+    /// A round whose every message echoes the previous round: one message
+    /// per sender, each signed in the session, the echoes of `echoed`
+    /// (`receipts` of each body) checked, and the first equal to
+    /// `expected`, the receipts of the messages echoed.
+    fn echoing<T: Body>(
+        &self,
+        messages: &[Signed<T>],
+        echoed: MessageKind,
+        receipts: fn(&T) -> &Vec<Receipt>,
+        expected: &[Receipt],
+    ) -> Result<(), TranscriptError>
+    where
+        Signed<T>: IntoAny,
+    {
+        let context = self.context;
+        in_order(context, T::KIND, messages)?;
+        for message in messages {
+            check_signed(context, &self.session, message.header.sender, message)?;
+        }
+        let reports: Vec<Report<'_>> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.header.sender,
+                    receipts(&m.body).as_slice(),
+                    m.clone().into_any(),
+                )
+            })
+            .collect();
+        check_echoes(context, echoed, &self.session, &reports, None)?;
+        echoes_match(
+            echoed,
+            messages.first().map(|m| receipts(&m.body).as_slice()),
+            expected,
+        )
     }
 
     /// Checks that `count` messages of `kind` are one per sender, and hashes
@@ -794,11 +796,4 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
         }
         Ok(message)
     }
-}
-
-/// Adds `encode(value)` to the running transcript hash.
-fn hash_into<T: Serialize + ?Sized>(hasher: &mut Sha256, value: &T) {
-    // Encoding our own types cannot fail; a hash of a partial encoding
-    // would only fail the finalize check.
-    let _ = wire::encode_into(&mut wire::HashWriter(hasher), value);
 }
