@@ -1139,6 +1139,10 @@ pub async fn run_operator(
         definition_hash: context.definition_hash,
         me,
     });
+    // The closing and confirmation waits grow with the validators (the
+    // peers' outputs), and never outlast a round.
+    let closing_timeout =
+        driver::closing_wait(context.plan.params().validators()).min(round_timeout);
     let driver_config = DriverConfig {
         setup: Setup {
             context,
@@ -1146,8 +1150,7 @@ pub async fn run_operator(
             statements: Arc::new(EthStatements),
             known,
             round_timeout,
-            // The closing and confirmation waits never outlast a round.
-            closing_timeout: Duration::from_secs(driver::CLOSING_SECS).min(round_timeout),
+            closing_timeout,
             checkpoint: holds.then_some(checkpoint as Arc<dyn Checkpoint>),
             stop: stop.clone(),
             #[cfg(feature = "fault-injection")]
