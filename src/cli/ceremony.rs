@@ -13,7 +13,7 @@ use rand::rngs::OsRng;
 
 use super::names::Names;
 use crate::ceremony::OperatorId;
-use crate::ceremony::definition::ClusterDefinition;
+use crate::ceremony::definition::{ClusterDefinition, OperatorRecord};
 use crate::ceremony::driver::{
     self, CeremonyError, Checkpoint, DriverConfig, Finished, Progress, Setup,
 };
@@ -219,36 +219,63 @@ impl Mesh {
         me: OperatorId,
         path: &Path,
     ) -> Result<Self, CliError> {
-        let mut resolved = Vec::new();
-        for (position, record) in definition.participants().enumerate() {
-            let id = OperatorId::from_position(position)
-                .map_err(|e| CliError::internal(e.to_string()))?;
-            resolved.push((id, record, resolve(id, &record.address)?));
-        }
+        let resolved = resolve_roster(definition.participants(), |id, record| {
+            resolve(id, &record.address)
+        })?;
         check_advertised(&resolved, path)?;
-        let mut listen = None;
-        let mut peers = Vec::new();
-        for &(id, record, address) in &resolved {
-            if id == me {
-                listen = Some(SocketAddr::new(
-                    std::net::Ipv4Addr::UNSPECIFIED.into(),
-                    address.port(),
-                ));
-            } else {
-                peers.push(Peer {
-                    id,
-                    name: record.name.clone(),
-                    key: record.identity_key,
-                    address,
-                });
-            }
-        }
+        let (own, peers) = split_roster(&resolved, me);
+        let own = own.ok_or_else(|| CliError::internal("no address of this operator"))?;
         Ok(Self {
             addresses: resolved.iter().map(|&(id, _, a)| (id, a)).collect(),
-            listen: listen.ok_or_else(|| CliError::internal("no address of this operator"))?,
+            listen: SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), own.port()),
             peers,
         })
     }
+}
+
+/// Every participant of `roster` (in slot order) with its address, as
+/// `address` resolves it (and names the one that does not resolve).
+///
+/// # Errors
+///
+/// `address`'s error.
+pub fn resolve_roster<'a>(
+    roster: impl IntoIterator<Item = &'a OperatorRecord>,
+    mut address: impl FnMut(OperatorId, &OperatorRecord) -> Result<SocketAddr, CliError>,
+) -> Result<Vec<(OperatorId, &'a OperatorRecord, SocketAddr)>, CliError> {
+    roster
+        .into_iter()
+        .enumerate()
+        .map(|(position, record)| {
+            let id = OperatorId::from_position(position)
+                .map_err(|e| CliError::internal(e.to_string()))?;
+            Ok((id, record, address(id, record)?))
+        })
+        .collect()
+}
+
+/// `me`'s own address among `resolved`, and every other participant as a
+/// peer to dial, in slot order: what the ceremony, `dvkg check` and `dvkg
+/// slashing sync` connect.
+pub fn split_roster(
+    resolved: &[(OperatorId, &OperatorRecord, SocketAddr)],
+    me: OperatorId,
+) -> (Option<SocketAddr>, Vec<Peer>) {
+    let mut own = None;
+    let mut peers = Vec::new();
+    for &(id, record, address) in resolved {
+        if id == me {
+            own = Some(address);
+        } else {
+            peers.push(Peer {
+                id,
+                name: record.name.clone(),
+                key: record.identity_key,
+                address,
+            });
+        }
+    }
+    (own, peers)
 }
 
 /// Refuses advertised addresses the other operators cannot dial: an
@@ -261,11 +288,7 @@ impl Mesh {
 /// A user error naming the operator and its address, with a hint to
 /// `--listen`.
 pub fn check_advertised(
-    resolved: &[(
-        OperatorId,
-        &crate::ceremony::definition::OperatorRecord,
-        SocketAddr,
-    )],
+    resolved: &[(OperatorId, &OperatorRecord, SocketAddr)],
     definition: &Path,
 ) -> Result<(), CliError> {
     let multi_host = resolved

@@ -1,7 +1,7 @@
 //! `dvkg check --lock cluster-lock.json --identity DIR`: can this cluster
 //! sign? Every operator runs it at the same time; see [`crate::check`].
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,14 +12,13 @@ use rand::rngs::OsRng;
 
 use super::ceremony::read_secret_file;
 use super::names::Names;
-use crate::ceremony::OperatorId;
 use crate::ceremony::lock::ClusterLock;
 use crate::ceremony::outputs;
 use crate::check::{self, CheckReport};
 use crate::crypto::Scalar;
 use crate::error::{CliError, ErrorKind};
 use crate::eth::keystore::{Keystore, KeystoreDecryptor, Password};
-use crate::net::{Limits, Mesh, Peer, Transport};
+use crate::net::{Limits, Mesh, Transport};
 use crate::store;
 
 /// Arguments of `dvkg check`.
@@ -144,36 +143,13 @@ pub fn run(args: CheckArgs, quiet: bool) -> Result<ExitCode, CliError> {
     for problem in &problems {
         eprintln!("dvkg: warning: {problem}");
     }
-    let mut peers = Vec::new();
-    let mut listen = args.listen;
-    for (position, record) in lock.definition.operators.iter().enumerate() {
-        let id =
-            OperatorId::from_position(position).map_err(|e| CliError::internal(e.to_string()))?;
-        let address = record
-            .address
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                CliError::user(format!(
-                    "cannot resolve operator {id}'s address {:?}",
-                    record.address
-                ))
-            })?;
-        if id == me {
-            listen.get_or_insert(SocketAddr::new(
-                std::net::Ipv4Addr::UNSPECIFIED.into(),
-                address.port(),
-            ));
-        } else {
-            peers.push(Peer {
-                id,
-                name: record.name.clone(),
-                key: record.identity_key,
-                address,
-            });
-        }
-    }
+    let resolved = super::ceremony::resolve_roster(&lock.definition.operators, |id, record| {
+        super::ceremony::resolve(id, &record.address)
+    })?;
+    let (own, peers) = super::ceremony::split_roster(&resolved, me);
+    let listen = args.listen.or_else(|| {
+        own.map(|address| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), address.port()))
+    });
     let listen = listen.ok_or_else(|| CliError::internal("no listen address"))?;
     let socket = UdpSocket::bind(listen).map_err(|err| {
         CliError::user(format!("cannot listen on {listen}"))

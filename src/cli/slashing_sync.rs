@@ -143,35 +143,24 @@ impl Member {
                 ))
                 .with_hint("check --identity and --lock")
             })?;
-        let mut peers = Vec::new();
-        let mut port = None;
-        for (position, record) in lock.definition.operators.iter().enumerate() {
-            let id = OperatorId::from_position(position)
-                .map_err(|e| CliError::internal(e.to_string()))?;
-            let address = record
-                .address
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    CliError::user(format!(
-                        "cannot resolve operator {id}'s address {:?} in {}",
-                        record.address,
-                        lock_path.display()
-                    ))
-                    .with_hint("check this machine's DNS")
-                })?;
-            if id == me {
-                port = Some(address.port());
-            } else {
-                peers.push(Peer {
-                    id,
-                    name: record.name.clone(),
-                    key: record.identity_key,
-                    address,
-                });
-            }
-        }
+        let resolved =
+            super::ceremony::resolve_roster(&lock.definition.operators, |id, record| {
+                record
+                    .address
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        CliError::user(format!(
+                            "cannot resolve operator {id}'s address {:?} in {}",
+                            record.address,
+                            lock_path.display()
+                        ))
+                        .with_hint("check this machine's DNS")
+                    })
+            })?;
+        let (own, peers) = super::ceremony::split_roster(&resolved, me);
+        let port = own.map(|address| address.port());
         Ok(Self {
             port: port.ok_or_else(|| CliError::internal("no address of this operator"))?,
             keys: Arc::new(keys),
