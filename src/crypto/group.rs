@@ -10,7 +10,7 @@ use std::fmt;
 
 use blst::MultiPoint;
 use blstrs::{Bls12, G1Affine, G1Projective, G2Affine, G2Prepared, G2Projective};
-use ff::{Field, PrimeField};
+use ff::Field;
 use group::prime::PrimeCurveAffine;
 use group::{Curve, Group};
 use pairing::{MillerLoopResult, MultiMillerLoop};
@@ -48,18 +48,20 @@ impl Scalar {
     }
 
     /// Reduces 64 big-endian bytes mod `r`.
+    ///
+    /// Horner's rule over three limbs of 2, 31 and 31 bytes: each limb is
+    /// below `2^248 < r`, so it converts exactly, and the multiplications
+    /// by `2^248` reduce mod `r`. Two multiplications instead of
+    /// `from_u128`'s 64 doublings per 16-byte limb; no branch on the value,
+    /// since random coefficients and key shares come through here.
     pub fn from_wide(bytes: &[u8; 64]) -> Self {
-        // Horner over four 16-byte limbs: each limb is below 2^128 < r, so it
-        // converts exactly; the multiplications reduce mod r.
-        let shift = blstrs::Scalar::from_u128(1u128 << 64).square(); // 2^128
-        let mut acc = blstrs::Scalar::ZERO;
-        for chunk in bytes.chunks_exact(16) {
-            let mut limb = [0u8; 16];
-            limb.copy_from_slice(chunk);
-            acc = acc * shift + blstrs::Scalar::from_u128(u128::from_be_bytes(limb));
-            limb.zeroize();
-        }
-        Self(acc)
+        let (head, rest) = bytes.split_at(2);
+        let (middle, low) = rest.split_at(31);
+        let mut two_248 = [0u8; 31];
+        two_248[0] = 1;
+        let shift = limb_248(&[1, 0]) * limb_248(&two_248); // 2^8 · 2^240
+        let acc = limb_248(head) * shift + limb_248(middle);
+        Self(acc * shift + limb_248(low))
     }
 
     /// A small integer, such as an operator index.
@@ -144,6 +146,21 @@ impl fmt::Debug for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Scalar(<redacted>)")
     }
+}
+
+/// A big-endian integer of at most 31 bytes (below `2^248 < r`) as a
+/// scalar, exactly; longer input is cut to its first 31 bytes, which no
+/// caller passes.
+fn limb_248(bytes: &[u8]) -> blstrs::Scalar {
+    let bytes = bytes.get(..31).unwrap_or(bytes);
+    let mut padded = [0u8; 32];
+    if let Some(slot) = padded.get_mut(32 - bytes.len()..) {
+        slot.copy_from_slice(bytes);
+    }
+    // Below 2^248, so always canonical.
+    let out = Option::from(blstrs::Scalar::from_bytes_be(&padded)).unwrap_or(blstrs::Scalar::ZERO);
+    padded.zeroize();
+    out
 }
 
 /// A point of the G1 subgroup: a Feldman commitment, a public share or a
@@ -453,6 +470,52 @@ pub fn g1_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
     out
 }
 
+/// `Σ_i weights[i] * points[i]` for a few points with short public weights,
+/// on the calling thread: one double-and-add over the longest weight shared
+/// by every point (Straus and Shamir's trick), adding at each bit the
+/// precomputed sum of the points whose weight has that bit set. For one
+/// validator's handful of key points, where blst's multi-scalar
+/// multiplication would hand each point to its own thread pool; callers
+/// run it on every core over the validators instead. Variable time: the
+/// weights are a verifier's random draws or public integers, never a
+/// secret.
+pub fn g1_small_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
+    // Groups of at most four points: a table of 16 subset sums each.
+    const GROUP: usize = 4;
+    let mut total = G1Projective::identity();
+    for (points, weights) in points.chunks(GROUP).zip(weights.chunks(GROUP)) {
+        let mut table = [G1Projective::identity(); 1 << GROUP];
+        for mask in 1..1usize << points.len() {
+            let lower = mask & (mask - 1);
+            let bit = (mask ^ lower).trailing_zeros() as usize;
+            let sum = match (table.get(lower), points.get(bit)) {
+                (Some(&below), Some(point)) => below + point.0,
+                _ => continue,
+            };
+            if let Some(slot) = table.get_mut(mask) {
+                *slot = sum;
+            }
+        }
+        let top = weights
+            .iter()
+            .map(|w| 128 - w.leading_zeros())
+            .max()
+            .unwrap_or(0);
+        let mut acc = G1Projective::identity();
+        for bit in (0..top).rev() {
+            acc = acc.double();
+            let mask = weights.iter().enumerate().fold(0usize, |mask, (i, w)| {
+                mask | ((((w >> bit) & 1) as usize) << i)
+            });
+            if let Some(sum) = table.get(mask).filter(|_| mask != 0) {
+                acc += sum;
+            }
+        }
+        total += acc;
+    }
+    total
+}
+
 /// `Σ_i weights[i] * points[i]` in G2 for short non-negative integer
 /// weights (see [`g1_msm_u128`]).
 pub fn g2_msm_u128(points: &[G2Point], weights: &[u128]) -> G2Point {
@@ -680,8 +743,8 @@ pub fn non_subgroup_g1_uncompressed() -> [u8; 96] {
 
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
 
     use super::*;
 
@@ -721,6 +784,53 @@ mod tests {
             Scalar::from_bytes_be(max.to_bytes_be().expose_secret()),
             Some(max)
         );
+    }
+
+    #[test]
+    fn wide_reduction_matches_byte_by_byte_horner() {
+        // An independent reduction: acc = 256·acc + byte over all 64 bytes.
+        let mut rng = StdRng::seed_from_u64(248);
+        let base = Scalar::from_u64(256);
+        for case in 0..300 {
+            let mut bytes = [0u8; 64];
+            rng.fill_bytes(&mut bytes);
+            if case % 3 == 0 {
+                // Long runs of 0xff and 0x00 at the limb boundaries.
+                let cut = case % 64;
+                bytes
+                    .get_mut(..cut)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|b| *b = 0xff);
+            }
+            let reference = bytes.iter().fold(Scalar::ZERO, |acc, &b| {
+                acc.mul(&base).add(&Scalar::from_u64(u64::from(b)))
+            });
+            assert_eq!(Scalar::from_wide(&bytes), reference, "case {case}");
+        }
+    }
+
+    #[test]
+    fn small_msms_match_blsts_multi_scalar_multiplication() {
+        // Up to nine points (three groups of four), weights from 0 to 128
+        // bits, against blst's Pippenger over the same weights.
+        let mut rng = StdRng::seed_from_u64(4);
+        for count in 0..10usize {
+            let points: Vec<G1Point> = (0..count)
+                .map(|_| G1Point::mul_generator(&Scalar::random(&mut rng)))
+                .collect();
+            for bits in [0u32, 1, 7, 64, 70, 128] {
+                let weights: Vec<u128> = (0..count)
+                    .map(|_| {
+                        let w = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+                        w.checked_shr(128 - bits).unwrap_or(0)
+                    })
+                    .collect();
+                let ours = g1_small_msm_u128(&points, &weights);
+                let pippenger = g1_msm_u128(&points, &weights);
+                assert_eq!(ours, pippenger, "{count} points of {bits} bits");
+            }
+        }
     }
 
     #[test]

@@ -375,38 +375,61 @@ fn batch_valid_chunk<R: RngCore + CryptoRng + ?Sized>(
     checks: &[SignatureCheck<'_>],
     rng: &mut R,
 ) -> bool {
+    if checks
+        .iter()
+        .any(|check| check.partials.len() != check.keys.public_shares.len())
+    {
+        // A signature without its key (or a key without its signature)
+        // is no valid batch.
+        return false;
+    }
+    // The weights first, on this thread (the generator is not shared):
+    // per validator, `w_{v,0..=n}`, then `κ_{v,d}` per statement.
+    let draws: Vec<(Vec<u64>, Vec<u64>)> = checks
+        .iter()
+        .map(|check| {
+            let weights = (0..=check.partials.len())
+                .map(|_| rng.next_u64() | 1)
+                .collect();
+            // κ below 2^62, so that it is a positive i64.
+            let kappas = (0..check.messages.len())
+                .map(|d| if d == 0 { 1 } else { (rng.next_u64() >> 2) | 1 })
+                .collect();
+            (weights, kappas)
+        })
+        .collect();
+    // Then each validator's `Q_v` and `Σ_d κ_{v,d} H_{v,d}` on every core.
+    let terms: Vec<(G1Point, G2Point)> = checks
+        .par_iter()
+        .zip(&draws)
+        .map(|(check, (weights, kappas))| {
+            let mut hashed = G2Sum::default();
+            for (message, &kappa) in check.messages.iter().zip(kappas) {
+                hashed.add(&message.mul_i64(i64::try_from(kappa).unwrap_or(1)));
+            }
+            (
+                weighted_key(check.keys, indices, weights),
+                hashed.to_point(),
+            )
+        })
+        .collect();
     // The signatures of each validator's first deposit have 64-bit weights,
     // the others (w·κ) up to 126 bits: two multi-scalar multiplications,
     // each over its own bit length.
     let mut first = (Vec::new(), Vec::new());
     let mut others = (Vec::new(), Vec::new());
-    let mut terms: Vec<(G1Point, G2Point)> = Vec::with_capacity(checks.len());
-    for check in checks {
-        if check.partials.len() != check.keys.public_shares.len() {
-            // A signature without its key (or a key without its signature)
-            // is no valid batch.
-            return false;
-        }
-        let weights: Vec<u64> = (0..=check.partials.len())
-            .map(|_| rng.next_u64() | 1)
-            .collect();
-        let q = weighted_key(check.keys, indices, &weights);
-        let mut hashed = G2Sum::default();
-        for (d, message) in check.messages.iter().enumerate() {
-            // κ below 2^62, so that it is a positive i64.
-            let kappa: u64 = if d == 0 { 1 } else { (rng.next_u64() >> 2) | 1 };
-            hashed.add(&message.mul_i64(i64::try_from(kappa).unwrap_or(1)));
+    for (check, (weights, kappas)) in checks.iter().zip(&draws) {
+        for (d, &kappa) in kappas.iter().enumerate() {
             let (points, scalars) = if d == 0 { &mut first } else { &mut others };
             let signatures = std::iter::once(check.combined.get(d))
                 .chain(check.partials.iter().map(|row| row.get(d)));
-            for (sigma, &w) in signatures.zip(&weights) {
+            for (sigma, &w) in signatures.zip(weights) {
                 if let Some(sigma) = sigma {
                     points.push(*sigma);
                     scalars.push(u128::from(w) * u128::from(kappa));
                 }
             }
         }
-        terms.push((q, hashed.to_point()));
     }
     let mut lhs = G2Sum::default();
     lhs.add_point(&group::g2_msm_u128(&first.0, &first.1));
@@ -454,14 +477,14 @@ fn weighted_key(keys: &ValidatorKeys, indices: &[ShareIndex], weights: &[u64]) -
                 && per_holder.len() == keys.public_shares.len()
                 && indices.len() == per_holder.len() =>
         {
-            group::g1_from_projective(group::g1_msm_u128(&keys.coefficients, &betas))
+            group::g1_from_projective(group::g1_small_msm_u128(&keys.coefficients, &betas))
         }
         _ => {
             let mut points = Vec::with_capacity(keys.public_shares.len() + 1);
             points.push(keys.group_key);
             points.extend(keys.public_shares.iter().copied());
             let weights: Vec<u128> = weights.iter().map(|&w| u128::from(w)).collect();
-            group::g1_from_projective(group::g1_msm_u128(&points, &weights))
+            group::g1_from_projective(group::g1_small_msm_u128(&points, &weights))
         }
     }
 }
