@@ -11,7 +11,9 @@
 //! Run: `taskset -c 0 cargo bench --bench dkg` (V = 1,000;
 //! `DVKG_BENCH_VALIDATORS=N` to change it, `DVKG_BENCH_SIZES=4` for n = 4
 //! only, `DVKG_BENCH_SIZES=ssv` for an SSV cluster against a plain DKG of the
-//! same size). All operators run in this one process, one after another, so total
+//! same size; `DVKG_BENCH_PRIMITIVES=1` for the primitives' costs,
+//! `DVKG_BENCH_FIXED_BASE=1` for blst's fixed-base table against the floor).
+//! All operators run in this one process, one after another, so total
 //! time / n is one operator's time. blst spreads large multi-scalar
 //! multiplications over every core the process may use: `taskset -c 0`
 //! pins it to one, for the per-core figures (the bench says how many it
@@ -309,6 +311,118 @@ fn primitives(rng: &mut StdRng) {
     });
 }
 
+/// A faster floor? blst's one fixed-base method, a precomputed table
+/// (`blst_p1s_mult_wbits`), against its constant-time multiplication, both
+/// computing `s·G1` for the same
+/// scalars; and the floor of this run with the table in place of its `t`
+/// generator multiplications. The generator's scalars are the secret
+/// polynomial coefficients, and the table method loads `table[digit]` for
+/// each digit of the scalar (`gather_booth_wbits` in blst's
+/// `multi_scalar.c`): which cache lines it touches follows the secret, so
+/// dvkg does not use it whatever it saves.
+#[allow(unsafe_code)]
+fn fixed_base(t: usize, rng: &mut StdRng) {
+    // s = Σ_j s_j·2^(32j): the table holds the eight points 2^(32j)·G1,
+    // each multiplied by a 32-bit digit of s, with one shared run of 32
+    // doublings.
+    const CHUNKS: usize = 8;
+    const N: usize = 2_000;
+    let mut points = [blst::blst_p1_affine::default(); CHUNKS];
+    // SAFETY: blst's generator is a static point; every out-pointer is a
+    // live local of the type blst writes.
+    unsafe {
+        let mut p = *blst::blst_p1_generator();
+        for point in &mut points {
+            blst::blst_p1_to_affine(point, &p);
+            for _ in 0..32 {
+                let q = p;
+                blst::blst_p1_double(&mut p, &q);
+            }
+        }
+    }
+    let pointers: Vec<*const blst::blst_p1_affine> = points.iter().map(|p| p as *const _).collect();
+    let scalars: Vec<Scalar> = (0..N).map(|_| Scalar::random(rng)).collect();
+    let little: Vec<[u8; 32]> = scalars
+        .iter()
+        .map(|s| {
+            let mut le = *s.to_bytes_be().expose_secret();
+            le.reverse();
+            le
+        })
+        .collect();
+    let start = Instant::now();
+    let reference: Vec<[u8; 48]> = scalars
+        .iter()
+        .map(|s| G1Point::mul_generator(s).to_bytes())
+        .collect();
+    let constant_time = start.elapsed() / N as u32;
+    println!(
+        "{:<58} {:>8.1} us",
+        "G1 generator multiplication, constant time (in use)",
+        constant_time.as_secs_f64() * 1e6
+    );
+    let mut best = constant_time;
+    for wbits in [4usize, 6, 8] {
+        // SAFETY: the table and scratch are sized by blst's own sizeof
+        // functions, in units of the types blst writes, and outlive the
+        // calls; the scalar pointer array ends in null (contiguous digits),
+        // each scalar holds CHUNKS·4 bytes.
+        let elapsed = unsafe {
+            let table_bytes = blst::blst_p1s_mult_wbits_precompute_sizeof(wbits, CHUNKS);
+            let mut table = vec![
+                blst::blst_p1_affine::default();
+                table_bytes.div_ceil(std::mem::size_of::<blst::blst_p1_affine>())
+            ];
+            blst::blst_p1s_mult_wbits_precompute(
+                table.as_mut_ptr(),
+                wbits,
+                pointers.as_ptr(),
+                CHUNKS,
+            );
+            let scratch_bytes = blst::blst_p1s_mult_wbits_scratch_sizeof(CHUNKS);
+            let mut scratch = vec![0 as blst::limb_t; scratch_bytes.div_ceil(8)];
+            let start = Instant::now();
+            let mut out = Vec::with_capacity(N);
+            for le in &little {
+                let digits: [*const u8; 2] = [le.as_ptr(), std::ptr::null()];
+                let mut sum = blst::blst_p1::default();
+                blst::blst_p1s_mult_wbits(
+                    &mut sum,
+                    table.as_ptr(),
+                    wbits,
+                    CHUNKS,
+                    digits.as_ptr(),
+                    32,
+                    scratch.as_mut_ptr(),
+                );
+                out.push(sum);
+            }
+            let elapsed = start.elapsed() / N as u32;
+            for (sum, expected) in out.iter().zip(&reference) {
+                let mut bytes = [0u8; 48];
+                blst::blst_p1_compress(bytes.as_mut_ptr(), sum);
+                assert_eq!(&bytes, expected, "the table method computes s·G1");
+            }
+            elapsed
+        };
+        best = best.min(elapsed);
+        println!(
+            "{:<58} {:>8.1} us ({:.2}x the constant-time one)",
+            format!("G1 generator multiplication, blst table (wbits {wbits})"),
+            elapsed.as_secs_f64() * 1e6,
+            elapsed.as_secs_f64() / constant_time.as_secs_f64()
+        );
+    }
+    let floor = floor(t, 1_000, rng);
+    let with_table = floor.saturating_sub((constant_time.saturating_sub(best)) * t as u32);
+    println!(
+        "floor at t = {t}: {:.3} ms/validator; with the fastest table instead: {:.3} ms ({:.2}x); not adopted: not constant time in the secret scalar",
+        ms(floor),
+        ms(with_table),
+        with_table.as_secs_f64() / floor.as_secs_f64()
+    );
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -324,6 +438,10 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(2026);
     if std::env::var_os("DVKG_BENCH_PRIMITIVES").is_some() {
         primitives(&mut rng);
+        return;
+    }
+    if std::env::var_os("DVKG_BENCH_FIXED_BASE").is_some() {
+        fixed_base(3, &mut rng);
         return;
     }
     if std::env::var_os("DVKG_BENCH_FLOOR_ONLY").is_some() {
