@@ -3,7 +3,6 @@
 //! `dvkg identity new`, on a definition made by `dvkg definition new`.
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use dvkg::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 use rand::seq::SliceRandom;
 use rand::thread_rng;
 
-use crate::common::dvkg;
+use crate::common::{dvkg, free_ports};
 
 const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
 
@@ -25,16 +24,6 @@ const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
 pub struct Cluster {
     pub root: tempfile::TempDir,
     pub n: usize,
-}
-
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let sockets: Vec<UdpSocket> = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect()
 }
 
 impl Cluster {

@@ -1,8 +1,55 @@
-//! Shared helpers: paths to vectors, a temporary directory, and running the
-//! `dvkg` binary with its exit status and output captured.
+//! Shared helpers: paths to vectors, a temporary directory, ports for the
+//! operators, and running the `dvkg` binary with its exit status and output
+//! captured.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `n` distinct UDP ports, each free when handed out, for operators that
+/// listen on them.
+///
+/// They come from below the kernel's ephemeral range (32768–60999 by
+/// default), in turn for the whole test binary. A port the kernel picks for
+/// a socket bound to port 0 (as `free_ports` did, and as every QUIC client
+/// socket does) is one any other test's socket may be given again between
+/// the pick and the operator's own bind: "Address already in use" in a test
+/// that has nothing to do with it.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32768);
+    if low < 12_000 {
+        // No room below an unusual ephemeral range: the kernel's pick.
+        let sockets: Vec<std::net::UdpSocket> = (0..n)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        return sockets
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect();
+    }
+    let first = 10_000;
+    let span = low - first;
+    // Another test binary running at the same time starts elsewhere.
+    let offset = std::process::id() as usize * 7_919 % span;
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..span {
+        if ports.len() == n {
+            break;
+        }
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(first + (offset + k) % span).unwrap();
+        // Free on every address, as an operator listens on 0.0.0.0.
+        if std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(ports.len(), n, "no {n} free ports below {low}");
+    ports
+}
 
 /// The project's `ceremony-specs/vectors/NAME`.
 pub fn vector_path(name: &str) -> PathBuf {

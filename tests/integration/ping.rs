@@ -4,12 +4,12 @@
 //! one its record advertises, where nothing listens: no dial reaches it,
 //! while its own dials get out.
 
-use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
 use crate::ceremony::Cluster;
+use crate::common::free_ports;
 
 struct Ran {
     code: i32,
@@ -26,14 +26,6 @@ impl Ran {
             )
         })
     }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts operator `i`'s `dvkg ping`; `nat` makes it listen on a port of
@@ -62,7 +54,7 @@ fn start(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if nat {
-        command.args(["--listen", &format!("127.0.0.1:{}", free_port())]);
+        command.args(["--listen", &format!("127.0.0.1:{}", free_ports(1)[0])]);
     }
     if json {
         command.arg("--json");

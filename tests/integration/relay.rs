@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::Instant;
 
-use crate::ceremony::{Cluster, check_outputs, free_ports, wait};
+use crate::ceremony::{Cluster, check_outputs, wait};
 use crate::common::dvkg;
+use crate::common::free_ports;
 
 /// A cluster of four whose operators `no_inbound` advertise a dead port;
 /// the real port each of them listens on.

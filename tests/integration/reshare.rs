@@ -16,7 +16,7 @@ use dvkg::dkg::signing::lagrange_at_zero;
 use dvkg::eth::keystore::{Keystore, KeystoreDecryptor, Password};
 
 use crate::ceremony::wait;
-use crate::common::dvkg;
+use crate::common::{dvkg, free_ports};
 
 const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
 
@@ -35,15 +35,7 @@ impl World {
     }
 
     fn identities(&self, names: &[&str]) {
-        let sockets: Vec<std::net::UdpSocket> = names
-            .iter()
-            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let ports: Vec<u16> = sockets
-            .iter()
-            .map(|s| s.local_addr().unwrap().port())
-            .collect();
-        drop(sockets);
+        let ports = free_ports(names.len());
         for (name, port) in names.iter().zip(ports) {
             dvkg(
                 self.root.path(),

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::ceremony::{Cluster, wait};
-use crate::common::dvkg;
+use crate::common::{dvkg, free_ports};
 
 const PASSWORD: &str = "split test password";
 
@@ -60,16 +60,6 @@ pub fn keystores(dir: &Path, count: usize, seed: u64) -> Vec<Scalar> {
             .unwrap();
             secret
         })
-        .collect()
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
         .collect()
 }
 

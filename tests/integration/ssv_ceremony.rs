@@ -22,21 +22,11 @@ use dvkg::ssv::{Ciphertext, SharesData};
 use serde_json::Value;
 
 use crate::ceremony::{Cluster, check_outputs, wait};
-use crate::common::{Output, dvkg};
+use crate::common::{Output, dvkg, free_ports};
 
 const OWNER: &str = "0x382f6FF5B9a29FcF1Dd2bf8B86C3234Dc7ed2Df6";
 const NONCE: u64 = 8;
 const WITHDRAWAL: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect()
-}
 
 /// Operator `position`'s registered SSV key (test key `position`).
 fn registered_key(position: usize) -> String {
