@@ -51,15 +51,13 @@ impl Scalar {
     ///
     /// Horner's rule over three limbs of 2, 31 and 31 bytes: each limb is
     /// below `2^248 < r`, so it converts exactly, and the multiplications
-    /// by `2^248` reduce mod `r`. Two multiplications instead of
-    /// `from_u128`'s 64 doublings per 16-byte limb; no branch on the value,
-    /// since random coefficients and key shares come through here.
+    /// by `2^248` reduce mod `r`: a dozen field multiplications instead of
+    /// `from_u128`'s 64 doublings per 16-byte limb, and no branch on the
+    /// value, since random coefficients and key shares come through here.
     pub fn from_wide(bytes: &[u8; 64]) -> Self {
         let (head, rest) = bytes.split_at(2);
         let (middle, low) = rest.split_at(31);
-        let mut two_248 = [0u8; 31];
-        two_248[0] = 1;
-        let shift = limb_248(&[1, 0]) * limb_248(&two_248); // 2^8 · 2^240
+        let shift = blstrs::Scalar::from(2u64).pow_vartime([248]);
         let acc = limb_248(head) * shift + limb_248(middle);
         Self(acc * shift + limb_248(low))
     }
@@ -475,7 +473,7 @@ pub fn g1_msm_u128(points: &[G1Point], weights: &[u128]) -> G1Projective {
 /// by every point (Straus and Shamir's trick), adding at each bit the
 /// precomputed sum of the points whose weight has that bit set. For one
 /// validator's handful of key points, where blst's multi-scalar
-/// multiplication would hand each point to its own thread pool; callers
+/// multiplication would hand each point to its thread pool; callers
 /// run it on every core over the validators instead. Variable time: the
 /// weights are a verifier's random draws or public integers, never a
 /// secret.
@@ -795,7 +793,7 @@ mod tests {
             let mut bytes = [0u8; 64];
             rng.fill_bytes(&mut bytes);
             if case % 3 == 0 {
-                // Long runs of 0xff and 0x00 at the limb boundaries.
+                // A prefix of 0xff bytes, of every length across the limbs.
                 let cut = case % 64;
                 bytes
                     .get_mut(..cut)
