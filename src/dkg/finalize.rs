@@ -443,6 +443,28 @@ pub fn part4<R: RngCore + CryptoRng + ?Sized>(
     ))
 }
 
+/// Round 4, Step 5: every finalize message signs `hash`, the transcript's;
+/// the first that does not is named, with the hash it should have signed.
+///
+/// # Errors
+///
+/// [`DkgError::FinalizeMismatch`] naming its sender.
+pub(crate) fn check_transcript_hash(
+    finals: &[Signed<Finalize>],
+    hash: [u8; 32],
+) -> Result<(), DkgError> {
+    match finals.iter().find(|m| m.body.transcript_hash.0 != hash) {
+        Some(message) => Err(DkgError::FinalizeMismatch {
+            culprit: message.header.sender,
+            evidence: Box::new(Evidence::Finalize {
+                finalize: message.clone(),
+                expected_hash: Bytes(hash),
+            }),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The end (protocol.md, Round 4, Step 5): every participant signed the
 /// same transcript; return this participant's shares and the full
 /// transcript.
@@ -474,17 +496,7 @@ pub fn finish(
         MessageKind::Partials,
         |f: &Finalize| &f.partials,
     )?;
-    for message in &finals {
-        if message.body.transcript_hash.0 != transcript_hash {
-            return Err(DkgError::FinalizeMismatch {
-                culprit: message.header.sender,
-                evidence: Box::new(Evidence::Finalize {
-                    finalize: message.clone(),
-                    expected_hash: Bytes(transcript_hash),
-                }),
-            });
-        }
-    }
+    check_transcript_hash(&finals, transcript_hash)?;
     transcript.finals = finals;
     Ok(Output {
         me,

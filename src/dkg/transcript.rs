@@ -668,18 +668,7 @@ impl<'a, R: RngCore + CryptoRng + ?Sized> Verifier<'a, R> {
             &self.partials,
         )?;
         let hash: [u8; 32] = self.hasher.finalize().into();
-        for message in finals {
-            if message.body.transcript_hash.0 != hash {
-                return Err(DkgError::FinalizeMismatch {
-                    culprit: message.header.sender,
-                    evidence: Box::new(Evidence::Finalize {
-                        finalize: message.clone(),
-                        expected_hash: Bytes(hash),
-                    }),
-                }
-                .into());
-            }
-        }
+        super::finalize::check_transcript_hash(finals, hash)?;
         Ok(Verified {
             session,
             hash,
